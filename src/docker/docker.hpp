@@ -1,0 +1,231 @@
+// docker: a typed client for the Docker Engine API over its unix socket (API version pinned in the path).
+// Owns container specs, lifecycle (create, start, wait with deadline, kill, remove), capped output, images.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/http.hpp"
+
+namespace xqw::docker {
+
+// Docker 20.10 speaks API 1.41; newer engines accept older versions in the path.
+inline constexpr std::string_view kApiVersion = "v1.41";
+inline constexpr std::string_view kDefaultSocket = "/var/run/docker.sock";
+
+// ---- errors a caller can act on -------------------------------------------------------------
+class EngineError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// No reply from the engine at all (socket missing, refused, engine hung).
+class EngineUnreachable : public EngineError {
+ public:
+  using EngineError::EngineError;
+};
+class ImageMissing : public EngineError {
+ public:
+  ImageMissing(const std::string& image, const std::string& reason)
+      : EngineError("image " + image + " is not available: " + reason), image_(image) {}
+  const std::string& image() const { return image_; }
+
+ private:
+  std::string image_;
+};
+class ContainerGone : public EngineError {
+ public:
+  using EngineError::EngineError;
+};
+class EngineTimeout : public EngineError {
+ public:
+  using EngineError::EngineError;
+};
+// The engine answered 4xx/5xx; carries its status and its own message.
+class EngineApiError : public EngineError {
+ public:
+  EngineApiError(const std::string& what, long status, std::string engine_message)
+      : EngineError(what), status_(status), engine_message_(std::move(engine_message)) {}
+  long status() const { return status_; }
+  const std::string& engine_message() const { return engine_message_; }
+
+ private:
+  long status_;
+  std::string engine_message_;
+};
+
+// ---- plain data -------------------------------------------------------------------------------
+enum class PullPolicy { Never, IfNotPresent, Always };
+std::optional<PullPolicy> parse_pull_policy(std::string_view text);
+std::string_view to_string(PullPolicy policy);
+
+struct BindMount {
+  std::string source;  // path as the engine's host sees it
+  std::string target;  // path inside the container
+  bool read_only = true;
+};
+
+struct Ulimit {
+  std::string name;  // "nofile", "fsize", ...
+  std::int64_t soft = 0;
+  std::int64_t hard = 0;
+};
+
+struct ContainerSpec {
+  std::string image;
+  std::vector<std::string> cmd;                          // empty: the image's CMD
+  std::optional<std::vector<std::string>> entrypoint;    // unset: the image's ENTRYPOINT
+  std::vector<std::string> env;                          // "NAME=value"
+  std::string working_dir;
+  std::string user;                                      // empty: the image's USER
+  std::map<std::string, std::string> labels;
+  std::vector<BindMount> mounts;
+  bool read_only_rootfs = true;
+  std::map<std::string, std::int64_t> tmpfs;             // path -> size in bytes (mode 1777, nosuid, nodev)
+  bool network = false;                                  // false: NetworkMode "none"
+  std::int64_t memory_bytes = 0;                         // 0: unlimited; swap is always set equal
+  std::int64_t nano_cpus = 0;
+  std::int64_t pids_limit = 0;
+  std::vector<std::string> cap_add;                      // every other capability is dropped
+  bool no_new_privileges = true;
+  std::vector<Ulimit> ulimits;
+  std::string runtime;                                   // empty: the engine's default (runc)
+  std::int64_t log_max_bytes = 1 << 20;                  // bounds the engine's json-file log on disk
+};
+
+// The create request's JSON body (pure; unit-tested).
+nlohmann::json create_body(const ContainerSpec& spec);
+
+struct ImageInfo {
+  std::string id;
+  std::string user;
+  std::map<std::string, std::string> labels;
+};
+
+struct VersionInfo {
+  std::string version;
+  std::string api_version;
+  std::string os;
+  std::map<std::string, nlohmann::json> runtimes;  // from /info, name -> description
+};
+
+struct ContainerState {
+  std::string status;  // "created", "running", "exited", ...
+  bool running = false;
+  bool oom_killed = false;
+  int exit_code = 0;
+};
+
+struct WaitResult {
+  bool deadline_hit = false;  // the deadline passed and the container was killed
+  int exit_code = 0;
+};
+
+// One captured stream, never more than its cap in memory.
+struct CapturedStream {
+  std::string data;
+  std::uint64_t total_bytes = 0;  // everything the container printed that we saw
+  bool truncated = false;
+};
+
+struct CapturedOutput {
+  CapturedStream out;
+  CapturedStream err;
+  bool cap_hit() const { return out.truncated || err.truncated; }
+};
+
+struct OutputCaps {
+  std::int64_t stdout_bytes = 1 << 20;
+  std::int64_t stderr_bytes = 256 << 10;
+};
+
+// Splits the engine's multiplexed stream (8-byte headers: stream id, 3 zero bytes, big-endian size)
+// into stdout and stderr, whatever the chunking, keeping at most the cap of each.
+class StreamDemuxer {
+ public:
+  explicit StreamDemuxer(OutputCaps caps) : caps_(caps) {}
+  // Returns false once a stream has gone over its cap (the caller should stop reading).
+  bool feed(std::string_view chunk);
+  const CapturedOutput& output() const { return output_; }
+  CapturedOutput take() { return std::move(output_); }
+
+ private:
+  void append(int stream, std::string_view bytes);
+  OutputCaps caps_;
+  CapturedOutput output_;
+  unsigned char header_[8]{};
+  std::size_t header_filled_ = 0;
+  std::uint32_t frame_remaining_ = 0;
+  int frame_stream_ = 0;
+};
+
+struct ContainerSummary {
+  std::string id;
+  std::string state;
+  std::map<std::string, std::string> labels;
+};
+
+// ---- the client ---------------------------------------------------------------------------------
+class Client {
+ public:
+  // Talks to the engine on `socket_path`; one keep-alive connection, not thread-safe (one per thread).
+  explicit Client(std::string socket_path = std::string(kDefaultSocket));
+  Client(std::unique_ptr<http::Transport> transport, std::string socket_path);
+
+  const std::string& socket_path() const { return socket_path_; }
+
+  void ping();
+  VersionInfo version();
+  std::optional<ImageInfo> inspect_image(const std::string& image);
+  void pull_image(const std::string& image);
+  // Makes the image available per `policy`; throws ImageMissing naming the image when it cannot.
+  ImageInfo ensure_image(const std::string& image, PullPolicy policy);
+
+  std::string create_container(const ContainerSpec& spec, const std::string& name = "");
+  void start(const std::string& id);
+  // Streams the container's output until it exits, `deadline` passes (then kills it), or a cap is hit
+  // (then kills it). The container must be started; its log driver must be json-file.
+  CapturedOutput follow_output(const std::string& id, OutputCaps caps,
+                               std::chrono::steady_clock::time_point deadline, bool* deadline_hit);
+  // Waits for exit; kills the container when `deadline` passes first.
+  WaitResult wait(const std::string& id, std::chrono::steady_clock::time_point deadline);
+  void kill(const std::string& id, const std::string& signal = "KILL");
+  ContainerState inspect(const std::string& id);
+  // Force-removes the container and its anonymous volumes; a container already gone is not an error.
+  void remove(const std::string& id);
+  std::vector<ContainerSummary> list_by_label(const std::string& label_filter);
+  // Removes every container carrying `label_filter` ("key=value" or "key"); returns how many.
+  int remove_by_label(const std::string& label_filter);
+
+ private:
+  http::Response call(const std::string& method, const std::string& path, const std::string& body = "",
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
+  [[noreturn]] void fail(const std::string& what, const http::Response& response);
+
+  std::unique_ptr<http::Transport> transport_;
+  std::string socket_path_;
+};
+
+// Removes the container it holds on every path out of a scope, unless released.
+class ContainerGuard {
+ public:
+  ContainerGuard(Client& client, std::string id) : client_(&client), id_(std::move(id)) {}
+  ContainerGuard(const ContainerGuard&) = delete;
+  ContainerGuard& operator=(const ContainerGuard&) = delete;
+  ~ContainerGuard();
+  const std::string& id() const { return id_; }
+  std::string release() { return std::exchange(id_, {}); }
+
+ private:
+  Client* client_;
+  std::string id_;
+};
+
+}  // namespace xqw::docker
