@@ -1,7 +1,115 @@
-// main: the xqueue-watcher command line (run, check-config, grade).
-#include <iostream>
+// main: the xqueue-watcher command line: run the watcher (-d DIR), check-config, grade.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
-int main() {
-  std::cout << "xqueue-watcher " << XQW_VERSION << "\n";
-  return 0;
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/grade_command.hpp"
+#include "config/config.hpp"
+#include "watcher/watcher.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "xqueue-watcher";
+  return name;
+}
+
+void configure_logging(const std::string& level, const std::string& format) {
+  auto logger = spdlog::stderr_color_mt("xqueue-watcher");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+  if (format == "json") {
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"message":"%v"})");
+  } else {
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  }
+}
+
+// Checks the config root before loading, so a typo gets a plain sentence rather than a list of misses.
+bool config_root_usable(const fs::path& dir) {
+  std::error_code error;
+  if (!fs::exists(dir, error)) {
+    std::cerr << "xqueue-watcher: config root " << dir << " does not exist\n";
+    return false;
+  }
+  if (!fs::is_directory(dir, error)) {
+    std::cerr << "xqueue-watcher: config root " << dir << " is not a directory\n";
+    return false;
+  }
+  if (access(dir.c_str(), R_OK | X_OK) != 0) {
+    std::cerr << "xqueue-watcher: config root " << dir << " is not readable\n";
+    return false;
+  }
+  return true;
+}
+
+int run_watcher(const fs::path& dir, const std::string& watcher_id) {
+  if (!config_root_usable(dir)) return 2;
+  auto loaded = xqw::config::load_config_root(dir);
+  for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning.to_string());
+  if (!loaded.ok()) {
+    for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
+    std::cerr << "xqueue-watcher: refusing to start: " << loaded.errors.size() << " problem(s) in " << dir << "\n";
+    return 2;
+  }
+  if (loaded.config->queues.empty()) {
+    std::cerr << "xqueue-watcher: no queues configured under " << (dir / "conf.d") << "\n";
+    return 2;
+  }
+  spdlog::info("xqueue-watcher {} starting as {} with config root {}", XQW_VERSION, watcher_id, dir.string());
+  xqw::watcher::Manager manager(std::move(*loaded.config), watcher_id);
+  return manager.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"xqueue-watcher: grades Open edX code submissions in locked-down Docker containers"};
+  app.set_version_flag("--version", std::string("xqueue-watcher ") + XQW_VERSION);
+  app.require_subcommand(0, 1);
+
+  std::string config_dir;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::string watcher_id = host_name();
+  app.add_option("-d,--config-root", config_dir,
+                 "config root: xqwatcher.{yaml,json}, xqueue_servers.{yaml,json}, conf.d/")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("--watcher-id", watcher_id, "this instance's name, labelled on its containers (default: host name)");
+
+  auto* check = app.add_subcommand("check-config", "validate a config root; prints every problem with file, key, reason");
+  std::string check_dir;
+  check->add_option("-d,--config-root", check_dir, "config root to check")->required();
+
+  xqw::cli::GradeOptions grade_options;
+  auto* grade = app.add_subcommand("grade", "grade one submission file through the production path (for course staff)");
+  xqw::cli::add_grade_options(*grade, grade_options);
+
+  CLI11_PARSE(app, argc, argv);
+  configure_logging(log_level, log_format);
+
+  if (check->parsed()) {
+    if (!config_root_usable(check_dir)) return 2;
+    return xqw::config::check_config(check_dir, std::cout);
+  }
+  if (grade->parsed()) return xqw::cli::run_grade(grade_options, std::cout);
+  if (config_dir.empty()) {
+    std::cerr << app.help() << "\nxqueue-watcher: -d CONFIG_ROOT is required to run the watcher\n";
+    return 2;
+  }
+  return run_watcher(config_dir, watcher_id);
 }

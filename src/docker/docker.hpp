@@ -21,6 +21,9 @@ namespace xqw::docker {
 inline constexpr std::string_view kApiVersion = "v1.41";
 inline constexpr std::string_view kDefaultSocket = "/var/run/docker.sock";
 
+// The engine socket: DOCKER_HOST=unix://PATH when set that way, else the default socket.
+std::string socket_from_environment();
+
 // ---- errors a caller can act on -------------------------------------------------------------
 class EngineError : public std::runtime_error {
  public:

@@ -1,9 +1,16 @@
 // Pure parts of the engine client: create bodies, pull policies, the stream demultiplexer.
 #include <algorithm>
+#include <cstdlib>
 
 #include "docker/docker.hpp"
 
 namespace xqw::docker {
+
+std::string socket_from_environment() {
+  const char* host = std::getenv("DOCKER_HOST");
+  if (host && std::string_view(host).starts_with("unix://")) return std::string(host + 7);
+  return std::string(kDefaultSocket);
+}
 
 std::optional<PullPolicy> parse_pull_policy(std::string_view text) {
   if (text == "never") return PullPolicy::Never;

@@ -1,0 +1,195 @@
+#include "cli/grade_command.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "docker/docker.hpp"
+#include "grading/container_grader.hpp"
+
+namespace xqw::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Style {
+  bool on = false;
+  std::string paint(const std::string& text, const char* code) const {
+    return on ? std::string("\033[") + code + "m" + text + "\033[0m" : text;
+  }
+};
+
+std::optional<std::string> read_file(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read submission file " + path;
+    return std::nullopt;
+  }
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+// The queue to grade for: from the config root, or built from --image/--grader-root.
+std::optional<grading::QueueGrading> queue_for(const GradeOptions& options, std::string& error) {
+  grading::QueueGrading queue;
+  queue.watcher_id = "grade-cli";
+  queue.work_dir = fs::temp_directory_path() / "xqueue-watcher-grade";
+  if (!options.config_dir.empty()) {
+    auto loaded = config::load_config_root(options.config_dir);
+    if (!loaded.ok()) {
+      for (const auto& problem : loaded.errors) error += problem.to_string() + "\n";
+      error += "the config root " + options.config_dir + " is invalid (run check-config)";
+      return std::nullopt;
+    }
+    const auto& queues = loaded.config->queues;
+    auto found = std::find_if(queues.begin(), queues.end(), [&](const auto& q) { return q.name == options.queue; });
+    if (found == queues.end()) {
+      error = "queue " + options.queue + " is not configured under " + options.config_dir;
+      return std::nullopt;
+    }
+    queue.queue = found->name;
+    queue.image = found->image;
+    queue.limits = found->limits;
+    queue.messages = found->messages;
+    queue.grader_root = found->grader_root;
+    queue.docker_host_grader_root = found->docker_host_grader_root;
+  } else {
+    queue.queue = "grade-cli";
+    queue.image = std::string(config::kDefaultImage);
+  }
+  if (!options.image.empty()) queue.image = options.image;
+  if (!options.grader_root.empty()) queue.grader_root = fs::absolute(options.grader_root);
+  if (queue.grader_root.empty()) {
+    error = "give -d CONFIG_ROOT --queue Q, or --grader-root DIR";
+    return std::nullopt;
+  }
+  return queue;
+}
+
+void print_for_people(const grading::GradeReport& report, const Style& style, std::ostream& out) {
+  const auto& result = report.outcome.result;
+  const std::string status = result.correct ? style.paint("CORRECT", "1;32") : style.paint("INCORRECT", "1;31");
+  out << status << "  score " << result.score << "  (verdict: " << grading::verdict_label(report.outcome.verdict)
+      << ")\n";
+  for (const auto& error : result.errors) out << style.paint("error: ", "1;33") << error << "\n";
+  for (const auto& test : result.tests) {
+    out << (test.correct ? style.paint("  pass ", "32") : style.paint("  FAIL ", "31")) << test.short_description
+        << "\n";
+    if (!test.correct) {
+      out << "       expected: " << test.expected_output << "\n";
+      out << "       actual:   " << test.actual_output << "\n";
+    }
+  }
+  if (!report.staff_stderr.empty()) {
+    out << style.paint("staff debug (grader stderr):", "2") << "\n" << report.staff_stderr;
+    if (report.staff_stderr.back() != '\n') out << "\n";
+  }
+  if (!report.outcome.staff_reason.empty()) out << style.paint("staff debug: ", "2") << report.outcome.staff_reason << "\n";
+  const auto ms = [](auto duration) { return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count(); };
+  out << "container: create " << ms(report.times.create) << " ms, start " << ms(report.times.start) << " ms, run "
+      << ms(report.times.run) << " ms, remove " << ms(report.times.remove) << " ms, total " << ms(report.times.total)
+      << " ms, exit code " << report.exit_code << "\n";
+}
+
+nlohmann::json as_json(const grading::GradeReport& report) {
+  const auto& result = report.outcome.result;
+  nlohmann::json tests = nlohmann::json::array();
+  for (const auto& test : result.tests) {
+    tests.push_back({test.short_description, test.long_description, test.correct, test.expected_output,
+                     test.actual_output});
+  }
+  const auto ms = [](auto duration) { return std::chrono::duration<double, std::milli>(duration).count(); };
+  return {{"verdict", grading::verdict_label(report.outcome.verdict)},
+          {"correct", result.correct},
+          {"score", result.score},
+          {"errors", result.errors},
+          {"tests", tests},
+          {"msg", report.html},
+          {"staff_stderr", report.staff_stderr},
+          {"staff_reason", report.outcome.staff_reason},
+          {"exit_code", report.exit_code},
+          {"times_ms",
+           {{"create", ms(report.times.create)},
+            {"start", ms(report.times.start)},
+            {"run", ms(report.times.run)},
+            {"remove", ms(report.times.remove)},
+            {"total", ms(report.times.total)}}}};
+}
+
+}  // namespace
+
+void add_grade_options(CLI::App& command, GradeOptions& options) {
+  command.add_option("-d,--config-root", options.config_dir, "config root holding the queue");
+  command.add_option("--queue", options.queue, "queue whose image, grader_root and limits apply");
+  command.add_option("--image", options.image, "grader image (overrides the queue's)");
+  command.add_option("--grader-root", options.grader_root, "course grader directory (overrides the queue's)");
+  command.add_option("--grader", options.grader, "grader path relative to the grader root, e.g. ex1/grader.py")
+      ->required();
+  command.add_option("submission", options.submission_file, "file holding the student's submission")
+      ->required()
+      ->check(CLI::ExistingFile);
+  command.add_option("--seed", options.seed, "random seed given to both the staff and the student run");
+  command.add_option("--lang", options.lang, "language for the grader's messages")->capture_default_str();
+  command.add_flag("--hide-output", options.hide_output, "grade as a hide_output problem");
+  command.add_flag("--json", options.json, "print the raw result as JSON");
+  command.add_option("--expect", options.expect, "exit 1 unless the score equals this (for course CI)");
+  command.add_option("--color", options.color, "auto, always or never")->check(CLI::IsMember({"auto", "always", "never"}));
+  command.callback([&options, &command] {
+    if (!options.config_dir.empty() && options.queue.empty()) {
+      throw CLI::ValidationError("--queue", "is required with -d");
+    }
+    (void)command;
+  });
+}
+
+int run_grade(const GradeOptions& options, std::ostream& out) {
+  std::string error;
+  auto queue = queue_for(options, error);
+  if (!queue) {
+    std::cerr << "xqueue-watcher grade: " << error << "\n";
+    return 2;
+  }
+  auto submission = read_file(options.submission_file, error);
+  if (!submission) {
+    std::cerr << "xqueue-watcher grade: " << error << "\n";
+    return 2;
+  }
+  grading::GradeJob job;
+  job.queue = queue->queue;
+  job.submission_id = "local";
+  job.grader = options.grader;
+  job.grader_payload = {{"grader", options.grader}};
+  job.student_response = *submission;
+  job.lang = options.lang;
+  job.hide_output = options.hide_output;
+  job.seed = options.seed.value_or(1);
+  try {
+    docker::Client engine(docker::socket_from_environment());
+    const auto image = engine.ensure_image(queue->image, docker::PullPolicy::IfNotPresent);
+    grading::ContainerGrader grader(engine, *queue, grading::image_contract(image));
+    const auto report = grader.grade(job);
+    if (options.json) {
+      out << as_json(report).dump(2) << "\n";
+    } else {
+      Style style{options.color == "always" || (options.color == "auto" && isatty(STDOUT_FILENO))};
+      print_for_people(report, style, out);
+    }
+    if (options.expect && std::fabs(report.outcome.result.score - *options.expect) > 1e-6) {
+      std::cerr << "xqueue-watcher grade: score " << report.outcome.result.score << " differs from --expect "
+                << *options.expect << "\n";
+      return 1;
+    }
+    return 0;
+  } catch (const std::exception& failure) {
+    std::cerr << "xqueue-watcher grade: could not grade: " << failure.what() << "\n";
+    return 3;
+  }
+}
+
+}  // namespace xqw::cli

@@ -1,0 +1,33 @@
+// cli: sub-commands beyond running the watcher; here `grade`, which lets course staff run one
+// submission through the exact production path (image, limits, container contract) on the local engine.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace xqw::cli {
+
+struct GradeOptions {
+  std::string config_dir;   // with queue: that queue's image, grader_root and limits
+  std::string queue;
+  std::string image;        // without a config: try an image and grader root directly
+  std::string grader_root;
+  std::string grader;       // path relative to grader_root, as in grader_payload
+  std::string submission_file;
+  std::optional<std::int64_t> seed;
+  std::string lang = "en";
+  bool hide_output = false;
+  bool json = false;
+  std::optional<double> expect;
+  std::string color = "auto";  // auto | always | never
+};
+
+void add_grade_options(CLI::App& command, GradeOptions& options);
+// Returns the exit code: 0 graded (and matched --expect), 1 score differs from --expect,
+// 2 bad input, 3 grading unavailable (engine, image).
+int run_grade(const GradeOptions& options, std::ostream& out);
+
+}  // namespace xqw::cli

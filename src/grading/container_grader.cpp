@@ -1,0 +1,180 @@
+#include "grading/container_grader.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "grading/render.hpp"
+
+namespace xqw::grading {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::chrono::microseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+}
+
+std::string label_or(const docker::ImageInfo& image, std::string_view key, std::string fallback) {
+  auto it = image.labels.find(std::string(key));
+  return it == image.labels.end() || it->second.empty() ? fallback : it->second;
+}
+
+std::string job_directory_name(const GradeJob& job) {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  std::string safe_id;
+  for (char c : job.submission_id.substr(0, 32)) safe_id.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  return "job-" + safe_id + "-" + std::to_string(random());
+}
+
+LimitsForMessages limits_for_messages(const config::Limits& limits) {
+  return LimitsForMessages{.memory_bytes = limits.memory_bytes,
+                           .timeout = limits.timeout,
+                           .stdout_bytes = limits.stdout_bytes,
+                           .stderr_bytes = limits.stderr_bytes,
+                           .pids = limits.pids,
+                           .submission_bytes = limits.submission_bytes};
+}
+
+// The kernel refuses fork/clone with EAGAIN once the pids cgroup is full; the interpreter says so.
+bool pids_exhausted(const std::string& stderr_bytes) {
+  return stderr_bytes.find("Resource temporarily unavailable") != std::string::npos ||
+         stderr_bytes.find("can't start new thread") != std::string::npos;
+}
+
+}  // namespace
+
+ImageContract image_contract(const docker::ImageInfo& image) {
+  ImageContract contract;
+  contract.grader_dir = label_or(image, kGraderDirLabel, contract.grader_dir);
+  contract.job_dir = label_or(image, kJobDirLabel, contract.job_dir);
+  contract.setuid_supervisor = label_or(image, kSupervisorLabel, "") == "setuid";
+  return contract;
+}
+
+std::string orphan_filter(const std::string& watcher_id) {
+  return std::string(kWatcherLabel) + "=" + watcher_id;
+}
+
+fs::path engine_path(const fs::path& local, const fs::path& local_root, const fs::path& engine_root) {
+  if (engine_root.empty()) return local;
+  return engine_root / local.lexically_relative(local_root);
+}
+
+docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContract& contract,
+                                     const fs::path& problem_dir, const fs::path& job_dir, const GradeJob& job) {
+  const auto& limits = queue.limits;
+  docker::ContainerSpec spec;
+  spec.image = queue.image;
+  if (!limits.user.empty()) {
+    spec.user = limits.user;
+  } else if (contract.setuid_supervisor) {
+    spec.user = "0:0";
+    spec.cap_add = {"SETUID", "SETGID"};  // the supervisor's only privileges: dropping to the student uid
+  } else {
+    spec.user = "65534:65534";
+  }
+  spec.labels = {{std::string(kManagedLabel), "true"},
+                 {std::string(kWatcherLabel), queue.watcher_id},
+                 {std::string(kQueueLabel), queue.queue},
+                 {std::string(kSubmissionLabel), job.submission_id}};
+  spec.mounts = {
+      {.source = engine_path(problem_dir, queue.grader_root, queue.docker_host_grader_root).string(),
+       .target = contract.grader_dir,
+       .read_only = true},
+      {.source = engine_path(job_dir, queue.work_dir, queue.docker_host_work_dir).string(),
+       .target = contract.job_dir,
+       .read_only = true},
+  };
+  spec.read_only_rootfs = true;
+  spec.tmpfs = {{"/tmp", limits.tmpfs_bytes}};
+  spec.network = limits.network;
+  spec.memory_bytes = limits.memory_bytes;
+  spec.nano_cpus = static_cast<std::int64_t>(limits.cpus * 1e9);
+  spec.pids_limit = limits.pids;
+  spec.no_new_privileges = true;
+  spec.ulimits = {{"nofile", limits.nofile, limits.nofile}, {"fsize", limits.fsize_bytes, limits.fsize_bytes}};
+  spec.runtime = limits.runtime;
+  spec.log_max_bytes = limits.stdout_bytes + limits.stderr_bytes + 64 * 1024;
+  return spec;
+}
+
+GradeReport ContainerGrader::grade(const GradeJob& job) {
+  const auto limits = limits_for_messages(queue_.limits);
+  if (static_cast<std::int64_t>(job.student_response.size()) > queue_.limits.submission_bytes) {
+    return GradeReport{.outcome = refuse(Verdict::SubmissionTooLarge, limits, queue_.messages,
+                                         std::to_string(job.student_response.size()) + " bytes"),
+                       .html = {}};
+  }
+  const auto grader_path = grader_from_payload(job.grader_payload);
+  if (!grader_path) {
+    return GradeReport{.outcome = refuse(Verdict::GraderNotFound, limits, queue_.messages,
+                                         "grader_payload has no \"grader\" path")};
+  }
+  auto resolved = resolve_grader(queue_.grader_root, *grader_path);
+  if (auto* error = std::get_if<GraderPathError>(&resolved)) {
+    return GradeReport{.outcome = refuse(Verdict::GraderNotFound, limits, queue_.messages, error->reason)};
+  }
+  return run_in_container(job, std::get<ResolvedGrader>(resolved));
+}
+
+GradeReport ContainerGrader::run_in_container(const GradeJob& job, const ResolvedGrader& grader) {
+  GradeReport report;
+  const auto started = Clock::now();
+  GradeJob contained = job;
+  contained.grader = grader.file_name;
+  const double timeout_seconds = std::chrono::duration<double>(queue_.limits.timeout).count();
+  try {
+    auto phase = Clock::now();
+    JobDirectory job_dir(queue_.work_dir, job_directory_name(job), contained, timeout_seconds);
+    const auto spec = container_spec(queue_, contract_, grader.problem_dir, job_dir.path(), contained);
+    report.times.prepare = since(phase);
+
+    phase = Clock::now();
+    docker::ContainerGuard container(engine_, engine_.create_container(spec));
+    report.times.create = since(phase);
+
+    phase = Clock::now();
+    const auto deadline = Clock::now() + queue_.limits.timeout;
+    engine_.start(container.id());
+    report.times.start = since(phase);
+
+    phase = Clock::now();
+    bool deadline_hit = false;
+    auto output = engine_.follow_output(
+        container.id(), {.stdout_bytes = queue_.limits.stdout_bytes, .stderr_bytes = queue_.limits.stderr_bytes},
+        deadline, &deadline_hit);
+    const auto waited = engine_.wait(container.id(), deadline);
+    report.times.run = since(phase);
+
+    phase = Clock::now();
+    const auto state = engine_.inspect(container.id());
+    report.times.inspect = since(phase);
+
+    RunSignals signals{.deadline_hit = deadline_hit || waited.deadline_hit,
+                       .oom_killed = state.oom_killed,
+                       .pids_exhausted = pids_exhausted(output.err.data),
+                       .stdout_truncated = output.out.truncated,
+                       .stderr_truncated = output.err.truncated,
+                       .exit_code = waited.exit_code,
+                       .stdout_bytes = std::move(output.out.data),
+                       .stderr_bytes = std::move(output.err.data)};
+    report.exit_code = waited.exit_code;
+    report.staff_stderr = signals.stderr_bytes;
+    report.outcome = decide(signals, limits_for_messages(queue_.limits), queue_.messages);
+
+    phase = Clock::now();
+    engine_.remove(container.release());
+    report.times.remove = since(phase);
+  } catch (const docker::EngineError& error) {
+    throw GradingUnavailable(std::string("Docker engine: ") + error.what());
+  } catch (const JobDirectoryError& error) {
+    throw GradingUnavailable(error.what());
+  }
+  report.html = render_html(report.outcome.result);
+  report.times.total = since(started);
+  return report;
+}
+
+}  // namespace xqw::grading

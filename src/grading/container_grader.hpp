@@ -1,0 +1,91 @@
+// grading: runs one GradeJob in a fresh container per the queue's limits and the image's contract,
+// and turns what the engine saw into a verdict and the student's HTML (see DESIGN.md section 6).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "config/config.hpp"
+#include "docker/docker.hpp"
+#include "grading/job.hpp"
+#include "grading/verdict.hpp"
+
+namespace xqw::grading {
+
+// What an image declares through its labels; images without them get the plain contract.
+struct ImageContract {
+  std::string grader_dir = "/grader";
+  std::string job_dir = "/job";
+  bool setuid_supervisor = false;  // PID 1 needs root with only SETUID/SETGID to drop to the student uid
+};
+inline constexpr std::string_view kGraderDirLabel = "org.openedx.xqueue-watcher.grader-dir";
+inline constexpr std::string_view kJobDirLabel = "org.openedx.xqueue-watcher.job-dir";
+inline constexpr std::string_view kSupervisorLabel = "org.openedx.xqueue-watcher.supervisor";
+ImageContract image_contract(const docker::ImageInfo& image);
+
+// Labels on every container, so a watcher finds (and removes) its own orphans.
+inline constexpr std::string_view kManagedLabel = "org.openedx.xqueue-watcher.managed";
+inline constexpr std::string_view kWatcherLabel = "org.openedx.xqueue-watcher.watcher";
+inline constexpr std::string_view kQueueLabel = "org.openedx.xqueue-watcher.queue";
+inline constexpr std::string_view kSubmissionLabel = "org.openedx.xqueue-watcher.submission";
+std::string orphan_filter(const std::string& watcher_id);
+
+// Everything grading needs to know about one queue.
+struct QueueGrading {
+  std::string queue;
+  std::string watcher_id;  // this watcher's instance (label value)
+  std::string image;
+  config::Limits limits;
+  std::map<std::string, std::string> messages;
+  std::filesystem::path grader_root;
+  std::filesystem::path docker_host_grader_root;  // empty: same as grader_root
+  std::filesystem::path work_dir;
+  std::filesystem::path docker_host_work_dir;     // empty: same as work_dir
+};
+
+// The container for one job (pure): limits, read-only mounts at the image's paths, labels.
+docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContract& contract,
+                                     const std::filesystem::path& problem_dir,
+                                     const std::filesystem::path& job_dir, const GradeJob& job);
+
+// A path on this host as the engine's host sees it (the watcher may itself run in a container).
+std::filesystem::path engine_path(const std::filesystem::path& local, const std::filesystem::path& local_root,
+                                  const std::filesystem::path& engine_root);
+
+struct PhaseTimes {
+  std::chrono::microseconds prepare{0}, create{0}, start{0}, run{0}, inspect{0}, remove{0}, total{0};
+};
+
+struct GradeReport {
+  Outcome outcome;      // verdict, score, student-facing result
+  std::string html;     // the rendered msg to post
+  std::string staff_stderr;
+  PhaseTimes times;
+  int exit_code = 0;
+};
+
+// The engine, the image or the job directory failed: not the student's fault, never posted as a zero.
+class GradingUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ContainerGrader {
+ public:
+  ContainerGrader(docker::Client& engine, QueueGrading queue, ImageContract contract)
+      : engine_(engine), queue_(std::move(queue)), contract_(std::move(contract)) {}
+  // Throws GradingUnavailable on infrastructure failure; every student-caused end is a report.
+  GradeReport grade(const GradeJob& job);
+  const QueueGrading& queue() const { return queue_; }
+
+ private:
+  GradeReport run_in_container(const GradeJob& job, const ResolvedGrader& grader);
+  docker::Client& engine_;
+  QueueGrading queue_;
+  ImageContract contract_;
+};
+
+}  // namespace xqw::grading

@@ -1,0 +1,115 @@
+#include "grading/job.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace xqw::grading {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_within(const fs::path& root, const fs::path& candidate) {
+  auto root_it = root.begin();
+  auto it = candidate.begin();
+  for (; root_it != root.end(); ++root_it, ++it) {
+    if (root_it->empty()) continue;  // trailing separator
+    if (it == candidate.end() || *it != *root_it) return false;
+  }
+  return true;
+}
+
+// Writes `bytes` to a new file (0644: the container's user reads it without extra capabilities).
+void write_file(const fs::path& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) throw JobDirectoryError("cannot create " + path.string() + ": " + std::strerror(errno));
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string reason = std::strerror(errno);
+      ::close(fd);
+      throw JobDirectoryError("cannot write " + path.string() + ": " + reason);
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  ::fchmod(fd, 0644);  // umask must not make it unreadable for the container
+  ::close(fd);
+}
+
+}  // namespace
+
+std::variant<ResolvedGrader, GraderPathError> resolve_grader(const fs::path& grader_root,
+                                                             const std::string& relative) {
+  if (relative.empty()) return GraderPathError{"the grader_payload names an empty grader path"};
+  if (relative.find('\0') != std::string::npos) return GraderPathError{"the grader path contains a NUL byte"};
+  const fs::path requested(relative);
+  for (const auto& part : requested) {
+    if (part == "..") return GraderPathError{"grader path " + relative + " contains '..'"};
+  }
+  std::error_code error;
+  const fs::path root = fs::canonical(grader_root, error);
+  if (error) return GraderPathError{"grader_root " + grader_root.string() + " is not usable: " + error.message()};
+  const fs::path joined = requested.is_absolute() ? requested : root / requested;
+  const fs::path resolved = fs::canonical(joined, error);
+  if (error) return GraderPathError{"grader " + relative + " not found under " + root.string()};
+  if (!is_within(root, resolved)) {
+    return GraderPathError{"grader " + relative + " resolves to " + resolved.string() + ", outside grader_root " +
+                           root.string()};
+  }
+  if (!fs::is_regular_file(resolved, error)) {
+    return GraderPathError{"grader " + relative + " is not a regular file"};
+  }
+  return ResolvedGrader{resolved.parent_path(), resolved.filename().string()};
+}
+
+std::optional<std::string> grader_from_payload(const nlohmann::json& payload) {
+  if (payload.is_string()) {
+    auto decoded = nlohmann::json::parse(payload.get<std::string>(), nullptr, false);
+    if (decoded.is_discarded() || decoded.is_string()) return std::nullopt;
+    return grader_from_payload(decoded);
+  }
+  if (!payload.is_object() || !payload.contains("grader") || !payload["grader"].is_string()) return std::nullopt;
+  return payload["grader"].get<std::string>();
+}
+
+JobDirectory::JobDirectory(const fs::path& work_dir, const std::string& name, const GradeJob& job,
+                           double timeout_seconds) {
+  std::error_code error;
+  fs::create_directories(work_dir, error);
+  if (error) throw JobDirectoryError("cannot create work_dir " + work_dir.string() + ": " + error.message());
+  // The work directory keeps other local users out; the job directory itself must be readable by the
+  // container's user (which has no CAP_DAC_OVERRIDE), and the image decides who inside may reach it.
+  ::chmod(work_dir.c_str(), 0711);
+  path_ = work_dir / name;
+  if (::mkdir(path_.c_str(), 0700) != 0) {
+    throw JobDirectoryError("cannot create job directory " + path_.string() + ": " + std::strerror(errno));
+  }
+  try {
+    write_file(path_ / "submission", job.student_response);
+    const nlohmann::json description = {
+        {"grader", job.grader},       {"seed", job.seed},
+        {"grader_payload", job.grader_payload},
+        {"student_info", job.student_info},
+        {"lang", job.lang},           {"hide_output", job.hide_output},
+        {"timeout_seconds", timeout_seconds},
+    };
+    write_file(path_ / "job.json", description.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    ::chmod(path_.c_str(), 0755);
+  } catch (...) {
+    fs::remove_all(path_, error);
+    throw;
+  }
+}
+
+JobDirectory::~JobDirectory() {
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+}  // namespace xqw::grading

@@ -1,0 +1,66 @@
+// grading: one submission → one locked-down container → a verdict and the student's HTML.
+// This header: the plain job data, grader path resolution and the private per-job directory.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <variant>
+#include <string>
+
+namespace xqw::grading {
+
+// What the watcher hands to grading; nothing here knows XQueue or HTTP.
+struct GradeJob {
+  std::string queue;
+  std::string submission_id;
+  std::string grader;               // path from the grader_payload, relative to the queue's grader_root
+  nlohmann::json grader_payload;    // decoded payload (object or string)
+  nlohmann::json student_info = nlohmann::json::object();
+  std::string student_response;     // bytes exactly as received
+  std::string lang = "en";
+  bool hide_output = false;
+  std::int64_t seed = 1;
+};
+
+struct ResolvedGrader {
+  std::filesystem::path problem_dir;  // canonical directory holding the grader (mounted read-only)
+  std::string file_name;              // the grader's file name inside it
+};
+
+// A grader path refused or not found; `reason` is staff-facing (names the path and why).
+struct GraderPathError {
+  std::string reason;
+};
+
+// Resolves `relative` inside `grader_root`: refuses empty paths, `..`, absolute paths and symlinks
+// that lead outside the root, and anything that is not a regular file.
+std::variant<ResolvedGrader, GraderPathError> resolve_grader(const std::filesystem::path& grader_root,
+                                                             const std::string& relative);
+
+// The grader path a payload names: {"grader": "..."} (a JSON string holding that object also works).
+std::optional<std::string> grader_from_payload(const nlohmann::json& payload);
+
+// A private directory for one job: `submission` and `job.json` inside, removed with the object.
+class JobDirectory {
+ public:
+  JobDirectory(const std::filesystem::path& work_dir, const std::string& name, const GradeJob& job,
+               double timeout_seconds);
+  JobDirectory(const JobDirectory&) = delete;
+  JobDirectory& operator=(const JobDirectory&) = delete;
+  ~JobDirectory();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The job directory could not be prepared (disk full, permissions): an infrastructure failure.
+class JobDirectoryError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace xqw::grading
