@@ -1,0 +1,121 @@
+// Grader path resolution: every way a payload might point outside the course's grader_root.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "grading/job.hpp"
+
+namespace xqw::grading {
+namespace {
+namespace fs = std::filesystem;
+
+class GraderPaths : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = fs::temp_directory_path() / ("xqw-paths-" + std::to_string(std::random_device{}()));
+    root_ = base_ / "course";
+    fs::create_directories(root_ / "ex1");
+    fs::create_directories(base_ / "other");
+    std::ofstream(root_ / "ex1" / "grader.py") << "# grader\n";
+    std::ofstream(base_ / "other" / "answer.py") << "secret\n";
+    fs::create_symlink(base_ / "other" / "answer.py", root_ / "ex1" / "escape.py");
+    fs::create_symlink(base_ / "other", root_ / "linked-dir");
+    fs::create_symlink(root_ / "ex1" / "grader.py", root_ / "alias.py");
+  }
+  void TearDown() override { fs::remove_all(base_); }
+
+  std::string refusal(const std::string& relative) {
+    auto result = resolve_grader(root_, relative);
+    if (auto* error = std::get_if<GraderPathError>(&result)) return error->reason;
+    return "";
+  }
+
+  fs::path base_, root_;
+};
+
+TEST_F(GraderPaths, ResolvesARelativeGraderToItsProblemDirectory) {
+  auto result = resolve_grader(root_, "ex1/grader.py");
+  ASSERT_TRUE(std::holds_alternative<ResolvedGrader>(result)) << refusal("ex1/grader.py");
+  EXPECT_EQ(std::get<ResolvedGrader>(result).problem_dir, fs::canonical(root_ / "ex1"));
+  EXPECT_EQ(std::get<ResolvedGrader>(result).file_name, "grader.py");
+}
+
+TEST_F(GraderPaths, SymlinkInsideTheRootIsFollowed) {
+  auto result = resolve_grader(root_, "alias.py");
+  ASSERT_TRUE(std::holds_alternative<ResolvedGrader>(result));
+  EXPECT_EQ(std::get<ResolvedGrader>(result).problem_dir, fs::canonical(root_ / "ex1"));
+}
+
+TEST_F(GraderPaths, DotDotIsRefusedEvenWhenItWouldStayInside) {
+  EXPECT_NE(refusal("../other/answer.py").find("'..'"), std::string::npos);
+  EXPECT_NE(refusal("ex1/../ex1/grader.py").find("'..'"), std::string::npos);
+}
+
+TEST_F(GraderPaths, AbsolutePathOutsideTheRootIsRefused) {
+  const auto reason = refusal((base_ / "other" / "answer.py").string());
+  EXPECT_NE(reason.find("outside grader_root"), std::string::npos) << reason;
+  EXPECT_NE(refusal("/etc/passwd").find("outside grader_root"), std::string::npos);
+}
+
+TEST_F(GraderPaths, AbsolutePathInsideTheRootIsAccepted) {
+  auto result = resolve_grader(root_, (root_ / "ex1" / "grader.py").string());
+  EXPECT_TRUE(std::holds_alternative<ResolvedGrader>(result));
+}
+
+TEST_F(GraderPaths, SymlinksThatEscapeAreRefused) {
+  EXPECT_NE(refusal("ex1/escape.py").find("outside grader_root"), std::string::npos);
+  EXPECT_NE(refusal("linked-dir/answer.py").find("outside grader_root"), std::string::npos);
+}
+
+TEST_F(GraderPaths, MissingEmptyAndNonFilePathsAreRefused) {
+  EXPECT_NE(refusal("ex1/nope.py").find("not found"), std::string::npos);
+  EXPECT_NE(refusal("").find("empty"), std::string::npos);
+  EXPECT_NE(refusal("ex1").find("not a regular file"), std::string::npos);
+  EXPECT_NE(refusal(std::string("ex1/grader.py\0x", 15)).find("NUL"), std::string::npos);
+}
+
+TEST_F(GraderPaths, MissingRootIsNamed) {
+  auto result = resolve_grader(base_ / "missing", "ex1/grader.py");
+  ASSERT_TRUE(std::holds_alternative<GraderPathError>(result));
+  EXPECT_NE(std::get<GraderPathError>(result).reason.find("grader_root"), std::string::npos);
+}
+
+TEST(GraderPayload, ReadsTheGraderFromObjectsAndJsonStrings) {
+  EXPECT_EQ(grader_from_payload({{"grader", "ex1/grader.py"}}), "ex1/grader.py");
+  EXPECT_EQ(grader_from_payload(nlohmann::json(R"({"grader": "a/b.py"})")), "a/b.py");
+  EXPECT_FALSE(grader_from_payload(nlohmann::json("not json")).has_value());
+  EXPECT_FALSE(grader_from_payload({{"grader", 5}}).has_value());
+  EXPECT_FALSE(grader_from_payload({{"other", "x"}}).has_value());
+}
+
+TEST(JobDirectoryTest, WritesSubmissionAndJobJsonAndRemovesThem) {
+  const auto work = fs::temp_directory_path() / ("xqw-work-" + std::to_string(std::random_device{}()));
+  GradeJob job;
+  job.grader = "grader.py";
+  job.student_response = std::string("print('hi')\n\xff\x00 bytes", 21);
+  job.grader_payload = {{"grader", "ex1/grader.py"}};
+  job.seed = 42;
+  fs::path where;
+  {
+    JobDirectory dir(work, "job-1", job, 20.0);
+    where = dir.path();
+    std::ifstream submission(where / "submission", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(submission)), {});
+    EXPECT_EQ(bytes, job.student_response) << "the submission must arrive byte for byte";
+    std::ifstream description(where / "job.json");
+    auto parsed = nlohmann::json::parse(description);
+    EXPECT_EQ(parsed["grader"], "grader.py");
+    EXPECT_EQ(parsed["seed"], 42);
+    EXPECT_EQ(parsed["timeout_seconds"], 20.0);
+    EXPECT_EQ(parsed["grader_payload"]["grader"], "ex1/grader.py");
+    EXPECT_EQ(parsed["lang"], "en");
+    EXPECT_EQ(parsed["hide_output"], false);
+  }
+  EXPECT_FALSE(fs::exists(where));
+  fs::remove_all(work);
+}
+
+}  // namespace
+}  // namespace xqw::grading
