@@ -1,0 +1,270 @@
+#include "grading/result.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "grading/sanitize.hpp"
+
+namespace xqw::grading {
+namespace {
+
+using nlohmann::json;
+
+// Reasons go to staff logs; keep them readable even when they quote hostile output.
+constexpr std::size_t kMaxReasonBytes = 300;
+constexpr std::size_t kMaxQuotedKeyBytes = 64;
+
+constexpr std::array<std::string_view, 4> kUpstreamKeys{"correct", "score", "errors", "tests"};
+constexpr std::array<std::string_view, 3> kMessageKeys{"correct", "score", "msg"};
+
+ParsedOutput invalid(std::string reason) {
+  if (reason.size() > kMaxReasonBytes) reason = truncate_text(reason, kMaxReasonBytes);
+  return {std::nullopt, std::move(reason)};
+}
+
+bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::size_t skip_json_space(std::string_view text, std::size_t i) {
+  while (i < text.size() && is_json_space(text[i])) ++i;
+  return i;
+}
+
+std::string describe_byte(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  if (byte >= 0x20 && byte < 0x7F) return std::string("'") + c + "'";
+  static constexpr std::string_view kHex = "0123456789abcdef";
+  return std::string("byte 0x") + kHex[byte >> 4] + kHex[byte & 0xF];
+}
+
+std::string quote_key(std::string_view key) { return "\"" + truncate_text(key, kMaxQuotedKeyBytes) + "\""; }
+
+std::string format_number(double value) {
+  std::array<char, 32> buffer{};
+  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return ec == std::errc() ? std::string(buffer.data(), end) : std::string("?");
+}
+
+// Offset just past the '}' that closes the object opening at `start`, or nullopt if the text ends first.
+// Brackets inside strings do not count; whether the text between is valid JSON is the parser's business.
+std::optional<std::size_t> end_of_object(std::string_view text, std::size_t start) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (std::size_t i = start; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string describe(const json& value) {
+  switch (value.type()) {
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+      return "a number";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::null:
+      return "null";
+    default:
+      return "an unsupported value";
+  }
+}
+
+std::string type_error(const std::string& path, const json& value, std::string_view expected) {
+  return path + " is " + describe(value) + ", expected " + std::string(expected);
+}
+
+// Parses strictly, reporting the first key repeated within one object (nlohmann would keep the last).
+struct StrictJson {
+  json document;
+  std::optional<std::string> duplicate_key;
+};
+
+StrictJson parse_rejecting_duplicates(std::string_view text) {
+  StrictJson parsed;
+  std::vector<std::set<std::string>> keys_per_open_object;
+  auto on_event = [&](int /*depth*/, json::parse_event_t event, json& value) {
+    if (event == json::parse_event_t::object_start) {
+      keys_per_open_object.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      keys_per_open_object.pop_back();
+    } else if (event == json::parse_event_t::key) {
+      auto key = value.get<std::string>();
+      if (!keys_per_open_object.back().insert(key).second && !parsed.duplicate_key) {
+        parsed.duplicate_key = std::move(key);
+      }
+    }
+    return true;
+  };
+  parsed.document = json::parse(text.begin(), text.end(), on_event);
+  return parsed;
+}
+
+std::string without_exception_prefix(std::string_view what) {
+  // "[json.exception.parse_error.101] parse error at line 1, column 9: syntax error ..."
+  const std::size_t close = what.find("] ");
+  return std::string(what.starts_with("[json.exception.") && close != std::string_view::npos
+                         ? what.substr(close + 2)
+                         : what);
+}
+
+class ShapeValidator {
+ public:
+  explicit ShapeValidator(const ParseLimits& limits) : limits_(limits) {}
+
+  ParsedOutput validate(const json& document) {
+    if (!document.is_object()) return invalid(type_error("the result", document, "an object"));
+    const bool message_shape = document.contains("msg");
+    if (auto problem = check_keys(document, message_shape)) return invalid(*problem);
+
+    GraderResult result;
+    const json& correct = document["correct"];
+    if (!correct.is_boolean()) return invalid(type_error("correct", correct, "boolean"));
+    result.correct = correct.get<bool>();
+    if (auto problem = read_score(document["score"], result.score)) return invalid(*problem);
+
+    if (message_shape) {
+      const json& message = document["msg"];
+      if (!message.is_string()) return invalid(type_error("msg", message, "string"));
+      result.html_msg = truncate_text(message.get_ref<const std::string&>(), limits_.field_bytes);
+      return {std::move(result), {}};
+    }
+    if (auto problem = read_errors(document["errors"], result.errors)) return invalid(*problem);
+    if (auto problem = read_tests(document["tests"], result.tests)) return invalid(*problem);
+    return {std::move(result), {}};
+  }
+
+ private:
+  static std::optional<std::string> check_keys(const json& document, bool message_shape) {
+    const auto expected = message_shape
+                              ? std::vector<std::string_view>(kMessageKeys.begin(), kMessageKeys.end())
+                              : std::vector<std::string_view>(kUpstreamKeys.begin(), kUpstreamKeys.end());
+    for (const auto& item : document.items()) {
+      const std::string& key = item.key();
+      if (std::find(expected.begin(), expected.end(), key) != expected.end()) continue;
+      if (message_shape && (key == "errors" || key == "tests")) {
+        return "the result has both \"msg\" and " + quote_key(key) + "; use either msg or errors and tests";
+      }
+      return "unexpected key " + quote_key(key) + " in the result (expected " +
+             (message_shape ? "correct, score, msg)" : "correct, score, errors, tests)");
+    }
+    for (std::string_view key : expected) {
+      if (!document.contains(key)) return "missing key " + quote_key(key) + " in the result";
+    }
+    return std::nullopt;
+  }
+
+  static std::optional<std::string> read_score(const json& value, double& score) {
+    if (!value.is_number()) return type_error("score", value, "a number between 0 and 1");
+    score = value.get<double>();
+    if (!std::isfinite(score)) return "score is not a finite number";
+    if (score < 0.0 || score > 1.0)
+      return "score is " + format_number(score) + ", expected a number between 0 and 1";
+    return std::nullopt;
+  }
+
+  std::optional<std::string> read_string(const json& value, const std::string& path, std::string& out) const {
+    if (!value.is_string()) return type_error(path, value, "string");
+    out = truncate_text(value.get_ref<const std::string&>(), limits_.field_bytes);
+    return std::nullopt;
+  }
+
+  std::optional<std::string> read_errors(const json& value, std::vector<std::string>& errors) const {
+    if (!value.is_array()) return type_error("errors", value, "an array of strings");
+    errors.resize(value.size());
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (auto problem = read_string(value[i], "errors[" + std::to_string(i) + "]", errors[i]))
+        return problem;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<std::string> read_tests(const json& value, std::vector<TestResult>& tests) const {
+    if (!value.is_array()) return type_error("tests", value, "an array of tests");
+    tests.resize(value.size());
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (auto problem = read_test(value[i], "tests[" + std::to_string(i) + "]", tests[i])) return problem;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<std::string> read_test(const json& value, const std::string& path, TestResult& test) const {
+    static constexpr std::string_view kShape = "[short, long, correct, expected, actual]";
+    if (!value.is_array()) return type_error(path, value, "an array " + std::string(kShape));
+    if (value.size() != 5) {
+      return path + " has " + std::to_string(value.size()) + " items, expected 5 " + std::string(kShape);
+    }
+    auto item = [&](std::size_t index) { return path + "[" + std::to_string(index) + "]"; };
+    if (auto problem = read_string(value[0], item(0), test.short_description)) return problem;
+    if (auto problem = read_string(value[1], item(1), test.long_description)) return problem;
+    if (!value[2].is_boolean()) return type_error(item(2), value[2], "boolean");
+    test.correct = value[2].get<bool>();
+    if (auto problem = read_string(value[3], item(3), test.expected_output)) return problem;
+    if (auto problem = read_string(value[4], item(4), test.actual_output)) return problem;
+    return std::nullopt;
+  }
+
+  const ParseLimits& limits_;
+};
+
+}  // namespace
+
+ParsedOutput parse_grader_output(std::string_view stdout_bytes, const ParseLimits& limits) {
+  if (stdout_bytes.empty()) return invalid("stdout is empty");
+  if (auto offset = first_invalid_utf8(stdout_bytes)) {
+    return invalid("stdout is not valid UTF-8 (" + describe_byte(stdout_bytes[*offset]) + " at offset " +
+                   std::to_string(*offset) + ")");
+  }
+  const std::size_t start = skip_json_space(stdout_bytes, 0);
+  if (start == stdout_bytes.size()) return invalid("stdout holds only whitespace");
+  if (stdout_bytes[start] != '{') {
+    return invalid("stdout does not start with a JSON object: " + describe_byte(stdout_bytes[start]) +
+                   " at offset " + std::to_string(start) + " (the grader must print nothing but its result)");
+  }
+  const auto end = end_of_object(stdout_bytes, start);
+  if (!end) return invalid("stdout ends before the JSON object is complete (output cut short?)");
+  const std::size_t trailing = skip_json_space(stdout_bytes, *end);
+  if (trailing != stdout_bytes.size()) {
+    return invalid("unexpected " + describe_byte(stdout_bytes[trailing]) + " at offset " +
+                   std::to_string(trailing) +
+                   " after the JSON object (the grader must print only one result)");
+  }
+
+  StrictJson parsed;
+  try {
+    parsed = parse_rejecting_duplicates(stdout_bytes.substr(0, *end));
+  } catch (const json::exception& error) {
+    return invalid("stdout is not valid JSON: " + without_exception_prefix(error.what()));
+  }
+  if (parsed.duplicate_key)
+    return invalid("duplicate key " + quote_key(*parsed.duplicate_key) + " in the result");
+  return ShapeValidator(limits).validate(parsed.document);
+}
+
+}  // namespace xqw::grading

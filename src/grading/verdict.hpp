@@ -1,0 +1,90 @@
+// grading/verdict: turning what the engine observed about one grader run into a verdict, the grade to
+// post and the student's message (limits in words, per-queue overrides); the staff reason for logs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "grading/result.hpp"
+
+namespace xqw::grading {
+
+enum class Verdict {
+  Graded,
+  Timeout,
+  OutOfMemory,
+  PidsLimit,
+  OutputLimit,
+  GraderError,
+  InvalidOutput,
+  SubmissionTooLarge,
+  GraderNotFound,
+  InfrastructureError,
+};
+
+// The metric label and the key of a message override: "graded", "timeout", "oom", "pids",
+// "output_limit", "grader_error", "invalid_output", "too_large", "grader_not_found", "infrastructure".
+std::string_view verdict_label(Verdict verdict);
+// The inverse, for validating override keys in configuration.
+std::optional<Verdict> verdict_from_label(std::string_view label);
+
+// What the engine and the watcher observed about one container run.
+struct RunSignals {
+  bool deadline_hit = false;
+  bool oom_killed = false;
+  bool pids_exhausted = false;  // set by the caller, e.g. from pids.events or stderr_shows_process_limit
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
+  std::optional<int> exit_code;  // nullopt: the engine never reported one
+  std::string stdout_bytes;
+  std::string stderr_bytes;  // staff-only: never shown to students
+};
+
+// The queue's limits, quoted in student messages.
+struct LimitsForMessages {
+  std::int64_t memory_bytes = 0;
+  std::chrono::milliseconds timeout{0};
+  std::int64_t stdout_bytes = 0;
+  std::int64_t stderr_bytes = 0;
+  std::int64_t pids = 0;
+  std::int64_t submission_bytes = 0;
+};
+
+// Per-verdict student messages keyed by verdict_label; "{limit}" becomes the human-formatted limit.
+using MessageOverrides = std::map<std::string, std::string>;
+
+struct Outcome {
+  Verdict verdict = Verdict::InfrastructureError;
+  // What to post: for Graded the grader's result; otherwise correct=false, score=0 and the student
+  // message as its only error (render_html shows it with status ERROR).
+  GraderResult result;
+  std::string staff_reason;  // for logs; may quote stderr; empty when Graded
+};
+
+// Precedence follows the engine's own signals: deadline → Timeout, OOM-killed → OutOfMemory, pids
+// exhausted → PidsLimit, stdout or stderr over its cap → OutputLimit; then exit 0 with a valid result
+// → Graded, exit 0 with anything else → InvalidOutput, another exit code → GraderError, no exit code
+// at all → InfrastructureError.
+Outcome decide(const RunSignals& signals, const LimitsForMessages& limits, const MessageOverrides& overrides,
+               const ParseLimits& parse_limits = {});
+
+// The outcome for a verdict reached without a run (SubmissionTooLarge, GraderNotFound,
+// InfrastructureError) or any other failure the caller detects itself.
+Outcome failure_outcome(Verdict verdict, const LimitsForMessages& limits, const MessageOverrides& overrides,
+                        std::string staff_reason);
+
+// True when stderr shows a process or thread could not be created for lack of resources (what hitting
+// the pids limit looks like from inside). Student code writes stderr too, so this only ever helps
+// explain a failure; it cannot turn one into a pass.
+bool stderr_shows_process_limit(std::string_view stderr_bytes);
+
+// "256 MiB", "1 MiB", "512 KiB", "1.5 GiB", "100 bytes".
+std::string format_bytes(std::int64_t bytes);
+// "20 s", "1.5 s", "500 ms", "5 min".
+std::string format_duration(std::chrono::milliseconds duration);
+
+}  // namespace xqw::grading
