@@ -37,12 +37,6 @@ LimitsForMessages limits_for_messages(const config::Limits& limits) {
                            .submission_bytes = limits.submission_bytes};
 }
 
-// The kernel refuses fork/clone with EAGAIN once the pids cgroup is full; the interpreter says so.
-bool pids_exhausted(const std::string& stderr_bytes) {
-  return stderr_bytes.find("Resource temporarily unavailable") != std::string::npos ||
-         stderr_bytes.find("can't start new thread") != std::string::npos;
-}
-
 }  // namespace
 
 ImageContract image_contract(const docker::ImageInfo& image) {
@@ -101,21 +95,24 @@ docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContr
 }
 
 GradeReport ContainerGrader::grade(const GradeJob& job) {
+  GradeReport report = prepare_and_run(job);
+  report.html = render_html(report.outcome.result);
+  return report;
+}
+
+GradeReport ContainerGrader::prepare_and_run(const GradeJob& job) {
   const auto limits = limits_for_messages(queue_.limits);
+  auto refused = [&](Verdict verdict, std::string reason) {
+    return GradeReport{.outcome = failure_outcome(verdict, limits, queue_.messages, std::move(reason))};
+  };
   if (static_cast<std::int64_t>(job.student_response.size()) > queue_.limits.submission_bytes) {
-    return GradeReport{.outcome = refuse(Verdict::SubmissionTooLarge, limits, queue_.messages,
-                                         std::to_string(job.student_response.size()) + " bytes"),
-                       .html = {}};
+    return refused(Verdict::SubmissionTooLarge, "submission of " + std::to_string(job.student_response.size()) +
+                                                    " bytes is over the queue's limit");
   }
   const auto grader_path = grader_from_payload(job.grader_payload);
-  if (!grader_path) {
-    return GradeReport{.outcome = refuse(Verdict::GraderNotFound, limits, queue_.messages,
-                                         "grader_payload has no \"grader\" path")};
-  }
+  if (!grader_path) return refused(Verdict::GraderNotFound, "grader_payload has no \"grader\" path");
   auto resolved = resolve_grader(queue_.grader_root, *grader_path);
-  if (auto* error = std::get_if<GraderPathError>(&resolved)) {
-    return GradeReport{.outcome = refuse(Verdict::GraderNotFound, limits, queue_.messages, error->reason)};
-  }
+  if (auto* error = std::get_if<GraderPathError>(&resolved)) return refused(Verdict::GraderNotFound, error->reason);
   return run_in_container(job, std::get<ResolvedGrader>(resolved));
 }
 
@@ -154,7 +151,7 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
 
     RunSignals signals{.deadline_hit = deadline_hit || waited.deadline_hit,
                        .oom_killed = state.oom_killed,
-                       .pids_exhausted = pids_exhausted(output.err.data),
+                       .pids_exhausted = stderr_shows_process_limit(output.err.data),
                        .stdout_truncated = output.out.truncated,
                        .stderr_truncated = output.err.truncated,
                        .exit_code = waited.exit_code,
@@ -172,7 +169,6 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
   } catch (const JobDirectoryError& error) {
     throw GradingUnavailable(error.what());
   }
-  report.html = render_html(report.outcome.result);
   report.times.total = since(started);
   return report;
 }

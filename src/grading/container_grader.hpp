@@ -82,6 +82,7 @@ class ContainerGrader {
   const QueueGrading& queue() const { return queue_; }
 
  private:
+  GradeReport prepare_and_run(const GradeJob& job);
   GradeReport run_in_container(const GradeJob& job, const ResolvedGrader& grader);
   docker::Client& engine_;
   QueueGrading queue_;

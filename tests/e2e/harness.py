@@ -1,0 +1,170 @@
+"""End-to-end harness: the XQueue stand-in, a config root, the watcher binary and the real engine.
+
+Every check here uses real parts: the stand-in (tests/xqueue_standin.py) speaks XQueue over HTTP,
+the watcher binary under test (XQW_BINARY) grades through the Docker engine, and containers run
+the Python grader image built by scripts/images. A missing part fails the test with the reason.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("XQW_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests"))
+
+import xqueue_standin  # noqa: E402
+
+BINARY = os.environ.get("XQW_BINARY", os.path.join(SOURCE_DIR, "build", "xqueue-watcher"))
+GRADER_IMAGE = os.environ.get("XQW_PYTHON_IMAGE", "xqueue-watcher/python-grader:latest")
+DOCKER_SOCKET = "/var/run/docker.sock"
+DEMO_COURSE = os.path.join(SOURCE_DIR, "examples", "demo-course")
+WATCHER_LABEL = "org.openedx.xqueue-watcher.watcher"
+
+
+def engine_request(method, path):
+    """One request to the engine over its unix socket (the tests' own view, not the watcher's)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(30)
+        sock.connect(DOCKER_SOCKET)
+        sock.sendall(f"{method} /v1.41{path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    return status, body
+
+
+def require_engine_and_image(test):
+    try:
+        status, _ = engine_request("GET", "/_ping")
+    except OSError as error:
+        test.fail(f"no Docker engine on {DOCKER_SOCKET} (scripts/engine starts one): {error}")
+    test.assertEqual(status, 200, "the Docker engine does not answer /_ping")
+    status, _ = engine_request("GET", f"/images/{GRADER_IMAGE}/json")
+    test.assertEqual(status, 200, f"image {GRADER_IMAGE} is missing (scripts/images builds it)")
+    test.assertTrue(os.access(BINARY, os.X_OK), f"watcher binary {BINARY} is missing (build first)")
+
+
+def containers_labelled(watcher_id):
+    filters = json.dumps({"label": [f"{WATCHER_LABEL}={watcher_id}"]})
+    from urllib.parse import quote
+    status, body = engine_request("GET", "/containers/json?all=1&filters=" + quote(filters))
+    assert status == 200, body
+    return json.loads(body)
+
+
+def write_config_root(root, port, queues, poll_interval="0.2s", shutdown_grace="30s", manager_extra=""):
+    """A config root in the native YAML form; `queues` maps name -> dict of extra YAML lines."""
+    os.makedirs(os.path.join(root, "conf.d"), exist_ok=True)
+    with open(os.path.join(root, "xqwatcher.yaml"), "w") as out:
+        out.write(textwrap.dedent(f"""\
+            poll_interval: {poll_interval}
+            login_poll_interval: 0.5s
+            requests_timeout: 5s
+            work_dir: {root}/jobs
+            journal_dir: {root}/journal
+            shutdown_grace: {shutdown_grace}
+            metrics_port: 0
+            """) + manager_extra)
+    with open(os.path.join(root, "xqueue_servers.yaml"), "w") as out:
+        out.write(textwrap.dedent(f"""\
+            default:
+              url: http://127.0.0.1:{port}
+              username: lms
+              password: ${{XQW_TEST_PASSWORD}}
+            """))
+    lines = ["queues:"]
+    for name, settings in queues.items():
+        lines.append(f"  {name}:")
+        for key, value in settings.items():
+            lines.append(f"    {key}: {json.dumps(value)}")
+    with open(os.path.join(root, "conf.d", "queues.yaml"), "w") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+class WatcherProcess:
+    """The watcher binary as a child process, its log kept for failure messages."""
+
+    def __init__(self, config_root, watcher_id):
+        self.watcher_id = watcher_id
+        self.log_path = os.path.join(config_root, "watcher.log")
+        env = dict(os.environ, XQW_TEST_PASSWORD="secret-pw")
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [BINARY, "-d", config_root, "--watcher-id", watcher_id, "--log-level", "debug"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def output(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as log:
+            return log.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError("watcher did not exit within %ss after %s:\n%s" % (timeout, sig, self.output()[-4000:]))
+        finally:
+            self.log.close()
+
+
+class WatcherTestCase(unittest.TestCase):
+    """One stand-in and one watcher per test class; queues from `QUEUES`."""
+
+    QUEUES = {}
+    SHUTDOWN_GRACE = "30s"
+    PROCESSING_DELAY = 60
+
+    @classmethod
+    def setUpClass(cls):
+        require_engine_and_image(cls())
+        cls.tmp = tempfile.mkdtemp(prefix="xqw-e2e-")
+        cls.standin = xqueue_standin.XQueueStandin(
+            xqueue_standin.StandinConfig(port=0, users={"lms": "secret-pw"},
+                                         processing_delay=cls.PROCESSING_DELAY, verbose=False))
+        cls.standin.start()
+        cls.xqueue = cls.standin.client()
+        cls.watcher_id = "e2e-" + os.path.basename(cls.tmp)
+        write_config_root(cls.tmp, cls.standin.port, cls.QUEUES, shutdown_grace=cls.SHUTDOWN_GRACE)
+        cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.watcher.stop()
+        finally:
+            cls.standin.stop()
+
+    def submit(self, queue, grader, response):
+        return self.xqueue.submit(queue, student_response=response, grader_payload={"grader": grader})
+
+    def result_for(self, submission_id, timeout=90):
+        def found():
+            return [r for r in self.xqueue.results() if r["submission_id"] == submission_id]
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.watcher.process.poll() is not None:
+                self.fail("the watcher exited (%s):\n%s" % (self.watcher.process.returncode, self.watcher.output()[-4000:]))
+            results = found()
+            if results:
+                return results[0]
+            time.sleep(0.05)
+        self.fail("no result for submission %s within %ss; watcher log:\n%s"
+                  % (submission_id, timeout, self.watcher.output()[-4000:]))
+
+
+def read_example(relative):
+    with open(os.path.join(DEMO_COURSE, relative), encoding="utf-8") as source:
+        return source.read()

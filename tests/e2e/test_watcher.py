@@ -1,0 +1,86 @@
+"""The watcher binary end to end: stand-in XQueue, real engine, the Python grader image."""
+import os
+import signal
+import time
+import unittest
+
+from harness import WatcherTestCase, containers_labelled, HERE
+
+COURSE = os.path.join(HERE, "fixtures", "course")
+RIGHT = "def square(x):\n    return x * x\n"
+WRONG = "def square(x):\n    return x + x\n"
+RAISES = "def square(x):\n    raise ValueError('boom <b>')\n"
+SLOW_RIGHT = "import time\ntime.sleep({seconds})\n" + RIGHT
+
+
+class GradingTest(WatcherTestCase):
+    QUEUES = {"course": {"grader_root": COURSE, "connections": 3, "limits": {"timeout": "30s"}}}
+
+    def test_right_submission_scores_one_with_correct_html(self):
+        result = self.result_for(self.submit("course", "square/grader.py", RIGHT))
+        body = result["body"]
+        self.assertIs(body["correct"], True, body)
+        self.assertEqual(body["score"], 1)
+        self.assertIn("CORRECT", body["msg"])
+        self.assertIn('class="result-output result-correct"', body["msg"])
+        self.assertNotIn("result-incorrect", body["msg"])
+
+    def test_wrong_submission_scores_zero_with_incorrect_html(self):
+        result = self.result_for(self.submit("course", "square/grader.py", WRONG))
+        body = result["body"]
+        self.assertIs(body["correct"], False, body)
+        self.assertEqual(body["score"], 0)
+        self.assertIn("INCORRECT", body["msg"])
+        self.assertIn("result-incorrect", body["msg"])
+
+    def test_erroring_submission_scores_zero_and_escapes_its_output(self):
+        result = self.result_for(self.submit("course", "square/grader.py", RAISES))
+        body = result["body"]
+        self.assertIs(body["correct"], False, body)
+        self.assertEqual(body["score"], 0)
+        self.assertIn("ValueError", body["msg"])
+        self.assertNotIn("<b>", body["msg"], "student text must be escaped")
+        self.assertIn("&lt;b&gt;", body["msg"])
+
+    def test_three_connections_grade_in_parallel(self):
+        ids = [self.submit("course", "square/grader.py", SLOW_RIGHT.format(seconds=3)) for _ in range(3)]
+        results = [self.result_for(i) for i in ids]
+        for result in results:
+            self.assertEqual(result["body"]["score"], 1, result["body"])
+        pulls = [self.xqueue.submission(i)["last_pull_time"] for i in ids]
+        first_result = min(r["time"] for r in results)
+        self.assertLess(max(pulls), first_result,
+                        "all three submissions should be pulled before the first result is posted")
+
+    def test_logs_in_again_after_the_session_is_dropped(self):
+        logins_before = self.xqueue.requests(log=False)["counts"].get("login", 0)
+        self.xqueue.drop_sessions()
+        result = self.result_for(self.submit("course", "square/grader.py", RIGHT))
+        self.assertEqual(result["body"]["score"], 1)
+        self.assertGreater(self.xqueue.requests(log=False)["counts"].get("login", 0), logins_before)
+
+    def test_unknown_grader_is_reported_without_running_anything(self):
+        result = self.result_for(self.submit("course", "../square/grader.py", RIGHT))
+        body = result["body"]
+        self.assertEqual(body["score"], 0)
+        self.assertIn("ERROR", body["msg"])
+
+
+class ShutdownTest(WatcherTestCase):
+    QUEUES = {"course": {"grader_root": COURSE, "connections": 1, "limits": {"timeout": "30s"}}}
+
+    def test_sigterm_during_a_slow_submission_still_posts_its_result(self):
+        submission = self.submit("course", "square/grader.py", SLOW_RIGHT.format(seconds=4))
+        self.xqueue.wait_for(lambda: self.xqueue.submission(submission)["pulled_count"] >= 1, timeout=60,
+                             what="the watcher pulls the submission")
+        time.sleep(0.5)  # the container is running now
+        self.assertEqual(self.watcher.stop(signal.SIGTERM, timeout=60), 0, self.watcher.output()[-3000:])
+        results = [r for r in self.xqueue.results() if r["submission_id"] == submission]
+        self.assertEqual(len(results), 1, "the in-flight result must be posted before exit")
+        self.assertEqual(results[0]["body"]["score"], 1)
+        self.assertEqual(containers_labelled(self.watcher_id), [], "no container may be left behind")
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "jobs")), [], "no job directory may be left behind")
+
+
+if __name__ == "__main__":
+    unittest.main()
