@@ -1,6 +1,5 @@
-// xqueue: the XQueue pull protocol (login, get_submission, put_result, get_queuelen) and its replies as data.
-// Owns reply parsing (pure, unit-tested), the CSRF login handshake and the re-login-once policy; HTTP via
-// http::Transport.
+// xqueue: the XQueue pull protocol (login, get_submission, put_result, get_queuelen) and its replies.
+// Owns reply parsing (pure), the CSRF login and the re-login-once policy; talks HTTP via http::Transport.
 #pragma once
 
 #include <cstdint>
