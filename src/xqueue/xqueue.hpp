@@ -1,0 +1,210 @@
+// xqueue: the XQueue pull protocol (login, get_submission, put_result, get_queuelen) and its replies.
+// Owns reply parsing (pure), the CSRF login and the re-login-once policy; talks HTTP via http::Transport.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "http/http.hpp"
+
+namespace xqw::xqueue {
+
+// ---------------------------------------------------------------------------------------------------------
+// Plain data
+// ---------------------------------------------------------------------------------------------------------
+
+// One pulled submission.
+struct Submission {
+  std::string queue;
+  std::string raw_header;  // xqueue_header exactly as received; sent back verbatim by put_result
+  std::int64_t submission_id = 0;
+  std::string submission_key;
+  std::string raw_body;           // xqueue_body as received
+  nlohmann::json student_info;    // decoded object; {} when absent or unusable (it is informational only)
+  nlohmann::json grader_payload;  // decoded object when it is a JSON object, else the raw text
+  bool grader_payload_is_json = false;
+  std::string student_response;
+  nlohmann::json files;  // decoded xqueue_files: {name: url}; {} when empty
+};
+
+// The put_result body.
+struct GradeReply {
+  bool correct = false;
+  double score = 0.0;
+  std::string msg;  // HTML shown to the student
+};
+
+enum class PutOutcome {
+  Accepted,
+  IncorrectKey,  // the submission was re-served meanwhile (its key changed); the result was not recorded
+};
+
+// A reply normalised from either shape the Python watcher accepts:
+//   {"return_code": 0|1, "content": ...}   -> as is
+//   {"success": true|false, ...}            -> return_code 0|1, content = the whole object
+struct Reply {
+  int return_code = 1;
+  nlohmann::json content;
+  bool ok() const { return return_code == 0; }
+};
+
+// What to do with a grader_payload that is not a JSON object (upstream's Grader raises on it).
+enum class GraderPayloadPolicy {
+  RequireJson,  // MalformedReply carrying the submission id and header (the default, as upstream)
+  AllowText,    // keep the raw text, grader_payload_is_json = false, for handlers that take plain text
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors: every message names the server URL or endpoint, the queue / submission when known, and the reason.
+// ---------------------------------------------------------------------------------------------------------
+
+class XQueueError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// No HTTP reply at all: refused, DNS, TLS, time-out.
+class XQueueUnreachable : public XQueueError {
+ public:
+  XQueueUnreachable(const std::string& what, bool timed_out) : XQueueError(what), timed_out_(timed_out) {}
+  bool timed_out() const { return timed_out_; }
+
+ private:
+  bool timed_out_;
+};
+
+// 5xx or another status the protocol does not use.
+class XQueueServerError : public XQueueError {
+ public:
+  XQueueServerError(const std::string& what, long status) : XQueueError(what), status_(status) {}
+  long status() const { return status_; }
+
+ private:
+  long status_;
+};
+
+// Login refused, or still unauthenticated after logging in again once.
+class XQueueAuthError : public XQueueError {
+ public:
+  using XQueueError::XQueueError;
+};
+
+// A well-formed reply with return_code 1 that is not one of the expected outcomes
+// (queue not found, "Submission does not exist", "Incorrect reply format", ...). reason() is the server's
+// text.
+class XQueueRejected : public XQueueError {
+ public:
+  XQueueRejected(const std::string& what, std::string reason)
+      : XQueueError(what), reason_(std::move(reason)) {}
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string reason_;
+};
+
+// The reply is not the documented shape: not JSON, wrong types, nested JSON broken, fields missing.
+// When the header could be read, submission_id() and raw_header() let the caller still answer the
+// submission (e.g. with an error message) so XQueue does not re-serve it forever.
+class MalformedReply : public XQueueError {
+ public:
+  MalformedReply(const std::string& what, std::optional<std::int64_t> submission_id = std::nullopt,
+                 std::optional<std::string> raw_header = std::nullopt)
+      : XQueueError(what), submission_id_(submission_id), raw_header_(std::move(raw_header)) {}
+  std::optional<std::int64_t> submission_id() const { return submission_id_; }
+  const std::optional<std::string>& raw_header() const { return raw_header_; }
+
+ private:
+  std::optional<std::int64_t> submission_id_;
+  std::optional<std::string> raw_header_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Pure parsing (no transport)
+// ---------------------------------------------------------------------------------------------------------
+
+// `endpoint` only names the source in error messages. Throws MalformedReply.
+Reply parse_reply(std::string_view body, std::string_view endpoint);
+
+// A get_submission reply body. nullopt: the queue is empty. Throws MalformedReply (with the submission id
+// once the header is readable) or XQueueRejected (any other return_code 1, e.g. "Queue 'q' not found").
+std::optional<Submission> parse_submission_reply(
+    std::string_view body, std::string_view queue,
+    GraderPayloadPolicy policy = GraderPayloadPolicy::RequireJson);
+
+// The submission in an already-parsed get_submission reply (same rules as parse_submission_reply);
+// `where` names the source (endpoint or URL) in error messages.
+std::optional<Submission> submission_from_reply(
+    const Reply& reply, std::string_view queue, std::string_view where,
+    GraderPayloadPolicy policy = GraderPayloadPolicy::RequireJson);
+
+// The put_result xqueue_body: {"correct":bool,"score":number,"msg":str}. Invalid UTF-8 in msg is replaced,
+// a non-finite score becomes 0, so the result is always valid JSON.
+std::string encode_grade_reply(const GradeReply& reply);
+
+// True when a reply says the session is not logged in (what a followed redirect to the login page gives).
+bool says_login_required(const Reply& reply);
+
+// The server's text from a reply's content (a string, or an object's "content"/"error"/"message").
+std::string reason_text(const nlohmann::json& content);
+
+// ---------------------------------------------------------------------------------------------------------
+// The client
+// ---------------------------------------------------------------------------------------------------------
+
+struct ClientOptions {
+  std::string base_url;  // e.g. https://xqueue.example.org (a trailing '/' and a path prefix are fine)
+  std::string username;  // empty: never log in (as upstream with no credentials)
+  std::string password;
+  GraderPayloadPolicy grader_payload = GraderPayloadPolicy::RequireJson;
+};
+
+// The transport an XQueue client needs: `options` as given (time-outs, HTTP basic auth, TLS verification
+// — on unless verify_tls is false —, ca_file, follow_redirects) with the cookie engine forced on and
+// no unix socket. One per worker: a libcurl easy handle is reused across calls and is not thread-safe.
+std::unique_ptr<http::Transport> make_transport(http::TransportOptions options);
+
+// One XQueue session over one transport. Not thread-safe: one per worker.
+// Logs in lazily on the first call. A call answered 301/302/401/403 (or 200 "login_required", what a
+// followed redirect gives) logs in again once and is retried once; still unauthenticated -> XQueueAuthError.
+// So one call makes at most two login attempts, never a loop.
+class Client {
+ public:
+  Client(http::Transport& transport, ClientOptions options);
+
+  // GET the login page (CSRF cookie), then POST username/password. Throws XQueueAuthError with the
+  // server's reason, XQueueUnreachable, XQueueServerError or MalformedReply.
+  void login();
+  // nullopt when the queue is empty. A malformed submission is logged with its id and thrown as
+  // MalformedReply.
+  std::optional<Submission> get_submission(const std::string& queue);
+  PutOutcome put_result(const Submission& submission, const GradeReply& reply);
+  PutOutcome put_result(std::string_view raw_header, const GradeReply& reply);
+  std::int64_t get_queuelen(const std::string& queue);
+  bool logged_in() const { return logged_in_; }
+
+  // URLs, exposed for logs and tests.
+  std::string login_url() const;
+  std::string get_submission_url(std::string_view queue) const;
+  std::string put_result_url() const;
+  std::string get_queuelen_url(std::string_view queue) const;
+
+ private:
+  // One request with the re-login-once policy; the request is rebuilt for the retry.
+  Reply call(const std::function<http::Request()>& make_request);
+  http::Response send(const http::Request& request);
+  http::Request form_post(const std::string& url, const http::Headers& extra_headers, std::string body) const;
+  http::Headers csrf_headers(const std::string& referer) const;
+
+  http::Transport& transport_;
+  ClientOptions options_;
+  std::string base_;  // base_url without trailing '/'
+  bool logged_in_ = false;
+};
+
+}  // namespace xqw::xqueue
