@@ -1,0 +1,178 @@
+// config: loads and validates a config root (-d DIR): manager settings, named XQueue servers, queues.
+// Owns both file forms (native YAML, upstream xqueue-watcher JSON), limit parsing, bounds and secrets.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace xqw::config {
+
+inline constexpr std::int64_t KiB = 1024;
+inline constexpr std::int64_t MiB = 1024 * KiB;
+inline constexpr std::int64_t GiB = 1024 * MiB;
+
+inline constexpr std::string_view kDefaultImage = "xqueue-watcher/python-grader:latest";
+
+// Every grading container's limits. The defaults are the strict ones; a queue may change them
+// within the operator's bounds.
+struct Limits {
+  std::int64_t memory_bytes = 256 * MiB;  // Memory and MemorySwap (equal: no swap)
+  double cpus = 1.0;                      // NanoCpus = cpus * 1e9
+  std::int64_t pids = 128;
+  std::chrono::milliseconds timeout{20000};  // wall clock, create to exit
+  std::int64_t stdout_bytes = 1 * MiB;
+  std::int64_t stderr_bytes = 256 * KiB;
+  std::int64_t tmpfs_bytes = 64 * MiB;
+  std::int64_t nofile = 256;
+  std::int64_t fsize_bytes = 64 * MiB;      // ulimit fsize
+  std::int64_t submission_bytes = 1 * MiB;  // larger submissions are rejected with a clear message
+  bool network = false;
+  std::string runtime;  // empty: the engine's default runtime; e.g. "runsc"
+  std::string user;     // empty: decided by the image (DESIGN.md s.6); never root
+  bool operator==(const Limits&) const = default;
+};
+
+// Upper bounds the operator sets in xqwatcher.yaml; no queue (nor the defaults) may exceed them.
+// An unset maximum means "no bound".
+struct LimitBounds {
+  std::optional<std::int64_t> memory_bytes;
+  std::optional<double> cpus;
+  std::optional<std::int64_t> pids;
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::int64_t> stdout_bytes;
+  std::optional<std::int64_t> stderr_bytes;
+  std::optional<std::int64_t> tmpfs_bytes;
+  std::optional<std::int64_t> nofile;
+  std::optional<std::int64_t> fsize_bytes;
+  std::optional<std::int64_t> submission_bytes;
+  bool network_allowed = false;               // may a queue turn network on?
+  std::vector<std::string> allowed_runtimes;  // empty: any runtime the engine offers
+};
+
+struct ServerConfig {
+  std::string name;  // key in xqueue_servers, or "<queue>" for a server given inline
+  std::string url;
+  std::string username;
+  std::string password;
+};
+
+inline constexpr std::array<std::string_view, 3> kPullPolicies = {"never", "if-not-present", "always"};
+
+// Outcomes whose student-facing message a queue may replace; `{limit}` in a template is replaced
+// by the limit that was hit, formatted for people ("20s", "256 MiB").
+inline constexpr std::array<std::string_view, 5> kMessageVerdicts = {
+    "timeout",               // wall-clock deadline hit
+    "out_of_memory",         // the kernel OOM-killed the container
+    "output_too_large",      // stdout or stderr exceeded its cap
+    "submission_too_large",  // submission above limits.submission, never run
+    "grader_error",          // the grader itself failed (non-zero exit, no result)
+};
+
+struct QueueConfig {
+  std::string name;    // queue name at XQueue (NAME_OVERRIDE / `name`, else the key)
+  std::string source;  // file it came from
+  ServerConfig server;
+  int connections = 1;
+  std::filesystem::path grader_root;              // absolute, canonical, on this host
+  std::filesystem::path docker_host_grader_root;  // optional: the same directory as the engine sees it
+  std::string image = std::string(kDefaultImage);
+  std::string pull_policy = "if-not-present";  // never | if-not-present | always
+  Limits limits;
+  std::map<std::string, std::string> messages;  // verdict (kMessageVerdicts) -> template with {limit}
+  bool from_jailed_grader = false;              // upstream JailedGrader (or unknown handler) mapped here
+};
+
+struct ManagerConfig {
+  std::chrono::milliseconds poll_interval{1000};                       // upstream POLL_INTERVAL 1
+  std::chrono::milliseconds login_poll_interval{5000};                 // upstream LOGIN_POLL_INTERVAL 5
+  std::chrono::milliseconds requests_timeout{1000};                    // upstream REQUESTS_TIMEOUT 1
+  std::optional<std::pair<std::string, std::string>> http_basic_auth;  // username, password
+  bool follow_client_redirects = false;
+  bool verify_tls = true;
+  std::string ca_file;
+  std::string docker_socket = "/var/run/docker.sock";               // else DOCKER_HOST=unix://..., else this
+  std::filesystem::path work_dir = "/var/lib/xqueue-watcher/jobs";  // per-job directories
+  std::filesystem::path journal_dir = "/var/lib/xqueue-watcher/journal";
+  std::filesystem::path docker_host_work_dir;  // optional: work_dir as the engine's host sees it
+  std::chrono::milliseconds shutdown_grace{30000};
+  int metrics_port = 9090;  // 0 = off
+  Limits default_limits;
+  LimitBounds bounds;
+  std::string default_image = std::string(kDefaultImage);
+  std::string default_pull_policy = "if-not-present";
+  std::map<std::string, std::string> default_messages;
+};
+
+// One finding: "file:line: key: reason" (line only when known; key is a dotted path such as
+// `queues.demo.limits.memory` or `test-123.HANDLERS[0].KWARGS.grader_root`).
+struct Problem {
+  std::string file, key, reason;
+  int line = 0;
+  std::string to_string() const;
+};
+
+struct Config {
+  ManagerConfig manager;
+  std::vector<QueueConfig> queues;
+};
+
+struct LoadResult {
+  std::optional<Config> config;  // set only when `errors` is empty
+  std::vector<Problem> errors, warnings;
+  bool ok() const { return errors.empty(); }
+};
+
+// Where `${VAR}` references are looked up; tests substitute a map.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup process_environment();
+
+struct LoadOptions {
+  EnvLookup env = process_environment();
+};
+
+// Loads DIR/xqwatcher.{yaml,yml,json}, DIR/xqueue_servers.{yaml,yml,json}, DIR/conf.d/*.{yaml,yml,json}
+// (.json files in upstream's form, YAML in the native form). Missing manager or servers files mean
+// defaults / no named servers. Relative paths (grader_root, work_dir, password_file, ...) resolve
+// against the directory of the file that names them. Strings may use ${VAR} and ${VAR:-fallback}.
+// Never throws for bad input: collects every problem it can find in one pass.
+LoadResult load_config_root(const std::filesystem::path& dir, const LoadOptions& options = {});
+
+// `check-config`: prints every error and warning, then a one-line verdict; returns the exit code
+// (0 valid, 1 invalid).
+int check_config(const std::filesystem::path& dir, std::ostream& out, const LoadOptions& options = {});
+
+// ---- limit parsing: pure; throws LimitParseError whose what() is the reason ----
+class LimitParseError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// "256Mi", "1Gi", "512Ki", "1048576", "64MB", "512k". Ki/Mi/Gi/Ti (and KiB..TiB) are powers of 1024;
+// k/K, M, G, T (and KB..TB) are powers of 1000, as in Kubernetes quantities. A lone lowercase "m"
+// is refused: Kubernetes reads it as milli, Docker as mebi.
+std::int64_t parse_bytes(std::string_view text);
+// "0.5", "2", "500m" (millicores).
+double parse_cpus(std::string_view text);
+// "20s", "500ms", "2m", "1.5s", "1h", "1m30s"; a bare number is seconds.
+std::chrono::milliseconds parse_duration(std::string_view text);
+// A non-negative whole number ("128").
+std::int64_t parse_count(std::string_view text);
+
+// For people (log lines, student messages): "256 MiB", "1.5 GiB", "900 bytes"; "20s", "1m30s", "500ms";
+// "0.5".
+std::string format_bytes(std::int64_t bytes);
+std::string format_duration(std::chrono::milliseconds duration);
+std::string format_cpus(double cpus);
+
+}  // namespace xqw::config

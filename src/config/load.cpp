@@ -1,0 +1,268 @@
+// config: finds the files of a config root, parses them, resolves server references, checks the whole.
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <ostream>
+#include <set>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "config/schema.hpp"
+
+namespace xqw::config {
+namespace {
+
+using detail::Findings;
+using detail::Node;
+using detail::QueueDraft;
+using detail::Reader;
+using detail::ServerTable;
+
+namespace fs = std::filesystem;
+
+enum class Format { Json, Yaml };
+
+struct SourceFile {
+  fs::path path;
+  Format format;
+};
+
+std::optional<Format> format_of(const fs::path& path) {
+  const auto extension = path.extension();
+  if (extension == ".json") return Format::Json;
+  if (extension == ".yaml" || extension == ".yml") return Format::Yaml;
+  return std::nullopt;
+}
+
+// DIR/<stem>.yaml, .yml or .json; at most one of them may exist.
+std::optional<SourceFile> find_one(const fs::path& dir, const std::string& stem, Findings& findings) {
+  std::vector<SourceFile> found;
+  for (const char* extension : {".yaml", ".yml", ".json"}) {
+    const fs::path candidate = dir / (stem + extension);
+    std::error_code ec;
+    if (fs::is_regular_file(candidate, ec)) found.push_back({candidate, *format_of(candidate)});
+  }
+  if (found.size() > 1) {
+    std::string names;
+    for (const auto& file : found) names += (names.empty() ? "" : " and ") + file.path.filename().string();
+    findings.errors.push_back({(dir / stem).string() + ".*", "", names + " both exist; keep one"});
+  }
+  if (found.empty()) return std::nullopt;
+  return found.front();
+}
+
+std::optional<Node> read_tree(const SourceFile& file, Findings& findings) {
+  std::ifstream in(file.path, std::ios::binary);
+  if (!in) {
+    findings.errors.push_back({file.path.string(), "", "cannot read the file"});
+    return std::nullopt;
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+  auto parsed =
+      file.format == Format::Json ? detail::parse_json(content.str()) : detail::parse_yaml(content.str());
+  if (parsed.failure) {
+    const auto& failure = *parsed.failure;
+    findings.errors.push_back({file.path.string(), "",
+                               std::string("malformed ") + (file.format == Format::Json ? "JSON" : "YAML") +
+                                   " at line " + std::to_string(failure.line) + ", column " +
+                                   std::to_string(failure.column) + ": " + failure.reason,
+                               failure.line});
+    return std::nullopt;
+  }
+  for (const auto& duplicate : parsed.duplicates) {
+    findings.errors.push_back(
+        {file.path.string(), duplicate.key, "duplicate key (only the first is used)", duplicate.line});
+  }
+  return std::move(parsed.root);
+}
+
+// DOCKER_HOST=unix:///path replaces the built-in socket path; xqwatcher.yaml's docker_socket wins over both.
+void apply_docker_host(const EnvLookup& env, ManagerConfig& manager, Findings& findings) {
+  const auto docker_host = env("DOCKER_HOST");
+  if (!docker_host || docker_host->empty()) return;
+  if (docker_host->rfind("unix://", 0) == 0 && docker_host->size() > 7) {
+    manager.docker_socket = docker_host->substr(7);
+    return;
+  }
+  findings.warnings.push_back(
+      {"environment", "DOCKER_HOST",
+       "'" + *docker_host + "' ignored: only unix:// sockets are supported; using " + manager.docker_socket});
+}
+
+void load_manager(const fs::path& dir, const EnvLookup& env, ManagerConfig& manager, Findings& findings) {
+  apply_docker_host(env, manager, findings);
+  const auto file = find_one(dir, "xqwatcher", findings);
+  if (!file) return;  // every default, as upstream does without xqwatcher.json
+  const auto root = read_tree(*file, findings);
+  if (!root) return;
+  Reader reader(file->path, findings, env);
+  if (file->format == Format::Json) {
+    detail::read_manager_upstream(reader, *root, manager);
+  } else {
+    detail::read_manager_native(reader, *root, manager);
+  }
+}
+
+ServerTable load_servers(const fs::path& dir, const EnvLookup& env, Findings& findings) {
+  ServerTable servers;
+  const auto file = find_one(dir, "xqueue_servers", findings);
+  if (!file) return servers;
+  const auto root = read_tree(*file, findings);
+  if (!root) return servers;
+  Reader reader(file->path, findings, env);
+  if (file->format == Format::Json) {
+    detail::read_servers_upstream(reader, *root, servers);
+  } else {
+    detail::read_servers_native(reader, *root, servers);
+  }
+  return servers;
+}
+
+std::vector<SourceFile> queue_files(const fs::path& confd, Findings& findings) {
+  std::vector<SourceFile> files;
+  std::error_code ec;
+  if (!fs::is_directory(confd, ec)) {
+    findings.errors.push_back(
+        {confd.string(), "", "not found: queues are read from conf.d/*.yaml, *.yml and *.json"});
+    return files;
+  }
+  for (const auto& entry : fs::directory_iterator(confd, ec)) {
+    const auto name = entry.path().filename().string();
+    const auto format = format_of(entry.path());
+    if (!format || name.front() == '.' || !entry.is_regular_file(ec)) continue;
+    // Upstream's own side files that older layouts kept in conf.d.
+    if (name == "logging.json" || name == "codejail.json") {
+      findings.warnings.push_back({entry.path().string(), "", "ignored: " + name + " is not a queue file"});
+      continue;
+    }
+    files.push_back({entry.path(), *format});
+  }
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  return files;
+}
+
+std::vector<QueueDraft> load_queue_drafts(const fs::path& dir, const EnvLookup& env,
+                                          const ManagerConfig& manager, Findings& findings) {
+  std::vector<QueueDraft> drafts;
+  for (const auto& file : queue_files(dir / "conf.d", findings)) {
+    const auto root = read_tree(file, findings);
+    if (!root) continue;
+    Reader reader(file.path, findings, env);
+    if (file.format == Format::Json) {
+      detail::read_queues_upstream(reader, *root, manager, drafts);
+    } else {
+      detail::read_queues_native(reader, *root, manager, drafts);
+    }
+  }
+  return drafts;
+}
+
+std::string unknown_server_reason(const QueueDraft& draft, const ServerTable& servers) {
+  if (servers.empty()) {
+    return "unknown server '" + draft.server_ref +
+           "': there is no xqueue_servers.yaml (or .json) defining it";
+  }
+  std::vector<std::string_view> names;
+  std::string listed;
+  for (const auto& [name, server] : servers) {
+    names.push_back(name);
+    listed += (listed.empty() ? "" : ", ") + name;
+  }
+  if (draft.implicit_server) {
+    return "no server given and xqueue_servers has no 'default' (name one of: " + listed + ")";
+  }
+  std::string reason = "unknown server '" + draft.server_ref + "'";
+  if (const auto suggestion = detail::closest(draft.server_ref, names); !suggestion.empty()) {
+    reason += " (did you mean '" + suggestion + "'?)";
+  }
+  return reason + "; xqueue_servers defines: " + listed;
+}
+
+std::vector<QueueConfig> resolve_queues(std::vector<QueueDraft> drafts, const ServerTable& servers,
+                                        Findings& findings) {
+  std::vector<QueueConfig> queues;
+  std::map<std::string, const QueueDraft*> by_name;
+  for (auto& draft : drafts) {
+    if (!draft.server_ref.empty()) {
+      const auto server = servers.find(draft.server_ref);
+      if (server == servers.end()) {
+        findings.errors.push_back(
+            {draft.queue.source, draft.server_key, unknown_server_reason(draft, servers), draft.server_line});
+      } else {
+        draft.queue.server = server->second;
+      }
+    }
+    const auto [existing, inserted] = by_name.emplace(draft.queue.name, &draft);
+    if (!inserted) {
+      findings.errors.push_back({draft.queue.source, draft.key,
+                                 "duplicate queue '" + draft.queue.name + "': already defined in " +
+                                     existing->second->queue.source + " (" + existing->second->key + ")",
+                                 draft.line});
+    }
+  }
+  for (auto& draft : drafts) queues.push_back(std::move(draft.queue));
+  return queues;
+}
+
+}  // namespace
+
+std::string Problem::to_string() const {
+  std::string out = file;
+  if (line > 0) out += ":" + std::to_string(line);
+  if (!key.empty()) out += ": " + key;
+  return out + ": " + reason;
+}
+
+EnvLookup process_environment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    if (const char* value = std::getenv(name.c_str())) return std::string(value);
+    return std::nullopt;
+  };
+}
+
+LoadResult load_config_root(const fs::path& dir, const LoadOptions& options) {
+  LoadResult result;
+  Findings findings;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    result.errors.push_back({dir.string(), "", "the config root does not exist or is not a directory"});
+    return result;
+  }
+  Config config;
+  load_manager(dir, options.env, config.manager, findings);
+  const fs::path logging = dir / "logging.json";
+  if (fs::exists(logging, ec)) {
+    findings.warnings.push_back(
+        {logging.string(), "", "ignored: Python logging settings do not apply to this watcher"});
+  }
+  const auto servers = load_servers(dir, options.env, findings);
+  auto drafts = load_queue_drafts(dir, options.env, config.manager, findings);
+  config.queues = resolve_queues(std::move(drafts), servers, findings);
+  if (config.queues.empty() && fs::is_directory(dir / "conf.d", ec)) {
+    findings.warnings.push_back({(dir / "conf.d").string(), "", "no queues configured"});
+  }
+  result.errors = std::move(findings.errors);
+  result.warnings = std::move(findings.warnings);
+  if (result.errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+int check_config(const fs::path& dir, std::ostream& out, const LoadOptions& options) {
+  const auto result = load_config_root(dir, options);
+  for (const auto& problem : result.errors) out << "error: " << problem.to_string() << "\n";
+  for (const auto& problem : result.warnings) out << "warning: " << problem.to_string() << "\n";
+  if (!result.ok()) {
+    out << dir.string() << ": invalid configuration, " << result.errors.size()
+        << (result.errors.size() == 1 ? " error\n" : " errors\n");
+    return 1;
+  }
+  int connections = 0;
+  for (const auto& queue : result.config->queues) connections += queue.connections;
+  out << dir.string() << ": configuration OK, " << result.config->queues.size()
+      << (result.config->queues.size() == 1 ? " queue, " : " queues, ") << connections
+      << (connections == 1 ? " connection\n" : " connections\n");
+  return 0;
+}
+
+}  // namespace xqw::config
