@@ -7,6 +7,7 @@
 
 #include "docker/docker.hpp"
 #include "grading/container_grader.hpp"
+#include "grading/render.hpp"
 #include "http/http.hpp"
 
 namespace xqw::watcher {
@@ -69,6 +70,20 @@ void post_result(xqueue::Client& client, const xqueue::Submission& submission, c
   }
 }
 
+// A submission XQueue delivered broken would be re-served forever; answer it once with an error.
+void answer_malformed(xqueue::Client& client, const std::string& raw_header) {
+  const grading::GraderResult result{
+      .correct = false,
+      .score = 0,
+      .errors = {"This submission could not be graded because it reached the grader malformed. "
+                 "Course staff have been told; please submit again."}};
+  try {
+    client.put_result(raw_header, {.correct = false, .score = 0, .msg = grading::render_html(result)});
+  } catch (const xqueue::XQueueError& error) {
+    spdlog::warn("could not answer a malformed submission: {}", error.what());
+  }
+}
+
 }  // namespace
 
 void StopSignal::request() {
@@ -126,7 +141,7 @@ void Worker::join() {
 void Worker::run() {
   const auto& manager = context_.manager;
   const auto& queue = context_.queue;
-  auto transport = http::make_curl_transport(xqueue_transport_options(manager));
+  auto transport = xqueue::make_transport(xqueue_transport_options(manager));
   xqueue::Client client(*transport, {.base_url = queue.server.url,
                                      .username = queue.server.username,
                                      .password = queue.server.password});
@@ -153,6 +168,11 @@ void Worker::run() {
     try {
       if (!client.logged_in()) client.login();
       submission = client.get_submission(queue.name);
+    } catch (const xqueue::MalformedReply& error) {
+      spdlog::error("{} malformed submission from XQueue: {}", name_, error.what());
+      if (error.raw_header()) answer_malformed(client, *error.raw_header());
+      context_.stop.wait_for(manager.poll_interval);
+      continue;
     } catch (const xqueue::XQueueAuthError& error) {
       spdlog::error("{} login to {} failed: {}", name_, queue.server.url, error.what());
       context_.stop.wait_for(manager.login_poll_interval);
