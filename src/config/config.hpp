@@ -71,12 +71,15 @@ inline constexpr std::array<std::string_view, 3> kPullPolicies = {"never", "if-n
 
 // Outcomes whose student-facing message a queue may replace; `{limit}` in a template is replaced
 // by the limit that was hit, formatted for people ("20s", "256 MiB").
-inline constexpr std::array<std::string_view, 5> kMessageVerdicts = {
+inline constexpr std::array<std::string_view, 8> kMessageVerdicts = {
     "timeout",               // wall-clock deadline hit
     "out_of_memory",         // the kernel OOM-killed the container
+    "pids_limit",            // too many processes or threads
     "output_too_large",      // stdout or stderr exceeded its cap
     "submission_too_large",  // submission above limits.submission, never run
     "grader_error",          // the grader itself failed (non-zero exit, no result)
+    "invalid_output",        // the grader printed something that is not a result
+    "grader_not_found",      // the payload names no grader, or one outside grader_root
 };
 
 struct QueueConfig {

@@ -12,12 +12,12 @@ namespace {
 constexpr std::array<std::pair<Verdict, std::string_view>, 10> kLabels{{
     {Verdict::Graded, "graded"},
     {Verdict::Timeout, "timeout"},
-    {Verdict::OutOfMemory, "oom"},
-    {Verdict::PidsLimit, "pids"},
-    {Verdict::OutputLimit, "output_limit"},
+    {Verdict::OutOfMemory, "out_of_memory"},
+    {Verdict::PidsLimit, "pids_limit"},
+    {Verdict::OutputLimit, "output_too_large"},
     {Verdict::GraderError, "grader_error"},
     {Verdict::InvalidOutput, "invalid_output"},
-    {Verdict::SubmissionTooLarge, "too_large"},
+    {Verdict::SubmissionTooLarge, "submission_too_large"},
     {Verdict::GraderNotFound, "grader_not_found"},
     {Verdict::InfrastructureError, "infrastructure"},
 }};

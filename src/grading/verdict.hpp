@@ -26,8 +26,9 @@ enum class Verdict {
   InfrastructureError,
 };
 
-// The metric label and the key of a message override: "graded", "timeout", "oom", "pids",
-// "output_limit", "grader_error", "invalid_output", "too_large", "grader_not_found", "infrastructure".
+// The metric label and the key of a message override (config::kMessageVerdicts): "graded", "timeout",
+// "out_of_memory", "pids_limit", "output_too_large", "grader_error", "invalid_output",
+// "submission_too_large", "grader_not_found", "infrastructure".
 std::string_view verdict_label(Verdict verdict);
 // The inverse, for validating override keys in configuration.
 std::optional<Verdict> verdict_from_label(std::string_view label);

@@ -46,7 +46,7 @@ grading::QueueGrading queue_grading(const config::ManagerConfig& manager, const 
 
 // Posts a result, retrying through short XQueue outages with capped exponential backoff.
 void post_result(xqueue::Client& client, const xqueue::Submission& submission, const xqueue::GradeReply& reply,
-                 StopSignal& stop, const std::string& who) {
+                 const std::string& who) {
   milliseconds backoff{500};
   for (int attempt = 1;; ++attempt) {
     try {
@@ -199,7 +199,7 @@ void Worker::run() {
       post_result(client,
                   *submission,
                   {.correct = report.outcome.result.correct, .score = report.outcome.result.score, .msg = report.html},
-                  context_.stop, name_);
+                  name_);
     } catch (const grading::GradingUnavailable& error) {
       // Not the student's fault: post nothing, XQueue serves the submission again after its delay.
       spdlog::error("{} submission {}: not graded, left for XQueue to re-serve: {}", name_, job.submission_id,

@@ -50,12 +50,12 @@ TEST(GradingVerdict, LabelsRoundTrip) {
   const std::vector<std::pair<Verdict, std::string>> labels = {
       {Verdict::Graded, "graded"},
       {Verdict::Timeout, "timeout"},
-      {Verdict::OutOfMemory, "oom"},
-      {Verdict::PidsLimit, "pids"},
-      {Verdict::OutputLimit, "output_limit"},
+      {Verdict::OutOfMemory, "out_of_memory"},
+      {Verdict::PidsLimit, "pids_limit"},
+      {Verdict::OutputLimit, "output_too_large"},
       {Verdict::GraderError, "grader_error"},
       {Verdict::InvalidOutput, "invalid_output"},
-      {Verdict::SubmissionTooLarge, "too_large"},
+      {Verdict::SubmissionTooLarge, "submission_too_large"},
       {Verdict::GraderNotFound, "grader_not_found"},
       {Verdict::InfrastructureError, "infrastructure"},
   };
@@ -203,7 +203,7 @@ TEST(GradingDecide, OverridesReplaceTheMessageAndFillInTheLimit) {
   RunSignals signals = finished(137);
   signals.deadline_hit = true;
   const MessageOverrides overrides = {{"timeout", "Too slow: {limit} max ({limit})."},
-                                      {"oom", "Memory! {limit}"}};
+                                      {"out_of_memory", "Memory! {limit}"}};
   EXPECT_EQ(student_message(decide(signals, queue_limits(), overrides)), "Too slow: 20 s max (20 s).");
   signals.deadline_hit = false;
   signals.oom_killed = true;
@@ -240,7 +240,7 @@ TEST(GradingDecide, FailuresFoundBeforeARunUseTheSameMessages) {
   EXPECT_NE(student_message(not_found).find("Staff debug: grader not found"), std::string::npos);
 
   const Outcome custom =
-      failure_outcome(Verdict::SubmissionTooLarge, queue_limits(), {{"too_large", "Max {limit}."}}, "x");
+      failure_outcome(Verdict::SubmissionTooLarge, queue_limits(), {{"submission_too_large", "Max {limit}."}}, "x");
   EXPECT_EQ(student_message(custom), "Max 1 MiB.");
   EXPECT_NE(render_html(custom.result).find("<li><pre>Max 1 MiB.</pre></li>"), std::string::npos);
 }
@@ -249,7 +249,7 @@ TEST(GradingDecide, FailureMessagesRenderAsErrors) {
   RunSignals signals = finished(137);
   signals.oom_killed = true;
   const std::string html =
-      render_html(decide(signals, queue_limits(), {{"oom", "<b>{limit}</b> & more"}}).result);
+      render_html(decide(signals, queue_limits(), {{"out_of_memory", "<b>{limit}</b> & more"}}).result);
   EXPECT_NE(html.find("    ERROR\n"), std::string::npos);
   EXPECT_NE(html.find("<li><pre>&lt;b&gt;256 MiB&lt;/b&gt; &amp; more</pre></li>"), std::string::npos);
 }
