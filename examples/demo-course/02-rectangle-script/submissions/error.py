@@ -1,0 +1,2 @@
+area = widht * height
+print("The area is", area)

@@ -1,0 +1,2 @@
+area = width * height
+print("Area:", area)

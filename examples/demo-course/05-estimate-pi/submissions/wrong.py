@@ -1,0 +1,2 @@
+def estimate_pi(terms):
+    return "roughly 3.14"

@@ -1,0 +1,2 @@
+def greet(name):
+    return "Hello, " + name.upper() + 1

@@ -1,0 +1,2 @@
+def most_common(words):
+    return max(words, key=wordlib.frequency)

@@ -1,0 +1,180 @@
+"""Child processes of the supervisor: starting them under other uids, reaping, killing.
+
+The supervisor runs as uid 0 holding only CAP_SETUID and CAP_SETGID. It cannot
+signal processes of other uids itself (no CAP_KILL), so a *reaper* is forked
+before any student code exists: real and saved uid REAPER_UID, effective uid
+STUDENT_UID. Its effective uid lets it signal every student process, while no
+student process can signal or trace it (their uids match none of its
+real/saved uids). On request it runs ``kill(-1, SIGKILL)``, which reaches every
+process in the container's PID namespace it may signal: exactly the student's.
+"""
+
+import os
+import signal
+import sys
+import time
+
+_MAX_FD = 65536
+
+
+class Children:
+    """Tracks our children and reaps every process that ends up ours (PID 1 inherits orphans)."""
+
+    def __init__(self):
+        self._exit_status = {}
+        self._tracked = set()
+
+    def track(self, pid):
+        self._tracked.add(pid)
+
+    def reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self._tracked:
+                self._exit_status[pid] = status
+
+    def alive(self, pid):
+        self.reap()
+        return pid not in self._exit_status
+
+    def wait(self, pid, timeout):
+        """The wait status of ``pid`` once it ended, or None if still running after ``timeout`` s."""
+        end = time.monotonic() + timeout
+        while self.alive(pid):
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.005)
+        return self._exit_status[pid]
+
+
+def spawn(argv, uid, gid, fds, env, oom_score_adj=None, home_prefix=None):
+    """Fork and exec ``argv`` as ``uid``/``gid`` with no supplementary groups.
+
+    ``fds`` maps each child fd (0, 1, 2, 3, ...) to a parent fd; every other fd
+    is closed. With ``home_prefix``, the child makes itself a fresh 0700 home
+    directory ``<prefix><random>`` after dropping privileges (the supervisor
+    cannot chown), works in it and gets it as HOME.
+    """
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        if oom_score_adj is not None:
+            with open("/proc/self/oom_score_adj", "w") as adj:
+                adj.write(str(oom_score_adj))
+        _arrange_fds(fds)
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        os.umask(0o077)
+        env = dict(env)
+        if home_prefix:
+            env["HOME"] = _make_home(home_prefix)
+            os.chdir(env["HOME"])
+        os.execve(argv[0], argv, env)
+    except BaseException as error:  # the child must never return into the supervisor
+        try:
+            message = "xqw-supervisor: cannot start %s as uid %d: %r\n" % (argv[-1][:60], uid, error)
+            os.write(2, message.encode())
+        finally:
+            os._exit(127)
+
+
+def _arrange_fds(fds):
+    import fcntl
+
+    # Copy the sources above every target first, so no dup2 clobbers a later source.
+    above = max(fds) + 1
+    moved = {target: fcntl.fcntl(source, fcntl.F_DUPFD_CLOEXEC, above) for target, source in fds.items()}
+    for target, fd in moved.items():
+        os.dup2(fd, target, inheritable=True)
+    os.closerange(above, _MAX_FD)
+
+
+def _make_home(prefix):
+    while True:
+        path = prefix + os.urandom(6).hex()
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+
+
+class Reaper:
+    """A forked helper that kills every process of the student uid on request."""
+
+    def __init__(self, student_uid, reaper_uid, reaper_gid, children):
+        command_read, self._command = os.pipe()
+        self._ack, ack_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            self._serve(command_read, ack_write, student_uid, reaper_uid, reaper_gid)
+        os.close(command_read)
+        os.close(ack_write)
+        children.track(self.pid)
+
+    @staticmethod
+    def _serve(command_read, ack_write, student_uid, reaper_uid, reaper_gid):
+        try:
+            os.dup2(command_read, 0)
+            os.dup2(ack_write, 1)
+            os.closerange(2, _MAX_FD)  # in particular the container's stdout
+            os.setgroups([])
+            os.setresgid(reaper_gid, reaper_gid, reaper_gid)
+            os.setresuid(reaper_uid, student_uid, reaper_uid)
+            while os.read(0, 1):
+                for _ in range(3):
+                    try:
+                        os.kill(-1, signal.SIGKILL)
+                    except ProcessLookupError:
+                        break
+                os.write(1, b"k")
+        finally:
+            os._exit(0)
+
+    def kill_students(self, timeout=2.0):
+        """Kill every student process; True once the reaper confirmed."""
+        try:
+            os.write(self._command, b"k")
+        except OSError:
+            return False
+        import select
+
+        if not select.select([self._ack], [], [], timeout)[0]:
+            return False
+        return os.read(self._ack, 1) == b"k"
+
+    def close(self):
+        for fd in (self._command, self._ack):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def processes_of(uid):
+    """PIDs of live (non-zombie) processes whose real uid is ``uid``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % name) as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        uids = fields.get("Uid", "").split()
+        if uids and int(uids[0]) == uid and not fields.get("State", "").strip().startswith(("Z", "X")):
+            found.append(int(name))
+    return found
+
+
+def log(message):
+    sys.stderr.write("xqw-supervisor: %s\n" % message)
+    sys.stderr.flush()
