@@ -37,10 +37,13 @@ def main():
         submitted = {}
         for relative in sorted(expected):
             exercise = relative.split("/")[0]
-            with open(os.path.join(COURSE, relative), encoding="utf-8", errors="surrogateescape") as source:
+            with open(os.path.join(COURSE, relative), encoding="utf-8", errors="surrogateescape",
+                      newline="") as source:  # byte for byte: some samples use CRLF
                 response = source.read()
+            # The seed expected.json was computed with (the LMS sends one per problem instance).
             sid = client.submit(QUEUE, student_response=response,
-                                grader_payload={"grader": f"{exercise}/grader.py"})
+                                grader_payload={"grader": f"{exercise}/grader.py"},
+                                student_info={"anonymous_student_id": "demo", "random_seed": 1})
             submitted[sid] = relative
         print(f"demo: submitted {len(submitted)} submissions to queue {QUEUE}; grading...")
         deadline = time.time() + args.timeout
@@ -72,7 +75,8 @@ def print_table(results, submitted, expected):
         status = "CORRECT" if body.get("correct") else ("ERROR" if ">ERROR<" in body.get("msg", "").replace("\n", "").replace(" ", "") else "INCORRECT")
         ok = abs(float(body.get("score", -1)) - float(expected[relative])) < 1e-6
         mismatches += 0 if ok else 1
-        rows.append((relative, status, f"{body.get('score')}", f"{expected[relative]}", "ok" if ok else "MISMATCH"))
+        rows.append((relative, status, f"{float(body.get('score', 0)):.3f}", f"{float(expected[relative]):.3f}",
+                     "ok" if ok else "MISMATCH"))
     rows.sort()
     header = ("submission", "status", "score", "expected", "")
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]

@@ -114,8 +114,13 @@ grading::GradeJob to_grade_job(const xqueue::Submission& submission) {
       job.hide_output = payload["hide_output"].get<bool>();
     }
   }
-  static thread_local std::mt19937 random{std::random_device{}()};
-  job.seed = std::uniform_int_distribution<std::int64_t>(0, 20000)(random);
+  // The LMS sends the problem instance's seed; the staff and student runs must share it.
+  if (job.student_info.contains("random_seed") && job.student_info["random_seed"].is_number_integer()) {
+    job.seed = job.student_info["random_seed"].get<std::int64_t>();
+  } else {
+    static thread_local std::mt19937 random{std::random_device{}()};
+    job.seed = std::uniform_int_distribution<std::int64_t>(0, 20000)(random);
+  }
   return job;
 }
 
