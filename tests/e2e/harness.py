@@ -103,7 +103,8 @@ class WatcherProcess:
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as log:
             return log.read().decode(errors="replace")
 
