@@ -1,18 +1,23 @@
-// watcher: one worker per XQueue connection (pull, grade, post), the manager that runs them, and the
-// shutdown path (stop pulling, finish in-flight jobs within a grace period, remove containers).
+// watcher: one worker per XQueue connection (pull, journal, grade, post), the redelivery loop for results
+// XQueue has not acknowledged yet, and the manager: start-up clean-up, engine health, shutdown.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "config/config.hpp"
+#include "docker/docker.hpp"
+#include "grading/container_grader.hpp"
 #include "grading/job.hpp"
+#include "watcher/journal.hpp"
 #include "xqueue/xqueue.hpp"
 
 namespace xqw::watcher {
@@ -44,19 +49,45 @@ class EngineHealth {
 // Submission (XQueue's view) → GradeJob (grading's view): the seam between the two.
 grading::GradeJob to_grade_job(const xqueue::Submission& submission);
 
-struct WorkerContext {
+// What every loop of one watcher shares.
+struct Shared {
   const config::ManagerConfig& manager;
-  const config::QueueConfig& queue;
   std::string watcher_id;
   StopSignal& stop;
   EngineHealth& engine;
-  std::atomic<int>& running;  // live workers, so shutdown knows when in-flight jobs are done
+  Journal& journal;
+};
+
+// One queue's XQueue session and grader, owned by one thread.
+class QueueSession {
+ public:
+  QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name);
+  xqueue::Client& xqueue() { return client_; }
+  // The grader, once its image is present (pulled per policy); nullopt while it cannot be had.
+  grading::ContainerGrader* grader();
+  // Grades a journalled submission the caller has claimed, posts the result and releases the claim.
+  // Infrastructure failures are retried a few times, then the submission is left to XQueue's requeue
+  // (or, when stopping, to the next start).
+  void handle(JournalEntry entry);
+  // Posts a journalled result; returns true when the entry is settled (acknowledged or re-served).
+  bool deliver(const JournalEntry& entry, int attempts);
+  const std::string& name() const { return name_; }
+
+ private:
+  std::optional<xqueue::GradeReply> grade_with_retries(JournalEntry& entry, const xqueue::Submission& submission);
+  const Shared& shared_;
+  const config::QueueConfig& queue_;
+  std::string name_;
+  std::unique_ptr<http::Transport> transport_;
+  xqueue::Client client_;
+  docker::Client engine_;
+  std::optional<grading::ContainerGrader> grader_;
 };
 
 // Runs one connection's loop on its own thread until stop is requested and its job is done.
 class Worker {
  public:
-  Worker(WorkerContext context, int index);
+  Worker(const Shared& shared, const config::QueueConfig& queue, int index, std::atomic<int>& running);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -64,8 +95,30 @@ class Worker {
 
  private:
   void run();
-  WorkerContext context_;
+  const Shared& shared_;
+  const config::QueueConfig& queue_;
   std::string name_;
+  std::atomic<int>& running_;
+  std::thread thread_;
+};
+
+// Posts journalled results XQueue has not acknowledged (capped exponential backoff per entry) and
+// finishes submissions an earlier run journalled but did not grade.
+class Redelivery {
+ public:
+  Redelivery(const Shared& shared, const std::vector<config::QueueConfig>& queues);
+  ~Redelivery();
+  Redelivery(const Redelivery&) = delete;
+  Redelivery& operator=(const Redelivery&) = delete;
+  // One pass over the journal (also run once more at shutdown).
+  void pass();
+
+ private:
+  QueueSession* session_for(const std::string& queue);
+  const Shared& shared_;
+  const std::vector<config::QueueConfig>& queues_;
+  std::map<std::string, std::unique_ptr<QueueSession>> sessions_;
+  std::map<std::string, std::pair<std::chrono::steady_clock::time_point, std::chrono::milliseconds>> backoff_;
   std::thread thread_;
 };
 
@@ -77,7 +130,7 @@ class Manager {
   int run();
 
  private:
-  void monitor_engine();
+  void check_engine();
   config::Config config_;
   std::string watcher_id_;
   StopSignal stop_;

@@ -1,0 +1,195 @@
+// QueueSession: one thread's XQueue client and grader for one queue; grading and delivering a
+// journalled submission, shared by the workers and the redelivery loop.
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "grading/render.hpp"
+#include "watcher/watcher.hpp"
+
+namespace xqw::watcher {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Grading retries for infrastructure failures stay well inside XQueue's processing delay (60 s).
+constexpr int kGradingAttempts = 3;
+constexpr milliseconds kFirstGradingBackoff{2000};
+
+http::TransportOptions xqueue_transport_options(const config::ManagerConfig& manager) {
+  http::TransportOptions options;
+  options.connect_timeout = std::max(manager.requests_timeout, milliseconds{1000});
+  options.request_timeout = std::max(manager.requests_timeout, milliseconds{1000}) * 10;
+  options.verify_tls = manager.verify_tls;
+  options.ca_file = manager.ca_file;
+  options.follow_redirects = manager.follow_client_redirects;
+  if (manager.http_basic_auth) {
+    options.basic_auth_user = manager.http_basic_auth->first;
+    options.basic_auth_password = manager.http_basic_auth->second;
+  }
+  return options;
+}
+
+grading::QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
+                                    const std::string& watcher_id) {
+  return grading::QueueGrading{.queue = queue.name,
+                               .watcher_id = watcher_id,
+                               .image = queue.image,
+                               .limits = queue.limits,
+                               .messages = queue.messages,
+                               .grader_root = queue.grader_root,
+                               .docker_host_grader_root = queue.docker_host_grader_root,
+                               .work_dir = manager.work_dir,
+                               .docker_host_work_dir = manager.docker_host_work_dir};
+}
+
+}  // namespace
+
+void StopSignal::request() {
+  {
+    std::lock_guard lock(mutex_);
+    requested_.store(true);
+  }
+  changed_.notify_all();
+}
+
+bool StopSignal::wait_for(milliseconds duration) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, duration, [this] { return requested_.load(); });
+}
+
+grading::GradeJob to_grade_job(const xqueue::Submission& submission) {
+  grading::GradeJob job;
+  job.queue = submission.queue;
+  job.submission_id = std::to_string(submission.submission_id);
+  job.grader_payload = submission.grader_payload;
+  job.student_info = submission.student_info.is_object() ? submission.student_info : nlohmann::json::object();
+  job.student_response = submission.student_response;
+  if (auto grader = grading::grader_from_payload(submission.grader_payload)) job.grader = *grader;
+  const auto& payload = submission.grader_payload;
+  if (payload.is_object()) {
+    if (payload.contains("lang") && payload["lang"].is_string()) job.lang = payload["lang"].get<std::string>();
+    if (payload.contains("hide_output") && payload["hide_output"].is_boolean()) {
+      job.hide_output = payload["hide_output"].get<bool>();
+    }
+  }
+  // The LMS sends the problem instance's seed; the staff and student runs must share it.
+  if (job.student_info.contains("random_seed") && job.student_info["random_seed"].is_number_integer()) {
+    job.seed = job.student_info["random_seed"].get<std::int64_t>();
+  } else {
+    static thread_local std::mt19937 random{std::random_device{}()};
+    job.seed = std::uniform_int_distribution<std::int64_t>(0, 20000)(random);
+  }
+  return job;
+}
+
+QueueSession::QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name)
+    : shared_(shared),
+      queue_(queue),
+      name_(std::move(name)),
+      transport_(xqueue::make_transport(xqueue_transport_options(shared.manager))),
+      client_(*transport_, {.base_url = queue.server.url,
+                            .username = queue.server.username,
+                            .password = queue.server.password}),
+      engine_(shared.manager.docker_socket) {}
+
+grading::ContainerGrader* QueueSession::grader() {
+  if (grader_) return &*grader_;
+  const auto policy = docker::parse_pull_policy(queue_.pull_policy).value_or(docker::PullPolicy::IfNotPresent);
+  try {
+    const auto image = engine_.ensure_image(queue_.image, policy);
+    grader_.emplace(engine_, queue_grading(shared_.manager, queue_, shared_.watcher_id), grading::image_contract(image));
+    return &*grader_;
+  } catch (const docker::EngineError& error) {
+    spdlog::error("{} cannot prepare image {}: {}; not pulling submissions until it can", name_, queue_.image,
+                  error.what());
+    return nullptr;
+  }
+}
+
+std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry& entry,
+                                                                   const xqueue::Submission& submission) {
+  const auto job = to_grade_job(submission);
+  milliseconds backoff = kFirstGradingBackoff;
+  for (int attempt = 1; attempt <= kGradingAttempts; ++attempt) {
+    auto* grader = this->grader();
+    try {
+      if (!grader) throw grading::GradingUnavailable("image " + queue_.image + " is not available");
+      const auto report = grader->grade(job);
+      spdlog::info("{} submission {}: verdict {} score {} in {} ms (run {} ms)", name_, job.submission_id,
+                   grading::verdict_label(report.outcome.verdict), report.outcome.result.score,
+                   report.times.total.count() / 1000, report.times.run.count() / 1000);
+      if (!report.outcome.staff_reason.empty()) {
+        spdlog::warn("{} submission {}: staff debug: {}", name_, job.submission_id, report.outcome.staff_reason);
+      }
+      return xqueue::GradeReply{
+          .correct = report.outcome.result.correct, .score = report.outcome.result.score, .msg = report.html};
+    } catch (const grading::GradingUnavailable& error) {
+      spdlog::error("{} submission {}: attempt {} could not grade: {}", name_, job.submission_id, attempt,
+                    error.what());
+      shared_.journal.record_attempt(entry);
+      // Whatever failed (engine restart, image gone) is looked at again on the next attempt.
+      grader_.reset();
+      if (shared_.stop.requested() || attempt == kGradingAttempts) break;
+      shared_.stop.wait_for(backoff);
+      backoff *= 2;
+    }
+  }
+  return std::nullopt;
+}
+
+void QueueSession::handle(JournalEntry entry) {
+  struct Release {  // the caller claimed the entry; it is free again however this ends
+    Journal& journal;
+    std::string id;
+    ~Release() { journal.release(id); }
+  } release{shared_.journal, entry.id};
+
+  if (!entry.result) {
+    xqueue::Submission submission = Journal::submission_of(entry);
+    spdlog::info("{} submission {}: grading with {}", name_, entry.submission_id,
+                 grading::grader_from_payload(submission.grader_payload).value_or("(no grader)"));
+    auto reply = grade_with_retries(entry, submission);
+    if (!reply) {
+      if (shared_.stop.requested()) {
+        spdlog::warn("{} submission {}: shutting down before it was graded; journalled for the next start", name_,
+                     entry.submission_id);
+      } else {
+        // Never a student's zero: XQueue serves it again after its processing delay.
+        spdlog::error("{} submission {}: not graded after {} attempts; left for XQueue to re-serve", name_,
+                      entry.submission_id, kGradingAttempts);
+        shared_.journal.remove(entry.id);
+      }
+      return;
+    }
+    shared_.journal.record_result(entry, *reply);
+  }
+  deliver(entry, 3);
+}
+
+bool QueueSession::deliver(const JournalEntry& entry, int attempts) {
+  milliseconds backoff{500};
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    try {
+      if (client_.put_result(entry.raw_header, *entry.result) == xqueue::PutOutcome::IncorrectKey) {
+        spdlog::warn("{} submission {}: XQueue refused the key (re-served meanwhile); result dropped", name_,
+                     entry.submission_id);
+      } else {
+        spdlog::info("{} submission {}: result posted", name_, entry.submission_id);
+      }
+      shared_.journal.remove(entry.id);
+      return true;
+    } catch (const xqueue::XQueueError& error) {
+      spdlog::warn("{} submission {}: put_result failed: {}", name_, entry.submission_id, error.what());
+      if (attempt < attempts) {
+        std::this_thread::sleep_for(backoff);
+        backoff *= 2;
+      }
+    }
+  }
+  spdlog::warn("{} submission {}: result kept in the journal; redelivery continues in the background", name_,
+               entry.submission_id);
+  return false;
+}
+
+}  // namespace xqw::watcher

@@ -1,0 +1,92 @@
+// Worker: one XQueue connection's loop: log in, poll, journal, grade, post; idle only when the queue is empty.
+#include <spdlog/spdlog.h>
+
+#include "grading/render.hpp"
+#include "watcher/watcher.hpp"
+
+namespace xqw::watcher {
+namespace {
+
+// A submission XQueue delivered broken would be re-served forever; answer it once with an error.
+void answer_malformed(xqueue::Client& client, const std::string& raw_header, const std::string& who) {
+  const grading::GraderResult result{
+      .correct = false,
+      .score = 0,
+      .errors = {"This submission could not be graded because it reached the grader malformed. "
+                 "Course staff have been told; please submit again."}};
+  try {
+    client.put_result(raw_header, {.correct = false, .score = 0, .msg = grading::render_html(result)});
+  } catch (const xqueue::XQueueError& error) {
+    spdlog::warn("{} could not answer a malformed submission: {}", who, error.what());
+  }
+}
+
+}  // namespace
+
+Worker::Worker(const Shared& shared, const config::QueueConfig& queue, int index, std::atomic<int>& running)
+    : shared_(shared), queue_(queue), name_("[" + queue.name + "#" + std::to_string(index) + "]"), running_(running) {
+  ++running_;
+  thread_ = std::thread([this] {
+    try {
+      run();
+    } catch (const std::exception& error) {
+      spdlog::critical("{} worker stopped by an unexpected error: {}", name_, error.what());
+    }
+    --running_;
+  });
+}
+
+Worker::~Worker() { join(); }
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() {
+  const auto& manager = shared_.manager;
+  QueueSession session(shared_, queue_, name_);
+  while (!shared_.stop.requested()) {
+    // Never pull a submission that cannot be graded now: XQueue keeps it safer than we could.
+    if (!shared_.engine.up()) {
+      shared_.stop.wait_for(manager.poll_interval);
+      continue;
+    }
+    if (!session.grader()) {
+      shared_.stop.wait_for(manager.login_poll_interval);
+      continue;
+    }
+    std::optional<xqueue::Submission> submission;
+    try {
+      auto& client = session.xqueue();
+      if (!client.logged_in()) client.login();
+      submission = client.get_submission(queue_.name);
+    } catch (const xqueue::MalformedReply& error) {
+      spdlog::error("{} malformed submission from XQueue: {}", name_, error.what());
+      if (error.raw_header()) answer_malformed(session.xqueue(), *error.raw_header(), name_);
+      continue;
+    } catch (const xqueue::XQueueAuthError& error) {
+      spdlog::error("{} login to {} failed: {}", name_, queue_.server.url, error.what());
+      shared_.stop.wait_for(manager.login_poll_interval);
+      continue;
+    } catch (const xqueue::XQueueError& error) {
+      spdlog::warn("{} get_submission failed: {}", name_, error.what());
+      shared_.stop.wait_for(manager.poll_interval);
+      continue;
+    }
+    if (!submission) {
+      shared_.stop.wait_for(manager.poll_interval);
+      continue;
+    }
+    try {
+      session.handle(shared_.journal.record_received(*submission));
+    } catch (const JournalError& error) {
+      // Without the journal a crash could lose it; XQueue's requeue is the safer keeper.
+      spdlog::error("{} submission {}: not graded, the journal is unusable: {}", name_, submission->submission_id,
+                    error.what());
+      shared_.stop.wait_for(manager.login_poll_interval);
+    }
+  }
+  spdlog::info("{} stopped", name_);
+}
+
+}  // namespace xqw::watcher
