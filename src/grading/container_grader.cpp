@@ -21,12 +21,6 @@ std::string label_or(const docker::ImageInfo& image, std::string_view key, std::
   return it == image.labels.end() || it->second.empty() ? fallback : it->second;
 }
 
-std::string job_directory_name(const GradeJob& job) {
-  static thread_local std::mt19937_64 random{std::random_device{}()};
-  std::string safe_id;
-  for (char c : job.submission_id.substr(0, 32)) safe_id.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
-  return "job-" + safe_id + "-" + std::to_string(random());
-}
 
 LimitsForMessages limits_for_messages(const config::Limits& limits) {
   return LimitsForMessages{.memory_bytes = limits.memory_bytes,
@@ -124,7 +118,7 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
   const double timeout_seconds = std::chrono::duration<double>(queue_.limits.timeout).count();
   try {
     auto phase = Clock::now();
-    JobDirectory job_dir(queue_.work_dir, job_directory_name(job), contained, timeout_seconds);
+    JobDirectory job_dir(queue_.work_dir, job_directory_name(queue_.watcher_id, job.submission_id), contained, timeout_seconds);
     const auto spec = container_spec(queue_, contract_, grader.problem_dir, job_dir.path(), contained);
     report.times.prepare = since(phase);
 

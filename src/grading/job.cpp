@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <system_error>
 
 namespace xqw::grading {
@@ -42,7 +43,31 @@ void write_file(const fs::path& path, const std::string& bytes) {
   ::close(fd);
 }
 
+std::string safe_name(const std::string& text, std::size_t max) {
+  std::string out;
+  for (char c : text.substr(0, max)) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  return out;
+}
+
 }  // namespace
+
+std::string job_directory_name(const std::string& watcher_id, const std::string& submission_id) {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  return safe_name(watcher_id, 64) + "-job-" + safe_name(submission_id, 32) + "-" + std::to_string(random());
+}
+
+int remove_stale_job_directories(const fs::path& work_dir, const std::string& watcher_id) {
+  const std::string prefix = safe_name(watcher_id, 64) + "-job-";
+  int removed = 0;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(work_dir, error)) {
+    if (entry.path().filename().string().starts_with(prefix)) {
+      fs::remove_all(entry.path(), error);
+      ++removed;
+    }
+  }
+  return removed;
+}
 
 std::variant<ResolvedGrader, GraderPathError> resolve_grader(const fs::path& grader_root,
                                                              const std::string& relative) {

@@ -57,6 +57,11 @@ class JobDirectory {
   std::filesystem::path path_;
 };
 
+// A job directory's name: the watcher's id first, so a restart finds what its predecessor left.
+std::string job_directory_name(const std::string& watcher_id, const std::string& submission_id);
+// Removes job directories an earlier run of `watcher_id` left in `work_dir` (killed mid-job); returns how many.
+int remove_stale_job_directories(const std::filesystem::path& work_dir, const std::string& watcher_id);
+
 // The job directory could not be prepared (disk full, permissions): an infrastructure failure.
 class JobDirectoryError : public std::runtime_error {
  public:

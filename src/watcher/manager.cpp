@@ -54,6 +54,10 @@ int Manager::run() {
   } catch (const docker::EngineError& error) {
     spdlog::warn("could not look for orphan containers: {}", error.what());
   }
+  if (const int stale = grading::remove_stale_job_directories(config_.manager.work_dir, watcher_id_); stale > 0) {
+    spdlog::warn("removed {} job director{} left by an earlier run of {}", stale, stale == 1 ? "y" : "ies",
+                 watcher_id_);
+  }
   check_engine();
 
   const Shared shared{config_.manager, watcher_id_, stop_, engine_, *journal};

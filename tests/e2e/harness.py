@@ -61,14 +61,15 @@ def containers_labelled(watcher_id):
     return json.loads(body)
 
 
-def write_config_root(root, port, queues, poll_interval="0.2s", shutdown_grace="30s", manager_extra=""):
+def write_config_root(root, port, queues, poll_interval="0.2s", shutdown_grace="30s", manager_extra="",
+                      requests_timeout="5s"):
     """A config root in the native YAML form; `queues` maps name -> dict of extra YAML lines."""
     os.makedirs(os.path.join(root, "conf.d"), exist_ok=True)
     with open(os.path.join(root, "xqwatcher.yaml"), "w") as out:
         out.write(textwrap.dedent(f"""\
             poll_interval: {poll_interval}
             login_poll_interval: 0.5s
-            requests_timeout: 5s
+            requests_timeout: {requests_timeout}
             work_dir: {root}/jobs
             journal_dir: {root}/journal
             shutdown_grace: {shutdown_grace}

@@ -1,0 +1,192 @@
+"""Faults around the watcher: XQueue refusing, failing, slow, dropping results, refusing keys; the engine
+restarting mid-job; the watcher killed mid-job. Each case: every submission ends with exactly one
+accepted result at the stand-in (none lost, none graded twice), and nothing is left behind."""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (HERE, SOURCE_DIR, WatcherProcess, containers_labelled, engine_request,
+                     require_engine_and_image, write_config_root, xqueue_standin)
+
+COURSE = os.path.join(HERE, "fixtures", "course")
+RIGHT = "def square(x):\n    return x * x\n"
+SLOW_RIGHT = "import time\ntime.sleep({seconds})\n" + RIGHT
+ENGINE_PID_FILE = "/var/lib/xqueue-watcher-engine/dockerd.pid"
+
+
+class FaultTestCase(unittest.TestCase):
+    PROCESSING_DELAY = 8
+
+    def setUp(self):
+        require_engine_and_image(self)
+        self.tmp = tempfile.mkdtemp(prefix="xqw-faults-")
+        self.standin = xqueue_standin.XQueueStandin(
+            xqueue_standin.StandinConfig(port=0, users={"lms": "secret-pw"},
+                                         processing_delay=self.PROCESSING_DELAY, queues=["course"]))
+        self.standin.start()
+        self.xqueue = self.standin.client()
+        self.watcher_id = "faults-" + os.path.basename(self.tmp)
+        write_config_root(self.tmp, self.standin.port,
+                          {"course": {"grader_root": COURSE, "connections": 2, "limits": {"timeout": "20s"}}},
+                          requests_timeout="2s", shutdown_grace="20s")
+        self.watcher = None
+
+    def tearDown(self):
+        if self.watcher:
+            self.watcher.stop(signal.SIGKILL if self.watcher.process.poll() is None else signal.SIGTERM)
+        self.standin.stop()
+        for container in containers_labelled(self.watcher_id):
+            engine_request("DELETE", f"/containers/{container['Id']}?force=1")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start_watcher(self):
+        self.watcher = WatcherProcess(self.tmp, self.watcher_id)
+        return self.watcher
+
+    def submit(self, response=RIGHT):
+        return self.xqueue.submit("course", student_response=response, grader_payload={"grader": "square/grader.py"})
+
+    def log(self):
+        return self.watcher.output()[-5000:] if self.watcher else ""
+
+    def assert_settled(self, ids, timeout=90, score=1):
+        """Every id has exactly one accepted result, with the expected score."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            states = [self.xqueue.submission(i) for i in ids]
+            if all(s["accepted_results"] >= 1 for s in states):
+                break
+            time.sleep(0.1)
+        time.sleep(1)  # a duplicate post would arrive now
+        for i in ids:
+            state = self.xqueue.submission(i)
+            self.assertEqual(state["accepted_results"], 1, f"submission {i}: {state}\n{self.log()}")
+            scores = {r["body"]["score"] for r in self.xqueue.results() if r["submission_id"] == i}
+            self.assertEqual(scores, {score}, f"submission {i} scored {scores}")
+
+    def assert_nothing_left(self):
+        self.assertEqual(containers_labelled(self.watcher_id), [], "containers left behind")
+        jobs = os.path.join(self.tmp, "jobs")
+        self.assertEqual(os.listdir(jobs) if os.path.isdir(jobs) else [], [], "job directories left behind")
+
+    def wait_pulled(self, sid, timeout=60):
+        self.xqueue.wait_for(lambda: self.xqueue.submission(sid)["pulled_count"] >= 1, timeout=timeout,
+                             what=f"submission {sid} pulled")
+
+
+class XQueueFaults(FaultTestCase):
+    def test_xqueue_refusing_connections_at_start(self):
+        ids = [self.submit() for _ in range(2)]
+        self.standin.refuse_connections()
+        self.start_watcher()
+        time.sleep(3)
+        self.assertIsNone(self.watcher.process.poll(), "the watcher must keep running while XQueue refuses")
+        self.standin.accept_connections()
+        self.assert_settled(ids)
+        self.assert_nothing_left()
+
+    def test_xqueue_refusing_connections_mid_run(self):
+        self.start_watcher()
+        sid = self.submit(SLOW_RIGHT.format(seconds=2))
+        self.wait_pulled(sid)
+        self.standin.refuse_connections(5)  # put_result fails while the port is closed
+        time.sleep(5.5)  # the control API shares the closed port
+        self.assert_settled([sid])
+        later = self.submit()
+        self.assert_settled([later])
+        self.assert_nothing_left()
+
+    def test_xqueue_answering_500(self):
+        self.xqueue.faults(http_error={"get_submission": {"status": 500, "times": 3},
+                                       "put_result": {"status": 500, "times": 3}})
+        self.start_watcher()
+        ids = [self.submit() for _ in range(2)]
+        self.assert_settled(ids)
+        self.assertIn("put_result failed", self.watcher.output())
+
+    def test_xqueue_slower_than_the_request_timeout(self):
+        self.xqueue.faults(delay={"put_result": {"seconds": 4, "times": 1},
+                                  "get_submission": {"seconds": 4, "times": 1}})
+        self.start_watcher()
+        ids = [self.submit() for _ in range(2)]
+        self.assert_settled(ids)
+
+    def test_dropped_put_result_is_retried(self):
+        self.xqueue.faults(drop={"put_result": {"times": 4}})
+        self.start_watcher()
+        ids = [self.submit() for _ in range(2)]
+        self.assert_settled(ids)
+
+    def test_incorrect_key_drops_the_result_and_the_requeued_submission_is_graded(self):
+        self.xqueue.faults(incorrect_key={"times": 1})
+        self.start_watcher()
+        sid = self.submit()
+        self.assert_settled([sid], timeout=self.PROCESSING_DELAY + 60)
+        self.assertGreaterEqual(self.xqueue.submission(sid)["pulled_count"], 2, "requeued after the refused key")
+        self.assertIn("refused the key", self.watcher.output())
+
+
+class WatcherKilled(FaultTestCase):
+    PROCESSING_DELAY = 60  # the journal, not XQueue's requeue, must bring the result
+
+    def test_sigkill_mid_job_then_restart_regrades_from_the_journal(self):
+        self.start_watcher()
+        sid = self.submit(SLOW_RIGHT.format(seconds=5))
+        self.wait_pulled(sid)
+        time.sleep(1.0)  # the container runs now
+        self.watcher.stop(signal.SIGKILL)
+        self.assertTrue(containers_labelled(self.watcher_id), "the killed watcher's container should be running")
+        self.assertTrue(os.listdir(os.path.join(self.tmp, "journal")), "the submission must be journalled")
+        self.start_watcher()
+        self.assert_settled([sid], timeout=50)
+        self.assertEqual(self.xqueue.submission(sid)["pulled_count"], 1, "graded from the journal, not a requeue")
+        self.assertIn("left by an earlier run", self.watcher.output())
+        self.assert_nothing_left()
+
+    def test_sigkill_with_an_unposted_result_then_restart_posts_it(self):
+        self.xqueue.faults(drop={"put_result": True})
+        self.start_watcher()
+        sid = self.submit()
+        self.xqueue.wait_for(lambda: "result kept in the journal" in self.watcher.output(), timeout=60,
+                             what="the result journalled after failed posts")
+        self.watcher.stop(signal.SIGKILL)
+        self.xqueue.clear_faults()
+        self.start_watcher()
+        self.assert_settled([sid], timeout=30)
+        self.assertEqual(self.xqueue.submission(sid)["pulled_count"], 1)
+        self.assert_nothing_left()
+
+
+class EngineRestart(FaultTestCase):
+    def test_engine_stopped_and_restarted_mid_job(self):
+        if not os.path.exists(ENGINE_PID_FILE):
+            self.fail(f"the engine was not started by scripts/engine ({ENGINE_PID_FILE} missing): "
+                      "this test restarts it and cannot restart an engine it did not start")
+        self.start_watcher()
+        sid = self.submit(SLOW_RIGHT.format(seconds=4))
+        self.wait_pulled(sid)
+        time.sleep(1.0)
+        with open(ENGINE_PID_FILE) as pid_file:
+            pid = int(pid_file.read())
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+                time.sleep(0.2)
+            except ProcessLookupError:
+                break
+        subprocess.run([os.path.join(SOURCE_DIR, "scripts", "engine")], check=True, timeout=120)
+        self.assert_settled([sid], timeout=90)
+        self.assertIsNone(self.watcher.process.poll(), "the watcher must survive the engine restart")
+        later = self.submit()
+        self.assert_settled([later])
+        self.assert_nothing_left()
+
+
+if __name__ == "__main__":
+    unittest.main()
