@@ -30,6 +30,8 @@ class GradeCommandTest(unittest.TestCase):
                 self.assertAlmostEqual(result["score"], score)
                 self.assertEqual(result["verdict"], "graded")
                 self.assertIn("result-", result["msg"])
+                self.assertGreater(result["cpu_seconds"], 0)
+                self.assertGreater(result["max_rss_bytes"], 1 << 20)
 
     def test_expect_mismatch_exits_one_for_course_ci(self):
         run = grade("--grader-root", DEMO_COURSE, "--grader", "01-average/grader.py",
@@ -38,6 +40,7 @@ class GradeCommandTest(unittest.TestCase):
         self.assertIn("differs from --expect", run.stderr)
         self.assertIn("INCORRECT", run.stdout)
         self.assertIn("container:", run.stdout)
+        self.assertRegex(run.stdout, r"resources: cpu \d+\.\d{3} s, peak memory [\d.]+ MiB \(limits: ")
 
     def test_missing_image_is_a_clear_error(self):
         run = grade("--grader-root", DEMO_COURSE, "--image", "xqueue-watcher/no-such-image:never",
