@@ -1,6 +1,7 @@
 // main: the xqueue-watcher command line: run the watcher (-d DIR), check-config, grade.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -54,6 +55,12 @@ bool config_root_usable(const fs::path& dir) {
 }
 
 int run_watcher(const fs::path& dir, const std::string& watcher_id) {
+  // From the first instruction: a SIGHUP or SIGTERM during start-up waits for the manager to handle it
+  // instead of killing the process with its default action.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signal_number : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal_number);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (!config_root_usable(dir)) return 2;
   auto loaded = xqw::config::load_config_root(dir);
   for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning.to_string());
@@ -67,7 +74,7 @@ int run_watcher(const fs::path& dir, const std::string& watcher_id) {
     return 2;
   }
   spdlog::info("xqueue-watcher {} starting as {} with config root {}", XQW_VERSION, watcher_id, dir.string());
-  xqw::watcher::Manager manager(std::move(*loaded.config), watcher_id);
+  xqw::watcher::Manager manager(dir, std::move(*loaded.config), watcher_id);
   return manager.run();
 }
 

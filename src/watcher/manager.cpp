@@ -1,9 +1,10 @@
-// Manager: start-up (journal, orphan containers), the workers and the redelivery loop, engine health,
-// and the shutdown path (stop pulling, finish in-flight jobs within the grace period, exit 0).
+// Manager: start-up (journal, orphan containers, images), generations of workers (SIGHUP reloads the
+// config without dropping jobs in flight), engine health, and the shutdown path.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
+#include <set>
 
 #include "watcher/watcher.hpp"
 
@@ -13,21 +14,94 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
-Manager::Manager(config::Config config, std::string watcher_id)
-    : config_(std::move(config)), watcher_id_(std::move(watcher_id)) {}
+Generation::Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal)
+    : config(std::move(loaded)), shared{config.manager, watcher_id, stop, engine, journal} {}
+
+void Generation::start() {
+  for (const auto& queue : config.queues) {
+    for (int index = 0; index < queue.connections; ++index) {
+      workers.push_back(std::make_unique<Worker>(shared, queue, index, running));
+    }
+  }
+  redelivery = std::make_unique<Redelivery>(shared, config.queues);
+  spdlog::info("watching {} queue(s) with {} connection(s)", config.queues.size(), workers.size());
+}
+
+Manager::Manager(std::filesystem::path config_root, config::Config config, std::string watcher_id)
+    : config_root_(std::move(config_root)), initial_(std::move(config)), watcher_id_(std::move(watcher_id)) {}
 
 void Manager::check_engine() {
+  const auto& socket = generations_.empty() ? initial_.manager.docker_socket
+                                            : generations_.back()->config.manager.docker_socket;
   bool up = true;
   try {
-    docker::Client(config_.manager.docker_socket).ping();
+    docker::Client(socket).ping();
   } catch (const docker::EngineError&) {
     up = false;
   }
   if (up != engine_.up()) {
-    spdlog::warn("Docker engine at {} {}", config_.manager.docker_socket,
-                 up ? "answers again; pulling resumes" : "does not answer; pulling paused");
+    spdlog::warn("Docker engine at {} {}", socket, up ? "answers again; pulling resumes" : "does not answer; pulling paused");
   }
   engine_.set(up);
+}
+
+// Images are pulled (or found) before their queues start pulling, never on a student's critical path.
+void Manager::prepare_images(const config::Config& config) {
+  docker::Client engine(config.manager.docker_socket);
+  std::set<std::string> seen;
+  for (const auto& queue : config.queues) {
+    if (!seen.insert(queue.image).second) continue;
+    const auto policy = docker::parse_pull_policy(queue.pull_policy).value_or(docker::PullPolicy::IfNotPresent);
+    try {
+      engine.ensure_image(queue.image, policy);
+    } catch (const docker::EngineError& error) {
+      spdlog::error("queue {}: {}; its workers wait until the image can be had", queue.name, error.what());
+    }
+  }
+}
+
+void Manager::reload() {
+  spdlog::info("SIGHUP: reloading the configuration from {}", config_root_.string());
+  auto loaded = config::load_config_root(config_root_);
+  for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning.to_string());
+  if (!loaded.ok()) {
+    for (const auto& error : loaded.errors) spdlog::error("config: {}", error.to_string());
+    spdlog::error("reload refused: {} problem(s); the running configuration stays", loaded.errors.size());
+    return;
+  }
+  const auto& current = generations_.back()->config.manager;
+  if (loaded.config->manager.journal_dir != current.journal_dir || loaded.config->manager.work_dir != current.work_dir) {
+    spdlog::warn("journal_dir and work_dir changes take effect at the next start, not on reload");
+    loaded.config->manager.journal_dir = current.journal_dir;
+    loaded.config->manager.work_dir = current.work_dir;
+  }
+  prepare_images(*loaded.config);
+  generations_.back()->retire();  // finishes its in-flight jobs, pulls nothing new
+  generations_.push_back(std::make_unique<Generation>(std::move(*loaded.config), watcher_id_, engine_, *journal_));
+  generations_.back()->start();
+}
+
+void Manager::shut_down() {
+  for (auto& generation : generations_) generation->retire();
+  const auto grace = generations_.back()->config.manager.shutdown_grace;
+  const auto grace_end = Clock::now() + grace;
+  auto all_finished = [this] {
+    return std::all_of(generations_.begin(), generations_.end(), [](const auto& g) { return g->finished(); });
+  };
+  while (!all_finished() && Clock::now() < grace_end) std::this_thread::sleep_for(milliseconds{50});
+  if (!all_finished()) {
+    // Their submissions stay journalled; the next start grades and posts them.
+    spdlog::warn("grace period over; removing the containers still running");
+    try {
+      docker::Client(generations_.back()->config.manager.docker_socket).remove_by_label(grading::orphan_filter(watcher_id_));
+    } catch (const docker::EngineError& error) {
+      spdlog::error("could not remove running containers: {}", error.what());
+    }
+  }
+  generations_.clear();  // joins every worker and redelivery loop
+  const auto left = journal_->backlog();
+  spdlog::info("stopped{}", left ? fmt::format("; {} journal entr{} left for the next start", left, left == 1 ? "y" : "ies")
+                                 : std::string());
 }
 
 int Manager::run() {
@@ -35,40 +109,32 @@ int Manager::run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // threads started below inherit the mask
 
-  std::optional<Journal> journal;
+  const auto& manager = initial_.manager;
   try {
-    journal.emplace(config_.manager.journal_dir);
+    journal_.emplace(manager.journal_dir);
   } catch (const JournalError& error) {
     spdlog::critical("{}", error.what());
     return 2;
   }
-  spdlog::info("journal at {} holds {} entr{}", config_.manager.journal_dir.string(), journal->backlog(),
-               journal->backlog() == 1 ? "y" : "ies");
-
-  docker::Client engine(config_.manager.docker_socket);
+  spdlog::info("journal at {} holds {} entr{}", manager.journal_dir.string(), journal_->backlog(),
+               journal_->backlog() == 1 ? "y" : "ies");
   try {
-    const int removed = engine.remove_by_label(grading::orphan_filter(watcher_id_));
+    const int removed = docker::Client(manager.docker_socket).remove_by_label(grading::orphan_filter(watcher_id_));
     if (removed > 0) spdlog::warn("removed {} container(s) left by an earlier run of {}", removed, watcher_id_);
   } catch (const docker::EngineError& error) {
     spdlog::warn("could not look for orphan containers: {}", error.what());
   }
-  if (const int stale = grading::remove_stale_job_directories(config_.manager.work_dir, watcher_id_); stale > 0) {
+  if (const int stale = grading::remove_stale_job_directories(manager.work_dir, watcher_id_); stale > 0) {
     spdlog::warn("removed {} job director{} left by an earlier run of {}", stale, stale == 1 ? "y" : "ies",
                  watcher_id_);
   }
   check_engine();
-
-  const Shared shared{config_.manager, watcher_id_, stop_, engine_, *journal};
-  std::vector<std::unique_ptr<Worker>> workers;
-  for (const auto& queue : config_.queues) {
-    for (int index = 0; index < queue.connections; ++index) {
-      workers.push_back(std::make_unique<Worker>(shared, queue, index, running_workers_));
-    }
-  }
-  auto redelivery = std::make_unique<Redelivery>(shared, config_.queues);
-  spdlog::info("watching {} queue(s) with {} connection(s)", config_.queues.size(), workers.size());
+  prepare_images(initial_);
+  generations_.push_back(std::make_unique<Generation>(std::move(initial_), watcher_id_, engine_, *journal_));
+  generations_.back()->start();
 
   const timespec tick{.tv_sec = 2, .tv_nsec = 0};
   while (true) {
@@ -77,25 +143,13 @@ int Manager::run() {
       spdlog::info("received {}: no new submissions; finishing those in flight", strsignal(received));
       break;
     }
+    if (received == SIGHUP) reload();
     check_engine();
+    // Retired generations whose jobs are done are joined here, never the current one.
+    const Generation* current = generations_.back().get();
+    std::erase_if(generations_, [current](const auto& g) { return g.get() != current && g->finished(); });
   }
-  stop_.request();
-  const auto grace_end = Clock::now() + config_.manager.shutdown_grace;
-  while (running_workers_.load() > 0 && Clock::now() < grace_end) std::this_thread::sleep_for(milliseconds{50});
-  if (running_workers_.load() > 0) {
-    // Their submissions stay journalled; the next start grades and posts them.
-    spdlog::warn("grace period over; removing the containers still running");
-    try {
-      engine.remove_by_label(grading::orphan_filter(watcher_id_));
-    } catch (const docker::EngineError& error) {
-      spdlog::error("could not remove running containers: {}", error.what());
-    }
-  }
-  workers.clear();     // joins
-  redelivery.reset();  // joins
-  const auto left = journal->backlog();
-  spdlog::info("stopped{}", left ? fmt::format("; {} journal entr{} left for the next start", left, left == 1 ? "y" : "ies")
-                                 : std::string());
+  shut_down();
   return 0;
 }
 

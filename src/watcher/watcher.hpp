@@ -122,20 +122,39 @@ class Redelivery {
   std::thread thread_;
 };
 
+// One loaded configuration and everything running for it; a reload starts a new generation and lets
+// the old one finish its in-flight jobs.
+struct Generation {
+  Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal);
+  void start();
+  void retire() { stop.request(); }
+  bool finished() const { return running.load() == 0; }
+  config::Config config;
+  StopSignal stop;
+  Shared shared;
+  std::atomic<int> running{0};
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<Redelivery> redelivery;
+};
+
 // Runs every queue's workers; returns the process exit code once stopped.
 class Manager {
  public:
-  Manager(config::Config config, std::string watcher_id);
-  // Blocks until SIGTERM/SIGINT (handled here), then shuts down within the grace period.
+  Manager(std::filesystem::path config_root, config::Config config, std::string watcher_id);
+  // Blocks until SIGTERM/SIGINT (handled here), then shuts down within the grace period. SIGHUP reloads.
   int run();
 
  private:
   void check_engine();
-  config::Config config_;
+  void prepare_images(const config::Config& config);
+  void reload();
+  void shut_down();
+  std::filesystem::path config_root_;
+  config::Config initial_;
   std::string watcher_id_;
-  StopSignal stop_;
   EngineHealth engine_;
-  std::atomic<int> running_workers_{0};
+  std::optional<Journal> journal_;
+  std::vector<std::unique_ptr<Generation>> generations_;  // the last one is current
 };
 
 }  // namespace xqw::watcher

@@ -109,6 +109,14 @@ class WatcherProcess:
         with open(self.log_path, "rb") as log:
             return log.read().decode(errors="replace")
 
+    def wait_ready(self, timeout=60):
+        """Until the watcher's workers run (its log says so)."""
+        deadline = time.time() + timeout
+        while "watching " not in self.output():
+            if self.process.poll() is not None or time.time() > deadline:
+                raise AssertionError("the watcher did not start:\n" + self.output()[-4000:])
+            time.sleep(0.05)
+
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.process.poll() is None:
             self.process.send_signal(sig)

@@ -84,3 +84,33 @@ class ShutdownTest(WatcherTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ReloadTest(WatcherTestCase):
+    QUEUES = {"course": {"grader_root": COURSE, "connections": 1, "limits": {"timeout": "30s"}}}
+
+    def setUp(self):
+        self.watcher.wait_ready()
+
+    def rewrite_queues(self, text):
+        with open(os.path.join(self.tmp, "conf.d", "queues.yaml"), "w") as out:
+            out.write(text)
+
+    def test_sighup_adds_a_queue_without_dropping_the_job_in_flight(self):
+        slow = self.submit("course", "square/grader.py", SLOW_RIGHT.format(seconds=3))
+        self.xqueue.wait_for(lambda: self.xqueue.submission(slow)["pulled_count"] >= 1, timeout=60,
+                             what="the slow submission pulled")
+        self.rewrite_queues(f"queues:\n  course:\n    grader_root: {COURSE}\n"
+                            f"  second:\n    grader_root: {COURSE}\n")
+        self.watcher.process.send_signal(signal.SIGHUP)
+        second = self.submit("second", "square/grader.py", RIGHT)
+        self.assertEqual(self.result_for(second)["body"]["score"], 1)
+        self.assertEqual(self.result_for(slow)["body"]["score"], 1)
+        self.assertEqual(self.xqueue.submission(slow)["accepted_results"], 1)
+
+    def test_invalid_reload_keeps_the_running_configuration(self):
+        self.rewrite_queues("queues:\n  course:\n    grader_root: /nonexistent\n")
+        self.watcher.process.send_signal(signal.SIGHUP)
+        self.xqueue.wait_for(lambda: "reload refused" in self.watcher.output(), timeout=20, what="reload refused")
+        self.rewrite_queues(f"queues:\n  course:\n    grader_root: {COURSE}\n")
+        self.assertEqual(self.result_for(self.submit("course", "square/grader.py", RIGHT))["body"]["score"], 1)
