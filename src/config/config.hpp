@@ -94,6 +94,9 @@ struct QueueConfig {
   Limits limits;
   std::map<std::string, std::string> messages;  // verdict (kMessageVerdicts) -> template with {limit}
   bool from_jailed_grader = false;              // upstream JailedGrader (or unknown handler) mapped here
+  bool precreate = true;  // keep the next container created, so a submission only starts one
+  int weight = 1;         // share of the running-container capacity when queues compete for it
+  int max_running = 0;    // containers this queue may run at once; 0: no per-queue cap
 };
 
 struct ManagerConfig {
@@ -110,6 +113,7 @@ struct ManagerConfig {
   std::filesystem::path docker_host_work_dir;  // optional: work_dir as the engine's host sees it
   std::chrono::milliseconds shutdown_grace{30000};
   int metrics_port = 9090;  // 0 = off
+  int max_running_containers = 0;  // containers running at once, all queues; 0: the engine host's CPU count
   Limits default_limits;
   LimitBounds bounds;
   std::string default_image = std::string(kDefaultImage);

@@ -19,6 +19,7 @@ const std::vector<std::string_view> kManagerKeys = {"poll_interval",
                                                     "docker_host_work_dir",
                                                     "shutdown_grace",
                                                     "metrics_port",
+                                                    "max_running_containers",
                                                     "defaults",
                                                     "bounds"};
 const std::vector<std::string_view> kDefaultsKeys = {"limits", "image", "pull_policy", "messages"};
@@ -28,7 +29,7 @@ const std::vector<std::string_view> kCredentialKeys = {"username", "username_fil
                                                        "password_file"};
 const std::vector<std::string_view> kQueueKeys = {
     "name",  "server",      "connections", "grader_root", "docker_host_grader_root",
-    "image", "pull_policy", "limits",      "messages"};
+    "image", "pull_policy", "limits",      "messages", "precreate", "weight", "max_running"};
 
 void read_positive_duration(Reader& reader, const Node& node, const std::string& key,
                             std::chrono::milliseconds& out, bool allow_zero = false) {
@@ -164,6 +165,9 @@ void read_manager_native(Reader& reader, const Node& root, ManagerConfig& manage
       if (const auto port = reader.integer(value, name, 0, 65535))
         manager.metrics_port = static_cast<int>(*port);
     }
+    if (name == "max_running_containers") {
+      if (const auto cap = reader.integer(value, name, 0, 10000)) manager.max_running_containers = static_cast<int>(*cap);
+    }
   }
 }
 
@@ -239,6 +243,17 @@ void read_native_queue(Reader& reader, const std::string& key_name, const Node& 
   }
   if (const Node* messages = map.find("messages")) {
     read_messages(reader, *messages, join_key(key, "messages"), queue.messages);
+  }
+  if (const Node* precreate = map.find("precreate")) {
+    if (auto value = reader.boolean(*precreate, join_key(key, "precreate"))) queue.precreate = *value;
+  }
+  if (const Node* weight = map.find("weight")) {
+    if (auto value = reader.integer(*weight, join_key(key, "weight"), 1, 1000)) queue.weight = static_cast<int>(*value);
+  }
+  if (const Node* cap = map.find("max_running")) {
+    if (auto value = reader.integer(*cap, join_key(key, "max_running"), 0, 10000)) {
+      queue.max_running = static_cast<int>(*value);
+    }
   }
   drafts.push_back(std::move(draft));
 }

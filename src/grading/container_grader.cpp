@@ -2,7 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <random>
+#include <thread>
 
 #include "grading/render.hpp"
 
@@ -51,7 +56,8 @@ fs::path engine_path(const fs::path& local, const fs::path& local_root, const fs
 }
 
 docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContract& contract,
-                                     const fs::path& problem_dir, const fs::path& job_dir, const GradeJob& job) {
+                                     const fs::path& grader_source, const fs::path& job_dir,
+                                     std::string_view submission_id) {
   const auto& limits = queue.limits;
   docker::ContainerSpec spec;
   spec.image = queue.image;
@@ -66,9 +72,9 @@ docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContr
   spec.labels = {{std::string(kManagedLabel), "true"},
                  {std::string(kWatcherLabel), queue.watcher_id},
                  {std::string(kQueueLabel), queue.queue},
-                 {std::string(kSubmissionLabel), job.submission_id}};
+                 {std::string(kSubmissionLabel), std::string(submission_id)}};
   spec.mounts = {
-      {.source = engine_path(problem_dir, queue.grader_root, queue.docker_host_grader_root).string(),
+      {.source = engine_path(grader_source, queue.grader_root, queue.docker_host_grader_root).string(),
        .target = contract.grader_dir,
        .read_only = true},
       {.source = engine_path(job_dir, queue.work_dir, queue.docker_host_work_dir).string(),
@@ -110,61 +116,226 @@ GradeReport ContainerGrader::prepare_and_run(const GradeJob& job) {
   return run_in_container(job, std::get<ResolvedGrader>(resolved));
 }
 
+// A created container and the job directory mounted in it.
+struct ContainerGrader::Container {
+  std::string id;
+  std::unique_ptr<JobDirectory> job_dir;
+};
+
+// Works off the critical path with its own engine connection: creates the next container before a
+// submission needs it, and removes used containers and job directories after their results are out.
+class ContainerGrader::Housekeeper {
+ public:
+  Housekeeper(const ContainerGrader& owner, const std::string& socket)
+      : owner_(owner), engine_(socket), thread_([this] { loop(); }) {}
+
+  ~Housekeeper() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+    if (prepared_) remove(std::move(*prepared_));
+  }
+
+  // The pre-created container, once any creation in progress has finished; nullopt if there is none.
+  std::optional<Container> take() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !preparing_ && !want_prepare_; });
+    return std::exchange(prepared_, std::nullopt);
+  }
+
+  void prepare_next() {
+    {
+      std::lock_guard lock(mutex_);
+      want_prepare_ = true;
+    }
+    changed_.notify_all();
+  }
+
+  void dispose(Container used) {
+    {
+      std::lock_guard lock(mutex_);
+      disposals_.push_back(std::move(used));
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      changed_.wait(lock, [this] { return stopping_ || want_prepare_ || !disposals_.empty(); });
+      if (want_prepare_ && !stopping_) {  // first: the next submission may be waiting for it
+        want_prepare_ = false;
+        preparing_ = true;
+        lock.unlock();
+        auto created = create();
+        lock.lock();
+        prepared_ = std::move(created);
+        preparing_ = false;
+        changed_.notify_all();
+        continue;
+      }
+      if (!disposals_.empty()) {
+        auto used = std::move(disposals_.front());
+        disposals_.pop_front();
+        lock.unlock();
+        remove(std::move(used));
+        lock.lock();
+        continue;
+      }
+      if (stopping_) break;
+    }
+    while (!disposals_.empty()) {  // nothing is left behind at shutdown
+      remove(std::move(disposals_.front()));
+      disposals_.pop_front();
+    }
+  }
+
+  std::optional<Container> create() {
+    try {
+      return owner_.new_container(engine_, "precreated");
+    } catch (const std::exception& error) {
+      spdlog::warn("queue {}: could not pre-create a container: {}", owner_.queue_.queue, error.what());
+      return std::nullopt;
+    }
+  }
+
+  void remove(Container used) {
+    try {
+      if (!used.id.empty()) engine_.remove(used.id);
+    } catch (const docker::EngineError& error) {
+      spdlog::warn("could not remove container {}: {} (the start-up sweep removes it)", used.id, error.what());
+    }
+    used.job_dir.reset();
+  }
+
+  const ContainerGrader& owner_;
+  docker::Client engine_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool stopping_ = false;
+  bool want_prepare_ = false;
+  bool preparing_ = false;
+  std::optional<Container> prepared_;
+  std::deque<Container> disposals_;
+  std::thread thread_;
+};
+
+ContainerGrader::ContainerGrader(docker::Client& engine, QueueGrading queue, ImageContract contract)
+    : engine_(engine), queue_(std::move(queue)), contract_(std::move(contract)) {
+  // Only an image whose supervisor confines grading to the problem directory can take a container
+  // created before the problem is known (its mount holds the whole grader_root).
+  if (queue_.precreate && whole_root_mounted()) {
+    housekeeper_ = std::make_unique<Housekeeper>(*this, engine_.socket_path());
+    housekeeper_->prepare_next();
+  }
+}
+
+ContainerGrader::~ContainerGrader() = default;
+
+ContainerGrader::Container ContainerGrader::new_container(docker::Client& engine, std::string_view submission_id) const {
+  Container container;
+  container.job_dir = std::make_unique<JobDirectory>(queue_.work_dir,
+                                                     job_directory_name(queue_.watcher_id, std::string(submission_id)));
+  std::error_code ignored;
+  const fs::path root = fs::canonical(queue_.grader_root, ignored);
+  const auto spec = container_spec(queue_, contract_, root.empty() ? queue_.grader_root : root,
+                                   container.job_dir->path(), submission_id);
+  container.id = engine.create_container(spec);
+  return container;
+}
+
 GradeReport ContainerGrader::run_in_container(const GradeJob& job, const ResolvedGrader& grader) {
   GradeReport report;
   const auto started = Clock::now();
   GradeJob contained = job;
-  contained.grader = grader.file_name;
+  std::error_code ignored;
+  const fs::path root = fs::canonical(queue_.grader_root, ignored);
+  // With the whole root mounted the image finds the grader by its path inside it.
+  contained.grader = whole_root_mounted()
+                         ? (grader.problem_dir / grader.file_name).lexically_relative(root).string()
+                         : grader.file_name;
   const double timeout_seconds = std::chrono::duration<double>(queue_.limits.timeout).count();
+  std::optional<Container> container;
   try {
     auto phase = Clock::now();
-    JobDirectory job_dir(queue_.work_dir, job_directory_name(queue_.watcher_id, job.submission_id), contained, timeout_seconds);
-    const auto spec = container_spec(queue_, contract_, grader.problem_dir, job_dir.path(), contained);
-    report.times.prepare = since(phase);
-
-    phase = Clock::now();
-    docker::ContainerGuard container(engine_, engine_.create_container(spec));
-    report.times.create = since(phase);
-
-    phase = Clock::now();
-    const auto deadline = Clock::now() + queue_.limits.timeout;
-    engine_.start(container.id());
-    report.times.start = since(phase);
-
-    phase = Clock::now();
-    bool deadline_hit = false;
-    auto output = engine_.follow_output(
-        container.id(), {.stdout_bytes = queue_.limits.stdout_bytes, .stderr_bytes = queue_.limits.stderr_bytes},
-        deadline, &deadline_hit);
-    const auto waited = engine_.wait(container.id(), deadline);
-    report.times.run = since(phase);
-
-    phase = Clock::now();
-    const auto state = engine_.inspect(container.id());
-    report.times.inspect = since(phase);
-
-    RunSignals signals{.deadline_hit = deadline_hit || waited.deadline_hit,
-                       .oom_killed = state.oom_killed,
-                       .pids_exhausted = stderr_shows_process_limit(output.err.data),
-                       .stdout_truncated = output.out.truncated,
-                       .stderr_truncated = output.err.truncated,
-                       .exit_code = waited.exit_code,
-                       .stdout_bytes = std::move(output.out.data),
-                       .stderr_bytes = std::move(output.err.data)};
-    report.exit_code = waited.exit_code;
-    report.staff_stderr = signals.stderr_bytes;
-    report.outcome = decide(signals, limits_for_messages(queue_.limits), queue_.messages);
-
-    phase = Clock::now();
-    engine_.remove(container.release());
-    report.times.remove = since(phase);
+    if (housekeeper_) container = housekeeper_->take();
+    if (container) {
+      container->job_dir->write(contained, timeout_seconds);
+      report.times.prepare = since(phase);
+    } else if (whole_root_mounted()) {
+      container = new_container(engine_, job.submission_id);
+      container->job_dir->write(contained, timeout_seconds);
+      report.times.create = since(phase);
+    } else {
+      container.emplace();
+      container->job_dir = std::make_unique<JobDirectory>(
+          queue_.work_dir, job_directory_name(queue_.watcher_id, job.submission_id), contained, timeout_seconds);
+      report.times.prepare = since(phase);
+      phase = Clock::now();
+      container->id = engine_.create_container(
+          container_spec(queue_, contract_, grader.problem_dir, container->job_dir->path(), job.submission_id));
+      report.times.create = since(phase);
+    }
+    run_container(*container, report);
   } catch (const docker::EngineError& error) {
+    finish(std::move(container));
     throw GradingUnavailable(std::string("Docker engine: ") + error.what());
   } catch (const JobDirectoryError& error) {
+    finish(std::move(container));
     throw GradingUnavailable(error.what());
   }
+  finish(std::move(container));
   report.times.total = since(started);
   return report;
+}
+
+void ContainerGrader::run_container(const Container& container, GradeReport& report) {
+  auto phase = Clock::now();
+  const auto deadline = Clock::now() + queue_.limits.timeout;
+  engine_.start(container.id);
+  report.times.start = since(phase);
+
+  phase = Clock::now();
+  bool deadline_hit = false;
+  auto output = engine_.follow_output(
+      container.id, {.stdout_bytes = queue_.limits.stdout_bytes, .stderr_bytes = queue_.limits.stderr_bytes},
+      deadline, &deadline_hit);
+  const auto waited = engine_.wait(container.id, deadline);
+  report.times.run = since(phase);
+
+  phase = Clock::now();
+  const auto state = engine_.inspect(container.id);
+  report.times.inspect = since(phase);
+
+  RunSignals signals{.deadline_hit = deadline_hit || waited.deadline_hit,
+                     .oom_killed = state.oom_killed,
+                     .pids_exhausted = stderr_shows_process_limit(output.err.data),
+                     .stdout_truncated = output.out.truncated,
+                     .stderr_truncated = output.err.truncated,
+                     .exit_code = waited.exit_code,
+                     .stdout_bytes = std::move(output.out.data),
+                     .stderr_bytes = std::move(output.err.data)};
+  report.exit_code = waited.exit_code;
+  report.staff_stderr = signals.stderr_bytes;
+  report.outcome = decide(signals, limits_for_messages(queue_.limits), queue_.messages);
+}
+
+// Removes the container and its job directory: off the critical path when a housekeeper runs (which
+// also creates the next container), right here otherwise.
+void ContainerGrader::finish(std::optional<Container> container) {
+  if (housekeeper_) {
+    if (container) housekeeper_->dispose(std::move(*container));
+    housekeeper_->prepare_next();
+    return;
+  }
+  if (!container) return;
+  if (!container->id.empty()) {
+    docker::ContainerGuard guard(engine_, container->id);  // removes, logging any failure
+  }
 }
 
 }  // namespace xqw::grading

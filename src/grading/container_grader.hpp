@@ -5,6 +5,8 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -44,12 +46,15 @@ struct QueueGrading {
   std::filesystem::path docker_host_grader_root;  // empty: same as grader_root
   std::filesystem::path work_dir;
   std::filesystem::path docker_host_work_dir;     // empty: same as work_dir
+  bool precreate = false;  // keep the next container created (images with a supervisor only)
 };
 
 // The container for one job (pure): limits, read-only mounts at the image's paths, labels.
+// `grader_source` is mounted at the image's grader directory: the problem's own directory, or for an
+// image whose supervisor confines grading to the problem directory, the whole grader_root.
 docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContract& contract,
-                                     const std::filesystem::path& problem_dir,
-                                     const std::filesystem::path& job_dir, const GradeJob& job);
+                                     const std::filesystem::path& grader_source,
+                                     const std::filesystem::path& job_dir, std::string_view submission_id);
 
 // A path on this host as the engine's host sees it (the watcher may itself run in a container).
 std::filesystem::path engine_path(const std::filesystem::path& local, const std::filesystem::path& local_root,
@@ -75,18 +80,27 @@ class GradingUnavailable : public std::runtime_error {
 
 class ContainerGrader {
  public:
-  ContainerGrader(docker::Client& engine, QueueGrading queue, ImageContract contract)
-      : engine_(engine), queue_(std::move(queue)), contract_(std::move(contract)) {}
+  ContainerGrader(docker::Client& engine, QueueGrading queue, ImageContract contract);
+  ~ContainerGrader();
+  ContainerGrader(const ContainerGrader&) = delete;
+  ContainerGrader& operator=(const ContainerGrader&) = delete;
   // Throws GradingUnavailable on infrastructure failure; every student-caused end is a report.
   GradeReport grade(const GradeJob& job);
   const QueueGrading& queue() const { return queue_; }
 
  private:
+  struct Container;
+  class Housekeeper;
   GradeReport prepare_and_run(const GradeJob& job);
   GradeReport run_in_container(const GradeJob& job, const ResolvedGrader& grader);
+  Container new_container(docker::Client& engine, std::string_view submission_id) const;
+  void run_container(const Container& container, GradeReport& report);
+  void finish(std::optional<Container> container);
+  bool whole_root_mounted() const { return contract_.setuid_supervisor; }
   docker::Client& engine_;
   QueueGrading queue_;
   ImageContract contract_;
+  std::unique_ptr<Housekeeper> housekeeper_;  // pre-creates the next container, removes used ones
 };
 
 }  // namespace xqw::grading

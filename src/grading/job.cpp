@@ -103,8 +103,7 @@ std::optional<std::string> grader_from_payload(const nlohmann::json& payload) {
   return payload["grader"].get<std::string>();
 }
 
-JobDirectory::JobDirectory(const fs::path& work_dir, const std::string& name, const GradeJob& job,
-                           double timeout_seconds) {
+JobDirectory::JobDirectory(const fs::path& work_dir, const std::string& name) {
   std::error_code error;
   fs::create_directories(work_dir, error);
   if (error) throw JobDirectoryError("cannot create work_dir " + work_dir.string() + ": " + error.message());
@@ -112,24 +111,36 @@ JobDirectory::JobDirectory(const fs::path& work_dir, const std::string& name, co
   // container's user (which has no CAP_DAC_OVERRIDE), and the image decides who inside may reach it.
   ::chmod(work_dir.c_str(), 0711);
   path_ = work_dir / name;
-  if (::mkdir(path_.c_str(), 0700) != 0) {
+  if (::mkdir(path_.c_str(), 0755) != 0) {
     throw JobDirectoryError("cannot create job directory " + path_.string() + ": " + std::strerror(errno));
   }
+  ::chmod(path_.c_str(), 0755);  // whatever the umask
+}
+
+JobDirectory::JobDirectory(const fs::path& work_dir, const std::string& name, const GradeJob& job,
+                           double timeout_seconds)
+    : JobDirectory(work_dir, name) {
   try {
-    write_file(path_ / "submission", job.student_response);
-    const nlohmann::json description = {
-        {"grader", job.grader},       {"seed", job.seed},
-        {"grader_payload", job.grader_payload},
-        {"student_info", job.student_info},
-        {"lang", job.lang},           {"hide_output", job.hide_output},
-        {"timeout_seconds", timeout_seconds},
-    };
-    write_file(path_ / "job.json", description.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    ::chmod(path_.c_str(), 0755);
+    write(job, timeout_seconds);
   } catch (...) {
-    fs::remove_all(path_, error);
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
     throw;
   }
+}
+
+void JobDirectory::write(const GradeJob& job, double timeout_seconds) {
+  write_file(path_ / "submission", job.student_response);
+  const nlohmann::json description = {
+      {"grader", job.grader},
+      {"seed", job.seed},
+      {"grader_payload", job.grader_payload},
+      {"student_info", job.student_info},
+      {"lang", job.lang},
+      {"hide_output", job.hide_output},
+      {"timeout_seconds", timeout_seconds},
+  };
+  write_file(path_ / "job.json", description.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 JobDirectory::~JobDirectory() {

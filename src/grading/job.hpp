@@ -46,8 +46,12 @@ std::optional<std::string> grader_from_payload(const nlohmann::json& payload);
 // A private directory for one job: `submission` and `job.json` inside, removed with the object.
 class JobDirectory {
  public:
+  // An empty directory, so a container can be created with it mounted before the job is known.
+  JobDirectory(const std::filesystem::path& work_dir, const std::string& name);
   JobDirectory(const std::filesystem::path& work_dir, const std::string& name, const GradeJob& job,
                double timeout_seconds);
+  // Writes `submission` and `job.json` (once).
+  void write(const GradeJob& job, double timeout_seconds);
   JobDirectory(const JobDirectory&) = delete;
   JobDirectory& operator=(const JobDirectory&) = delete;
   ~JobDirectory();

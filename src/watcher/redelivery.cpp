@@ -34,7 +34,7 @@ QueueSession* Redelivery::session_for(const std::string& queue) {
   if (auto it = sessions_.find(queue); it != sessions_.end()) return it->second.get();
   for (const auto& candidate : queues_) {
     if (candidate.name == queue) {
-      auto session = std::make_unique<QueueSession>(shared_, candidate, "[" + queue + "#redelivery]");
+      auto session = std::make_unique<QueueSession>(shared_, candidate, "[" + queue + "#redelivery]", false);
       return sessions_.emplace(queue, std::move(session)).first->second.get();
     }
   }

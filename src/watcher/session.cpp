@@ -41,7 +41,8 @@ grading::QueueGrading queue_grading(const config::ManagerConfig& manager, const 
                                .grader_root = queue.grader_root,
                                .docker_host_grader_root = queue.docker_host_grader_root,
                                .work_dir = manager.work_dir,
-                               .docker_host_work_dir = manager.docker_host_work_dir};
+                               .docker_host_work_dir = manager.docker_host_work_dir,
+                               .precreate = queue.precreate};
 }
 
 }  // namespace
@@ -84,7 +85,7 @@ grading::GradeJob to_grade_job(const xqueue::Submission& submission) {
   return job;
 }
 
-QueueSession::QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name)
+QueueSession::QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name, bool precreate)
     : shared_(shared),
       queue_(queue),
       name_(std::move(name)),
@@ -92,14 +93,17 @@ QueueSession::QueueSession(const Shared& shared, const config::QueueConfig& queu
       client_(*transport_, {.base_url = queue.server.url,
                             .username = queue.server.username,
                             .password = queue.server.password}),
-      engine_(shared.manager.docker_socket) {}
+      engine_(shared.manager.docker_socket),
+      precreate_(precreate) {}
 
 grading::ContainerGrader* QueueSession::grader() {
   if (grader_) return &*grader_;
   const auto policy = docker::parse_pull_policy(queue_.pull_policy).value_or(docker::PullPolicy::IfNotPresent);
   try {
     const auto image = engine_.ensure_image(queue_.image, policy);
-    grader_.emplace(engine_, queue_grading(shared_.manager, queue_, shared_.watcher_id), grading::image_contract(image));
+    auto settings = queue_grading(shared_.manager, queue_, shared_.watcher_id);
+    settings.precreate = settings.precreate && precreate_;
+    grader_.emplace(engine_, std::move(settings), grading::image_contract(image));
     return &*grader_;
   } catch (const docker::EngineError& error) {
     spdlog::error("{} cannot prepare image {}: {}; not pulling submissions until it can", name_, queue_.image,

@@ -61,7 +61,8 @@ struct Shared {
 // One queue's XQueue session and grader, owned by one thread.
 class QueueSession {
  public:
-  QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name);
+  // `precreate`: keep a container ready (workers); the redelivery loop grades too rarely to want one.
+  QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name, bool precreate = true);
   xqueue::Client& xqueue() { return client_; }
   // The grader, once its image is present (pulled per policy); nullopt while it cannot be had.
   grading::ContainerGrader* grader();
@@ -82,6 +83,7 @@ class QueueSession {
   xqueue::Client client_;
   docker::Client engine_;
   std::optional<grading::ContainerGrader> grader_;
+  bool precreate_;
 };
 
 // Runs one connection's loop on its own thread until stop is requested and its job is done.

@@ -69,7 +69,13 @@ class FaultTestCase(unittest.TestCase):
             self.assertEqual(scores, {score}, f"submission {i} scored {scores}")
 
     def assert_nothing_left(self):
-        self.assertEqual(containers_labelled(self.watcher_id), [], "containers left behind")
+        """While it runs, only pre-created containers (never started, one per connection) may exist;
+        after a clean stop, no container and no job directory at all."""
+        running = containers_labelled(self.watcher_id)
+        self.assertEqual([c["State"] for c in running if c["State"] != "created"], [], "used containers left")
+        self.assertLessEqual(len(running), 2, "more pre-created containers than connections")
+        self.assertEqual(self.watcher.stop(signal.SIGTERM), 0, self.log())
+        self.assertEqual(containers_labelled(self.watcher_id), [], "containers left after the watcher stopped")
         jobs = os.path.join(self.tmp, "jobs")
         self.assertEqual(os.listdir(jobs) if os.path.isdir(jobs) else [], [], "job directories left behind")
 

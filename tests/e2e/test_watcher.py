@@ -59,6 +59,12 @@ class GradingTest(WatcherTestCase):
         self.assertEqual(result["body"]["score"], 1)
         self.assertGreater(self.xqueue.requests(log=False)["counts"].get("login", 0), logins_before)
 
+    def test_each_connection_keeps_its_next_container_created(self):
+        self.assertEqual(self.result_for(self.submit("course", "square/grader.py", RIGHT))["body"]["score"], 1)
+        self.xqueue.wait_for(
+            lambda: sorted(c["State"] for c in containers_labelled(self.watcher_id)) == ["created"] * 3,
+            timeout=30, what="one pre-created (never started) container per connection")
+
     def test_unknown_grader_is_reported_without_running_anything(self):
         result = self.result_for(self.submit("course", "../square/grader.py", RIGHT))
         body = result["body"]

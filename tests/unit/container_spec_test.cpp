@@ -24,15 +24,9 @@ QueueGrading demo_queue() {
   return queue;
 }
 
-GradeJob job_for(std::string submission_id) {
-  GradeJob job;
-  job.submission_id = std::move(submission_id);
-  return job;
-}
-
 TEST(ContainerSpec, AppliesTheQueueLimitsAndLabels) {
   const auto spec = container_spec(demo_queue(), ImageContract{}, "/srv/courses/demo/ex1",
-                                   "/var/lib/xqueue-watcher/jobs/job-7", job_for("7"));
+                                   "/var/lib/xqueue-watcher/jobs/job-7", "7");
   EXPECT_EQ(spec.image, "grader:1");
   EXPECT_EQ(spec.memory_bytes, 128 << 20);
   EXPECT_EQ(spec.nano_cpus, 500'000'000);
@@ -53,7 +47,7 @@ TEST(ContainerSpec, AppliesTheQueueLimitsAndLabels) {
 }
 
 TEST(ContainerSpec, PlainImagesRunAsNobodyWithNoCapabilities) {
-  const auto spec = container_spec(demo_queue(), ImageContract{}, "/srv/courses/demo/ex1", "/jobs/j", job_for("1"));
+  const auto spec = container_spec(demo_queue(), ImageContract{}, "/srv/courses/demo/ex1", "/jobs/j", "1");
   EXPECT_EQ(spec.user, "65534:65534");
   EXPECT_TRUE(spec.cap_add.empty());
   ASSERT_EQ(spec.mounts.size(), 2u);
@@ -66,7 +60,7 @@ TEST(ContainerSpec, PlainImagesRunAsNobodyWithNoCapabilities) {
 TEST(ContainerSpec, SupervisedImagesGetRootWithOnlySetuidAndSetgidAndTheirMountPoints) {
   const ImageContract contract{.grader_dir = "/xqw/private/grader", .job_dir = "/xqw/private/job",
                                .setuid_supervisor = true};
-  const auto spec = container_spec(demo_queue(), contract, "/srv/courses/demo/ex1", "/jobs/j", job_for("1"));
+  const auto spec = container_spec(demo_queue(), contract, "/srv/courses/demo/ex1", "/jobs/j", "1");
   EXPECT_EQ(spec.user, "0:0");
   EXPECT_EQ(spec.cap_add, (std::vector<std::string>{"SETUID", "SETGID"}));
   EXPECT_EQ(spec.mounts[0].target, "/xqw/private/grader");
@@ -79,7 +73,7 @@ TEST(ContainerSpec, QueueUserAndRuntimeWin) {
   queue.limits.runtime = "runsc";
   queue.limits.network = true;
   const ImageContract contract{.setuid_supervisor = true};
-  const auto spec = container_spec(queue, contract, "/srv/courses/demo/ex1", "/jobs/j", job_for("1"));
+  const auto spec = container_spec(queue, contract, "/srv/courses/demo/ex1", "/jobs/j", "1");
   EXPECT_EQ(spec.user, "1000:1000");
   EXPECT_TRUE(spec.cap_add.empty());
   EXPECT_EQ(spec.runtime, "runsc");
@@ -91,7 +85,7 @@ TEST(ContainerSpec, MountSourcesAreMappedToTheEnginesHostPaths) {
   queue.docker_host_grader_root = "/mnt/host/courses/demo";
   queue.docker_host_work_dir = "/mnt/host/jobs";
   const auto spec = container_spec(queue, ImageContract{}, "/srv/courses/demo/ex1",
-                                   "/var/lib/xqueue-watcher/jobs/job-7", job_for("7"));
+                                   "/var/lib/xqueue-watcher/jobs/job-7", "7");
   EXPECT_EQ(spec.mounts[0].source, "/mnt/host/courses/demo/ex1");
   EXPECT_EQ(spec.mounts[1].source, "/mnt/host/jobs/job-7");
 }

@@ -65,7 +65,10 @@ def main(argv=None):
     os.umask(0o022)
     # As PID 1 nothing else would end us on `docker stop`; the container's end kills every child.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
-    grading = Grading(job, grader_dir, started)
+    # The watcher may mount a whole course (so it can create the container before the submission
+    # arrives); grading only ever sees the problem's own directory, as with a per-problem mount.
+    problem, job.grader = os.path.split(job.grader)
+    grading = Grading(job, os.path.join(grader_dir, problem) if problem else grader_dir, started)
     try:
         result = grading.run()
     finally:
