@@ -91,6 +91,9 @@ VersionInfo Client::version() {
   auto system = call("GET", "/info");
   if (system.status == 200) {
     auto details = json::parse(system.body, nullptr, false);
+    if (details.is_object() && details.contains("NCPU") && details["NCPU"].is_number_integer()) {
+      info.cpus = details["NCPU"].get<int>();
+    }
     if (details.is_object() && details.contains("Runtimes") && details["Runtimes"].is_object()) {
       for (const auto& [name, description] : details["Runtimes"].items()) info.runtimes[name] = description;
     }

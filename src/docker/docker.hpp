@@ -117,6 +117,7 @@ struct VersionInfo {
   std::string api_version;
   std::string os;
   std::map<std::string, nlohmann::json> runtimes;  // from /info, name -> description
+  int cpus = 0;                                     // from /info (NCPU): the engine host's CPU count
 };
 
 struct ContainerState {

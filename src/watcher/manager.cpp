@@ -12,15 +12,30 @@ namespace xqw::watcher {
 namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+// The configured cap, else the engine host's CPU count (grading is CPU-bound), else 2.
+int container_capacity(const config::ManagerConfig& manager) {
+  if (manager.max_running_containers > 0) return manager.max_running_containers;
+  try {
+    const int cpus = docker::Client(manager.docker_socket).version().cpus;
+    if (cpus > 0) return cpus;
+  } catch (const docker::EngineError& error) {
+    spdlog::warn("could not ask the engine for its CPU count: {}", error.what());
+  }
+  return 2;
+}
+
 }  // namespace
 
-Generation::Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal)
-    : config(std::move(loaded)), shared{config.manager, watcher_id, stop, engine, journal} {}
+Generation::Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
+                       Admission& admission)
+    : config(std::move(loaded)), shared{config.manager, watcher_id, stop, engine, journal, admission} {}
 
 void Generation::start() {
   for (const auto& queue : config.queues) {
+    auto& pacer = pacers[queue.name];
+    pacer = std::make_unique<PollPacer>(config.manager.poll_interval);
     for (int index = 0; index < queue.connections; ++index) {
-      workers.push_back(std::make_unique<Worker>(shared, queue, index, running));
+      workers.push_back(std::make_unique<Worker>(shared, queue, index, *pacer, running));
     }
   }
   redelivery = std::make_unique<Redelivery>(shared, config.queues);
@@ -77,12 +92,13 @@ void Manager::reload() {
   }
   prepare_images(*loaded.config);
   generations_.back()->retire();  // finishes its in-flight jobs, pulls nothing new
-  generations_.push_back(std::make_unique<Generation>(std::move(*loaded.config), watcher_id_, engine_, *journal_));
+  generations_.push_back(std::make_unique<Generation>(std::move(*loaded.config), watcher_id_, engine_, *journal_, *admission_));
   generations_.back()->start();
 }
 
 void Manager::shut_down() {
   for (auto& generation : generations_) generation->retire();
+  admission_->wake();
   const auto grace = generations_.back()->config.manager.shutdown_grace;
   const auto grace_end = Clock::now() + grace;
   auto all_finished = [this] {
@@ -132,8 +148,10 @@ int Manager::run() {
                  watcher_id_);
   }
   check_engine();
+  admission_ = std::make_unique<Admission>(container_capacity(manager));
+  spdlog::info("at most {} grading container(s) run at once", admission_->capacity());
   prepare_images(initial_);
-  generations_.push_back(std::make_unique<Generation>(std::move(initial_), watcher_id_, engine_, *journal_));
+  generations_.push_back(std::make_unique<Generation>(std::move(initial_), watcher_id_, engine_, *journal_, *admission_));
   generations_.back()->start();
 
   const timespec tick{.tv_sec = 2, .tv_nsec = 0};

@@ -17,6 +17,7 @@
 #include "docker/docker.hpp"
 #include "grading/container_grader.hpp"
 #include "grading/job.hpp"
+#include "watcher/admission.hpp"
 #include "watcher/journal.hpp"
 #include "xqueue/xqueue.hpp"
 
@@ -56,6 +57,7 @@ struct Shared {
   StopSignal& stop;
   EngineHealth& engine;
   Journal& journal;
+  Admission& admission;
 };
 
 // One queue's XQueue session and grader, owned by one thread.
@@ -89,7 +91,8 @@ class QueueSession {
 // Runs one connection's loop on its own thread until stop is requested and its job is done.
 class Worker {
  public:
-  Worker(const Shared& shared, const config::QueueConfig& queue, int index, std::atomic<int>& running);
+  Worker(const Shared& shared, const config::QueueConfig& queue, int index, PollPacer& pacer,
+         std::atomic<int>& running);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -100,6 +103,7 @@ class Worker {
   const Shared& shared_;
   const config::QueueConfig& queue_;
   std::string name_;
+  PollPacer& pacer_;
   std::atomic<int>& running_;
   std::thread thread_;
 };
@@ -127,7 +131,8 @@ class Redelivery {
 // One loaded configuration and everything running for it; a reload starts a new generation and lets
 // the old one finish its in-flight jobs.
 struct Generation {
-  Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal);
+  Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
+             Admission& admission);
   void start();
   void retire() { stop.request(); }
   bool finished() const { return running.load() == 0; }
@@ -135,6 +140,7 @@ struct Generation {
   StopSignal stop;
   Shared shared;
   std::atomic<int> running{0};
+  std::map<std::string, std::unique_ptr<PollPacer>> pacers;  // per queue
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<Redelivery> redelivery;
 };
@@ -156,6 +162,7 @@ class Manager {
   std::string watcher_id_;
   EngineHealth engine_;
   std::optional<Journal> journal_;
+  std::unique_ptr<Admission> admission_;
   std::vector<std::unique_ptr<Generation>> generations_;  // the last one is current
 };
 

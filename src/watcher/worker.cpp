@@ -23,8 +23,13 @@ void answer_malformed(xqueue::Client& client, const std::string& raw_header, con
 
 }  // namespace
 
-Worker::Worker(const Shared& shared, const config::QueueConfig& queue, int index, std::atomic<int>& running)
-    : shared_(shared), queue_(queue), name_("[" + queue.name + "#" + std::to_string(index) + "]"), running_(running) {
+Worker::Worker(const Shared& shared, const config::QueueConfig& queue, int index, PollPacer& pacer,
+               std::atomic<int>& running)
+    : shared_(shared),
+      queue_(queue),
+      name_("[" + queue.name + "#" + std::to_string(index) + "]"),
+      pacer_(pacer),
+      running_(running) {
   ++running_;
   thread_ = std::thread([this] {
     try {
@@ -55,6 +60,10 @@ void Worker::run() {
       shared_.stop.wait_for(manager.login_poll_interval);
       continue;
     }
+    // Pull only when this queue's turn has come and a container may run now.
+    if (!pacer_.wait_turn(shared_.stop)) break;
+    auto slot = shared_.admission.acquire(queue_.name, queue_.weight, queue_.max_running, shared_.stop);
+    if (!slot) break;
     std::optional<xqueue::Submission> submission;
     try {
       auto& client = session.xqueue();
@@ -63,20 +72,21 @@ void Worker::run() {
     } catch (const xqueue::MalformedReply& error) {
       spdlog::error("{} malformed submission from XQueue: {}", name_, error.what());
       if (error.raw_header()) answer_malformed(session.xqueue(), *error.raw_header(), name_);
+      pacer_.report(true);  // there may be more behind it
       continue;
     } catch (const xqueue::XQueueAuthError& error) {
       spdlog::error("{} login to {} failed: {}", name_, queue_.server.url, error.what());
+      pacer_.report(false);
+      slot.reset();
       shared_.stop.wait_for(manager.login_poll_interval);
       continue;
     } catch (const xqueue::XQueueError& error) {
       spdlog::warn("{} get_submission failed: {}", name_, error.what());
-      shared_.stop.wait_for(manager.poll_interval);
+      pacer_.report(false);
       continue;
     }
-    if (!submission) {
-      shared_.stop.wait_for(manager.poll_interval);
-      continue;
-    }
+    pacer_.report(submission.has_value());
+    if (!submission) continue;
     try {
       session.handle(shared_.journal.record_received(*submission));
     } catch (const JournalError& error) {

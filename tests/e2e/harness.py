@@ -136,6 +136,7 @@ class WatcherTestCase(unittest.TestCase):
     QUEUES = {}
     SHUTDOWN_GRACE = "30s"
     PROCESSING_DELAY = 60
+    MANAGER_EXTRA = ""  # more xqwatcher.yaml lines
 
     @classmethod
     def setUpClass(cls):
@@ -147,7 +148,8 @@ class WatcherTestCase(unittest.TestCase):
         cls.standin.start()
         cls.xqueue = cls.standin.client()
         cls.watcher_id = "e2e-" + os.path.basename(cls.tmp)
-        write_config_root(cls.tmp, cls.standin.port, cls.QUEUES, shutdown_grace=cls.SHUTDOWN_GRACE)
+        write_config_root(cls.tmp, cls.standin.port, cls.QUEUES, shutdown_grace=cls.SHUTDOWN_GRACE,
+                          manager_extra=cls.MANAGER_EXTRA)
         cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id)
 
     @classmethod

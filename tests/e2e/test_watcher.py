@@ -15,6 +15,7 @@ SLOW_RIGHT = "import time\ntime.sleep({seconds})\n" + RIGHT
 
 class GradingTest(WatcherTestCase):
     QUEUES = {"course": {"grader_root": COURSE, "connections": 3, "limits": {"timeout": "30s"}}}
+    MANAGER_EXTRA = "max_running_containers: 3\n"  # the default is the engine host's CPU count
 
     def test_right_submission_scores_one_with_correct_html(self):
         result = self.result_for(self.submit("course", "square/grader.py", RIGHT))
