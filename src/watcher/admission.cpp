@@ -67,21 +67,30 @@ int Admission::waiting() const {
   return static_cast<int>(waiting_.size());
 }
 
-bool PollPacer::wait_turn(const StopSignal& stop) {
+std::optional<std::uint64_t> PollPacer::wait_turn(const StopSignal& stop) {
   std::unique_lock lock(mutex_);
   while (!stop.requested() && Clock::now() < next_poll_) {
     // Short waits so a stop request is seen promptly.
     changed_.wait_until(lock, std::min(next_poll_, Clock::now() + std::chrono::milliseconds(100)));
   }
-  if (stop.requested()) return false;
+  if (stop.requested()) return std::nullopt;
   // The queue was empty last time: this connection polls for everyone until it reports.
   if (last_empty_) next_poll_ = Clock::now() + interval_;
+  return epoch_;
+}
+
+bool PollPacer::still_my_turn(std::uint64_t epoch) {
+  std::lock_guard lock(mutex_);
+  if (epoch == epoch_ || !last_empty_) return true;
+  if (Clock::now() < next_poll_) return false;
+  next_poll_ = Clock::now() + interval_;
   return true;
 }
 
 void PollPacer::report(bool found_work) {
   {
     std::lock_guard lock(mutex_);
+    ++epoch_;
     last_empty_ = !found_work;
     next_poll_ = found_work ? Clock::now() : Clock::now() + interval_;
   }

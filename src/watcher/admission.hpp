@@ -68,8 +68,11 @@ class Admission {
 class PollPacer {
  public:
   explicit PollPacer(std::chrono::milliseconds interval) : interval_(interval) {}
-  // Returns when this connection may poll (false: stop requested).
-  bool wait_turn(const StopSignal& stop);
+  // Waits until this connection may poll; returns the turn's epoch (nullopt: stop requested).
+  std::optional<std::uint64_t> wait_turn(const StopSignal& stop);
+  // After a wait elsewhere (for capacity): is the turn still this connection's? False when another
+  // connection has found the queue empty since, and the interval has not passed yet.
+  bool still_my_turn(std::uint64_t epoch);
   void report(bool found_work);
 
  private:
@@ -78,7 +81,8 @@ class PollPacer {
   std::mutex mutex_;
   std::condition_variable changed_;
   Clock::time_point next_poll_{};
-  bool last_empty_ = false;
+  bool last_empty_ = true;  // unknown counts as empty: one connection looks first
+  std::uint64_t epoch_ = 0;  // reports so far
 };
 
 }  // namespace xqw::watcher

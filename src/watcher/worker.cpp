@@ -61,9 +61,11 @@ void Worker::run() {
       continue;
     }
     // Pull only when this queue's turn has come and a container may run now.
-    if (!pacer_.wait_turn(shared_.stop)) break;
+    const auto turn = pacer_.wait_turn(shared_.stop);
+    if (!turn) break;
     auto slot = shared_.admission.acquire(queue_.name, queue_.weight, queue_.max_running, shared_.stop);
     if (!slot) break;
+    if (!pacer_.still_my_turn(*turn)) continue;  // another connection found it empty meanwhile
     std::optional<xqueue::Submission> submission;
     try {
       auto& client = session.xqueue();

@@ -121,3 +121,24 @@ class ReloadTest(WatcherTestCase):
         self.xqueue.wait_for(lambda: "reload refused" in self.watcher.output(), timeout=20, what="reload refused")
         self.rewrite_queues(f"queues:\n  course:\n    grader_root: {COURSE}\n")
         self.assertEqual(self.result_for(self.submit("course", "square/grader.py", RIGHT))["body"]["score"], 1)
+
+
+class AdmissionTest(WatcherTestCase):
+    QUEUES = {"course": {"grader_root": COURSE, "connections": 3, "limits": {"timeout": "30s"}}}
+    MANAGER_EXTRA = "max_running_containers: 1\n"
+
+    def test_no_more_containers_run_than_the_cap(self):
+        ids = [self.submit("course", "square/grader.py", SLOW_RIGHT.format(seconds=1)) for _ in range(3)]
+        most = 0
+        while len({r["submission_id"] for r in self.xqueue.results()} & set(ids)) < 3:
+            running = [c for c in containers_labelled(self.watcher_id) if c["State"] == "running"]
+            most = max(most, len(running))
+            time.sleep(0.05)
+        self.assertEqual(most, 1, "the cap is one running container")
+        for i in ids:
+            self.assertEqual(self.result_for(i)["body"]["score"], 1)
+
+    def test_an_empty_queue_is_polled_at_most_once_per_interval(self):
+        time.sleep(2.0)  # idle: three connections, poll_interval 0.2s
+        polls = self.xqueue.requests(log=False)["polls"]["course"]
+        self.assertGreaterEqual(polls["min_gap_after_empty"], 0.18, polls)

@@ -145,3 +145,25 @@ TEST(PollPacerTest, WorkFoundLetsEveryConnectionPollAtOnce) {
 
 }  // namespace
 }  // namespace xqw::watcher
+
+namespace xqw::watcher {
+namespace {
+using namespace std::chrono_literals;
+
+TEST(PollPacerTest, ATurnTakenBeforeAnEmptyReportIsWithdrawnUntilTheIntervalPasses) {
+  PollPacer pacer(300ms);
+  StopSignal stop;
+  pacer.report(true);                  // work was found: every connection may poll
+  const auto mine = pacer.wait_turn(stop);
+  ASSERT_TRUE(mine);
+  pacer.report(false);                 // meanwhile another connection found the queue empty
+  EXPECT_FALSE(pacer.still_my_turn(*mine));
+  std::this_thread::sleep_for(350ms);
+  EXPECT_TRUE(pacer.still_my_turn(*mine));
+  const auto fresh = pacer.wait_turn(stop);  // nobody reported since: the turn stands
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(pacer.still_my_turn(*fresh));
+}
+
+}  // namespace
+}  // namespace xqw::watcher
