@@ -1,6 +1,8 @@
 // The engine client's calls: one keep-alive libcurl handle on the engine's unix socket.
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 #include "docker/docker.hpp"
 
 namespace xqw::docker {
@@ -227,6 +229,16 @@ ContainerState Client::inspect(const std::string& id) {
                         .running = state.value("Running", false),
                         .oom_killed = state.value("OOMKilled", false),
                         .exit_code = state.value("ExitCode", 0)};
+}
+
+ContainerState Client::inspect_exited(const std::string& id, int exit_code) {
+  auto state = inspect(id);
+  constexpr int kKilledBySigkill = 128 + 9;
+  for (int retry = 0; retry < 5 && exit_code == kKilledBySigkill && !state.oom_killed; ++retry) {
+    std::this_thread::sleep_for(milliseconds{20});
+    state = inspect(id);
+  }
+  return state;
 }
 
 void Client::remove(const std::string& id) {

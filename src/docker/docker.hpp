@@ -202,6 +202,9 @@ class Client {
   WaitResult wait(const std::string& id, std::chrono::steady_clock::time_point deadline);
   void kill(const std::string& id, const std::string& signal = "KILL");
   ContainerState inspect(const std::string& id);
+  // The state once the container has exited with `exit_code`: the engine may record an OOM kill a
+  // moment after the exit itself, so a SIGKILL exit is looked at again briefly before it is believed.
+  ContainerState inspect_exited(const std::string& id, int exit_code);
   // Force-removes the container and its anonymous volumes; a container already gone is not an error.
   void remove(const std::string& id);
   std::vector<ContainerSummary> list_by_label(const std::string& label_filter);

@@ -308,11 +308,15 @@ void ContainerGrader::run_container(const Container& container, GradeReport& rep
   report.times.run = since(phase);
 
   phase = Clock::now();
-  const auto state = engine_.inspect(container.id);
+  const bool killed_by_us = deadline_hit || waited.deadline_hit || output.cap_hit();
+  const auto state = killed_by_us ? engine_.inspect(container.id) : engine_.inspect_exited(container.id, waited.exit_code);
   report.times.inspect = since(phase);
 
+  // PID 1 cannot be SIGKILLed from inside its own PID namespace: a SIGKILL exit we did not cause is the
+  // kernel's OOM killer even when the engine has not (yet) recorded it.
+  constexpr int kKilledBySigkill = 128 + 9;
   RunSignals signals{.deadline_hit = deadline_hit || waited.deadline_hit,
-                     .oom_killed = state.oom_killed,
+                     .oom_killed = state.oom_killed || (!killed_by_us && waited.exit_code == kKilledBySigkill),
                      .pids_exhausted = stderr_shows_process_limit(output.err.data),
                      .stdout_truncated = output.out.truncated,
                      .stderr_truncated = output.err.truncated,

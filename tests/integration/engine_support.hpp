@@ -48,7 +48,7 @@ inline Run run_container(docker::Client& client, const docker::ContainerSpec& sp
   run.output = client.follow_output(guard.id(), caps, deadline, &deadline_hit);
   run.wait = client.wait(guard.id(), deadline);
   run.wait.deadline_hit = run.wait.deadline_hit || deadline_hit;
-  run.state = client.inspect(guard.id());
+  run.state = client.inspect_exited(guard.id(), run.wait.exit_code);
   return run;
 }
 
