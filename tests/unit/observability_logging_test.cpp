@@ -3,9 +3,9 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 #include <vector>
 
@@ -18,6 +18,18 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::SizeIs;
+
+// True when `text` has the shape of `pattern`, where '9' stands for any digit and other characters for
+// themselves.
+bool has_shape(std::string_view text, std::string_view pattern) {
+  if (text.size() != pattern.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const bool digit_expected = pattern[i] == '9';
+    if (digit_expected ? !std::isdigit(static_cast<unsigned char>(text[i])) : text[i] != pattern[i])
+      return false;
+  }
+  return true;
+}
 
 // A logger writing into a string, with the formatter configure_logging would install.
 struct CapturedLog {
@@ -50,7 +62,7 @@ TEST(JsonLogs, EachLineIsAnObjectWithTimeLevelAndMessage) {
   EXPECT_EQ(lines[1]["level"], "warning");
   EXPECT_TRUE(lines[0]["thread"].is_number());
   const std::string time = lines[0]["time"];
-  EXPECT_TRUE(std::regex_match(time, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"))) << time;
+  EXPECT_TRUE(has_shape(time, "9999-99-99T99:99:99.999Z")) << time;
   EXPECT_FALSE(lines[0].contains("queue"));
 }
 
@@ -137,8 +149,7 @@ TEST(TextLogs, FieldsFollowTheMessageAsKeyValuePairs) {
   log_grading(*log.logger, grading);
   auto lines = log.lines();
   ASSERT_THAT(lines, SizeIs(1));
-  EXPECT_TRUE(std::regex_search(lines[0], std::regex(R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} info )")))
-      << lines[0];
+  EXPECT_TRUE(has_shape(lines[0].substr(0, 29), "9999-99-99 99:99:99.999 info ")) << lines[0];
   EXPECT_THAT(lines[0], HasSubstr("graded submission 7 in queue py: out_of_memory in 2000 ms queue=py "
                                   "submission_id=7 verdict=out_of_memory total_ms=2000 run_ms=1500"));
 }
