@@ -13,6 +13,10 @@
 
 #include "cli/grade_command.hpp"
 #include "config/config.hpp"
+#include "observability/health.hpp"
+#include "observability/logging.hpp"
+#include "observability/metrics.hpp"
+#include "observability/server.hpp"
 #include "watcher/watcher.hpp"
 
 namespace fs = std::filesystem;
@@ -23,17 +27,6 @@ std::string host_name() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "xqueue-watcher";
   return name;
-}
-
-void configure_logging(const std::string& level, const std::string& format) {
-  auto logger = spdlog::stderr_color_mt("xqueue-watcher");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
-  if (format == "json") {
-    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"message":"%v"})");
-  } else {
-    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
-  }
 }
 
 // Checks the config root before loading, so a typo gets a plain sentence rather than a list of misses.
@@ -54,7 +47,12 @@ bool config_root_usable(const fs::path& dir) {
   return true;
 }
 
-int run_watcher(const fs::path& dir, const std::string& watcher_id) {
+struct MetricsEndpoint {
+  std::string address = "0.0.0.0";
+  std::optional<int> port;  // unset: metrics_port from xqwatcher.yaml
+};
+
+int run_watcher(const fs::path& dir, const std::string& watcher_id, const MetricsEndpoint& endpoint) {
   // From the first instruction: a SIGHUP or SIGTERM during start-up waits for the manager to handle it
   // instead of killing the process with its default action.
   sigset_t signals;
@@ -74,7 +72,21 @@ int run_watcher(const fs::path& dir, const std::string& watcher_id) {
     return 2;
   }
   spdlog::info("xqueue-watcher {} starting as {} with config root {}", XQW_VERSION, watcher_id, dir.string());
-  xqw::watcher::Manager manager(dir, std::move(*loaded.config), watcher_id);
+  xqw::observability::Metrics metrics(XQW_VERSION);
+  xqw::observability::Health health;
+  health.set_config_loaded(true);
+  const int port = endpoint.port.value_or(loaded.config->manager.metrics_port);
+  std::optional<xqw::observability::ObservabilityServer> server;
+  if (port > 0 || endpoint.port) {
+    try {
+      server.emplace(xqw::observability::ServerOptions{.address = endpoint.address, .port = port}, metrics, health);
+      spdlog::info("serving /metrics, /healthz and /readyz on {}:{}", endpoint.address, server->port());
+    } catch (const std::exception& error) {
+      std::cerr << "xqueue-watcher: cannot serve metrics: " << error.what() << "\n";
+      return 2;
+    }
+  }
+  xqw::watcher::Manager manager(dir, std::move(*loaded.config), watcher_id, metrics, health);
   return manager.run();
 }
 
@@ -97,6 +109,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
   app.add_option("--watcher-id", watcher_id, "this instance's name, labelled on its containers (default: host name)");
+  MetricsEndpoint metrics_endpoint;
+  app.add_option("--metrics-address", metrics_endpoint.address, "address of /metrics, /healthz, /readyz")
+      ->capture_default_str();
+  app.add_option("--metrics-port", metrics_endpoint.port,
+                 "port of /metrics, /healthz, /readyz (default: metrics_port in xqwatcher.yaml; 0 picks a free one)");
 
   auto* check = app.add_subcommand("check-config", "validate a config root; prints every problem with file, key, reason");
   std::string check_dir;
@@ -107,7 +124,7 @@ int main(int argc, char** argv) {
   xqw::cli::add_grade_options(*grade, grade_options);
 
   CLI11_PARSE(app, argc, argv);
-  configure_logging(log_level, log_format);
+  xqw::observability::configure_logging(log_level, log_format);
 
   if (check->parsed()) {
     if (!config_root_usable(check_dir)) return 2;
@@ -118,5 +135,5 @@ int main(int argc, char** argv) {
     std::cerr << app.help() << "\nxqueue-watcher: -d CONFIG_ROOT is required to run the watcher\n";
     return 2;
   }
-  return run_watcher(config_dir, watcher_id);
+  return run_watcher(config_dir, watcher_id, metrics_endpoint);
 }

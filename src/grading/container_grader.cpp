@@ -309,6 +309,12 @@ void ContainerGrader::run_container(const Container& container, GradeReport& rep
 
   phase = Clock::now();
   const bool killed_by_us = deadline_hit || waited.deadline_hit || output.cap_hit();
+  // Nothing in a grading container sends its PID 1 SIGTERM: the engine stopping it (daemon shutdown,
+  // an operator's `docker stop`) did. Not the student's doing: grade again.
+  constexpr int kStoppedBySigterm = 128 + 15;
+  if (!killed_by_us && waited.exit_code == kStoppedBySigterm) {
+    throw docker::EngineError("container " + container.id + " was stopped from outside (SIGTERM) while grading");
+  }
   const auto state = killed_by_us ? engine_.inspect(container.id) : engine_.inspect_exited(container.id, waited.exit_code);
   report.times.inspect = since(phase);
 

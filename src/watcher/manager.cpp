@@ -12,6 +12,9 @@ namespace xqw::watcher {
 namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+// The autoscaler's signal; XQueue's get_queuelen is cheap, but nobody needs it every second.
+constexpr milliseconds kQueueLengthInterval{15000};
+
 // The configured cap, else the engine host's CPU count (grading is CPU-bound), else 2.
 int container_capacity(const config::ManagerConfig& manager) {
   if (manager.max_running_containers > 0) return manager.max_running_containers;
@@ -27,11 +30,13 @@ int container_capacity(const config::ManagerConfig& manager) {
 }  // namespace
 
 Generation::Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
-                       Admission& admission)
-    : config(std::move(loaded)), shared{config.manager, watcher_id, stop, engine, journal, admission} {}
+                       Admission& admission, observability::Metrics& metrics, observability::Health& health)
+    : config(std::move(loaded)),
+      shared{config.manager, watcher_id, stop, engine, journal, admission, metrics, health} {}
 
 void Generation::start() {
   for (const auto& queue : config.queues) {
+    shared.metrics.declare_queue(queue.name);
     auto& pacer = pacers[queue.name];
     pacer = std::make_unique<PollPacer>(config.manager.poll_interval);
     for (int index = 0; index < queue.connections; ++index) {
@@ -39,21 +44,56 @@ void Generation::start() {
     }
   }
   redelivery = std::make_unique<Redelivery>(shared, config.queues);
+  queue_lengths = std::make_unique<QueueLengths>(shared, config.queues);
   spdlog::info("watching {} queue(s) with {} connection(s)", config.queues.size(), workers.size());
 }
 
-Manager::Manager(std::filesystem::path config_root, config::Config config, std::string watcher_id)
-    : config_root_(std::move(config_root)), initial_(std::move(config)), watcher_id_(std::move(watcher_id)) {}
+QueueLengths::QueueLengths(const Shared& shared, const std::vector<config::QueueConfig>& queues) {
+  thread_ = std::thread([&shared, &queues] {
+    std::vector<std::pair<std::unique_ptr<QueueSession>, std::string>> sessions;
+    for (const auto& queue : queues) {
+      sessions.emplace_back(std::make_unique<QueueSession>(shared, queue, "[" + queue.name + "#length]", false),
+                            queue.name);
+    }
+    do {
+      for (auto& [session, name] : sessions) {
+        try {
+          auto& client = session->xqueue();
+          if (!client.logged_in()) client.login();
+          shared.metrics.set_queue_length(name, client.get_queuelen(name));
+        } catch (const xqueue::XQueueError& error) {
+          spdlog::debug("queue length of {}: {}", name, error.what());
+        }
+      }
+    } while (!shared.stop.wait_for(kQueueLengthInterval));
+  });
+}
+
+QueueLengths::~QueueLengths() {
+  if (thread_.joinable()) thread_.join();
+}
+
+Manager::Manager(std::filesystem::path config_root, config::Config config, std::string watcher_id,
+                 observability::Metrics& metrics, observability::Health& health)
+    : config_root_(std::move(config_root)),
+      initial_(std::move(config)),
+      watcher_id_(std::move(watcher_id)),
+      metrics_(metrics),
+      health_(health) {}
 
 void Manager::check_engine() {
   const auto& socket = generations_.empty() ? initial_.manager.docker_socket
                                             : generations_.back()->config.manager.docker_socket;
   bool up = true;
+  std::string detail;
   try {
     docker::Client(socket).ping();
-  } catch (const docker::EngineError&) {
+  } catch (const docker::EngineError& error) {
     up = false;
+    detail = error.what();
   }
+  metrics_.set_engine_up(up);
+  health_.set_engine_answering(up, detail);
   if (up != engine_.up()) {
     spdlog::warn("Docker engine at {} {}", socket, up ? "answers again; pulling resumes" : "does not answer; pulling paused");
   }
@@ -92,11 +132,13 @@ void Manager::reload() {
   }
   prepare_images(*loaded.config);
   generations_.back()->retire();  // finishes its in-flight jobs, pulls nothing new
-  generations_.push_back(std::make_unique<Generation>(std::move(*loaded.config), watcher_id_, engine_, *journal_, *admission_));
+  generations_.push_back(std::make_unique<Generation>(std::move(*loaded.config), watcher_id_, engine_, *journal_, *admission_,
+                                                      metrics_, health_));
   generations_.back()->start();
 }
 
 void Manager::shut_down() {
+  health_.set_shutting_down();
   for (auto& generation : generations_) generation->retire();
   admission_->wake();
   const auto grace = generations_.back()->config.manager.shutdown_grace;
@@ -151,7 +193,8 @@ int Manager::run() {
   admission_ = std::make_unique<Admission>(container_capacity(manager));
   spdlog::info("at most {} grading container(s) run at once", admission_->capacity());
   prepare_images(initial_);
-  generations_.push_back(std::make_unique<Generation>(std::move(initial_), watcher_id_, engine_, *journal_, *admission_));
+  generations_.push_back(std::make_unique<Generation>(std::move(initial_), watcher_id_, engine_, *journal_, *admission_,
+                                                      metrics_, health_));
   generations_.back()->start();
 
   const timespec tick{.tv_sec = 2, .tv_nsec = 0};
@@ -163,6 +206,7 @@ int Manager::run() {
     }
     if (received == SIGHUP) reload();
     check_engine();
+    metrics_.set_journal_backlog(static_cast<std::int64_t>(journal_->backlog()));
     // Retired generations whose jobs are done are joined here, never the current one.
     const Generation* current = generations_.back().get();
     std::erase_if(generations_, [current](const auto& g) { return g.get() != current && g->finished(); });

@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <random>
+#include <type_traits>
 
 #include "grading/render.hpp"
+#include "observability/logging.hpp"
 #include "watcher/watcher.hpp"
 
 namespace xqw::watcher {
@@ -13,8 +15,9 @@ namespace {
 using std::chrono::milliseconds;
 
 // Grading retries for infrastructure failures stay well inside XQueue's processing delay (60 s).
-constexpr int kGradingAttempts = 3;
-constexpr milliseconds kFirstGradingBackoff{2000};
+constexpr std::chrono::seconds kGradingRetryBudget{40};
+constexpr milliseconds kFirstGradingBackoff{1000};
+constexpr milliseconds kMaxGradingBackoff{8000};
 
 http::TransportOptions xqueue_transport_options(const config::ManagerConfig& manager) {
   http::TransportOptions options;
@@ -96,6 +99,91 @@ QueueSession::QueueSession(const Shared& shared, const config::QueueConfig& queu
       engine_(shared.manager.docker_socket),
       precreate_(precreate) {}
 
+template <typename Call>
+auto QueueSession::timed(observability::XQueueEndpoint endpoint, Call&& call) -> decltype(call()) {
+  using observability::XQueueOutcome;
+  const auto started = std::chrono::steady_clock::now();
+  auto outcome = XQueueOutcome::Ok;
+  auto record = [&] {
+    shared_.metrics.xqueue_request(endpoint, outcome, std::chrono::steady_clock::now() - started);
+  };
+  try {
+    if constexpr (std::is_void_v<decltype(call())>) {
+      call();
+      record();
+    } else {
+      auto result = call();
+      record();
+      return result;
+    }
+  } catch (const xqueue::MalformedReply&) {
+    outcome = XQueueOutcome::Malformed;
+    record();
+    throw;
+  } catch (const xqueue::XQueueRejected&) {
+    outcome = XQueueOutcome::Rejected;
+    record();
+    throw;
+  } catch (const xqueue::XQueueAuthError&) {
+    outcome = XQueueOutcome::AuthFailed;
+    record();
+    throw;
+  } catch (const xqueue::XQueueServerError&) {
+    outcome = XQueueOutcome::ServerError;
+    record();
+    throw;
+  } catch (const xqueue::XQueueUnreachable&) {
+    outcome = XQueueOutcome::Unreachable;
+    record();
+    throw;
+  }
+}
+
+std::optional<xqueue::Submission> QueueSession::pull() {
+  using observability::XQueueEndpoint;
+  try {
+    if (!client_.logged_in()) timed(XQueueEndpoint::Login, [&] { client_.login(); });
+    auto submission = timed(XQueueEndpoint::GetSubmission, [&] { return client_.get_submission(queue_.name); });
+    shared_.health.set_xqueue_logged_in(name_, true);
+    if (submission) shared_.metrics.submission_pulled(queue_.name);
+    return submission;
+  } catch (const xqueue::XQueueAuthError&) {
+    shared_.health.set_xqueue_logged_in(name_, false);
+    throw;
+  } catch (const xqueue::XQueueUnreachable&) {
+    shared_.health.set_xqueue_logged_in(name_, false);
+    throw;
+  }
+}
+
+void QueueSession::log_graded(const grading::GradeReport& report, std::int64_t submission_id) {
+  using observability::ContainerPhase;
+  const auto& times = report.times;
+  const auto label = grading::verdict_label(report.outcome.verdict);
+  shared_.metrics.submission_graded(queue_.name, label, times.total);
+  for (const auto& [phase, duration] : {std::pair{ContainerPhase::Prepare, times.prepare},
+                                        std::pair{ContainerPhase::Create, times.create},
+                                        std::pair{ContainerPhase::Start, times.start},
+                                        std::pair{ContainerPhase::Run, times.run},
+                                        std::pair{ContainerPhase::Inspect, times.inspect},
+                                        std::pair{ContainerPhase::Remove, times.remove}}) {
+    if (duration.count() > 0) shared_.metrics.container_phase(phase, duration);
+  }
+  observability::log_grading({.queue = queue_.name,
+                              .submission_id = submission_id,
+                              .verdict = std::string(label),
+                              .score = report.outcome.result.score,
+                              .total = times.total,
+                              .phases = {{"prepare", times.prepare},
+                                         {"create", times.create},
+                                         {"start", times.start},
+                                         {"run", times.run},
+                                         {"inspect", times.inspect}}});
+  if (!report.outcome.staff_reason.empty()) {
+    spdlog::warn("{} submission {}: staff debug: {}", name_, submission_id, report.outcome.staff_reason);
+  }
+}
+
 grading::ContainerGrader* QueueSession::grader() {
   if (grader_) return &*grader_;
   const auto policy = docker::parse_pull_policy(queue_.pull_policy).value_or(docker::PullPolicy::IfNotPresent);
@@ -115,18 +203,14 @@ grading::ContainerGrader* QueueSession::grader() {
 std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry& entry,
                                                                    const xqueue::Submission& submission) {
   const auto job = to_grade_job(submission);
+  const auto give_up_at = std::chrono::steady_clock::now() + kGradingRetryBudget;
   milliseconds backoff = kFirstGradingBackoff;
-  for (int attempt = 1; attempt <= kGradingAttempts; ++attempt) {
+  for (int attempt = 1;; ++attempt) {
     auto* grader = this->grader();
     try {
       if (!grader) throw grading::GradingUnavailable("image " + queue_.image + " is not available");
       const auto report = grader->grade(job);
-      spdlog::info("{} submission {}: verdict {} score {} in {} ms (run {} ms)", name_, job.submission_id,
-                   grading::verdict_label(report.outcome.verdict), report.outcome.result.score,
-                   report.times.total.count() / 1000, report.times.run.count() / 1000);
-      if (!report.outcome.staff_reason.empty()) {
-        spdlog::warn("{} submission {}: staff debug: {}", name_, job.submission_id, report.outcome.staff_reason);
-      }
+      log_graded(report, submission.submission_id);
       return xqueue::GradeReply{
           .correct = report.outcome.result.correct, .score = report.outcome.result.score, .msg = report.html};
     } catch (const grading::GradingUnavailable& error) {
@@ -135,9 +219,9 @@ std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry&
       shared_.journal.record_attempt(entry);
       // Whatever failed (engine restart, image gone) is looked at again on the next attempt.
       grader_.reset();
-      if (shared_.stop.requested() || attempt == kGradingAttempts) break;
+      if (shared_.stop.requested() || std::chrono::steady_clock::now() + backoff > give_up_at) break;
       shared_.stop.wait_for(backoff);
-      backoff *= 2;
+      backoff = std::min(backoff * 2, kMaxGradingBackoff);
     }
   }
   return std::nullopt;
@@ -161,8 +245,8 @@ void QueueSession::handle(JournalEntry entry) {
                      entry.submission_id);
       } else {
         // Never a student's zero: XQueue serves it again after its processing delay.
-        spdlog::error("{} submission {}: not graded after {} attempts; left for XQueue to re-serve", name_,
-                      entry.submission_id, kGradingAttempts);
+        spdlog::error("{} submission {}: not graded within {} s; left for XQueue to re-serve", name_,
+                      entry.submission_id, kGradingRetryBudget.count());
         shared_.journal.remove(entry.id);
       }
       return;
@@ -173,14 +257,19 @@ void QueueSession::handle(JournalEntry entry) {
 }
 
 bool QueueSession::deliver(const JournalEntry& entry, int attempts) {
+  using observability::PostOutcome;
   milliseconds backoff{500};
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     try {
-      if (client_.put_result(entry.raw_header, *entry.result) == xqueue::PutOutcome::IncorrectKey) {
+      const auto outcome = timed(observability::XQueueEndpoint::PutResult,
+                                 [&] { return client_.put_result(entry.raw_header, *entry.result); });
+      if (outcome == xqueue::PutOutcome::IncorrectKey) {
         spdlog::warn("{} submission {}: XQueue refused the key (re-served meanwhile); result dropped", name_,
                      entry.submission_id);
+        shared_.metrics.submission_posted(queue_.name, PostOutcome::IncorrectKey);
       } else {
         spdlog::info("{} submission {}: result posted", name_, entry.submission_id);
+        shared_.metrics.submission_posted(queue_.name, PostOutcome::Accepted);
       }
       shared_.journal.remove(entry.id);
       return true;
@@ -192,6 +281,7 @@ bool QueueSession::deliver(const JournalEntry& entry, int attempts) {
       }
     }
   }
+  shared_.metrics.submission_posted(queue_.name, PostOutcome::Failed);
   spdlog::warn("{} submission {}: result kept in the journal; redelivery continues in the background", name_,
                entry.submission_id);
   return false;

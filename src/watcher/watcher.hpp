@@ -17,6 +17,8 @@
 #include "docker/docker.hpp"
 #include "grading/container_grader.hpp"
 #include "grading/job.hpp"
+#include "observability/health.hpp"
+#include "observability/metrics.hpp"
 #include "watcher/admission.hpp"
 #include "watcher/journal.hpp"
 #include "xqueue/xqueue.hpp"
@@ -58,6 +60,8 @@ struct Shared {
   EngineHealth& engine;
   Journal& journal;
   Admission& admission;
+  observability::Metrics& metrics;
+  observability::Health& health;
 };
 
 // One queue's XQueue session and grader, owned by one thread.
@@ -66,6 +70,8 @@ class QueueSession {
   // `precreate`: keep a container ready (workers); the redelivery loop grades too rarely to want one.
   QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name, bool precreate = true);
   xqueue::Client& xqueue() { return client_; }
+  // get_submission (logging in first when needed), counted in the metrics.
+  std::optional<xqueue::Submission> pull();
   // The grader, once its image is present (pulled per policy); nullopt while it cannot be had.
   grading::ContainerGrader* grader();
   // Grades a journalled submission the caller has claimed, posts the result and releases the claim.
@@ -77,7 +83,11 @@ class QueueSession {
   const std::string& name() const { return name_; }
 
  private:
+  // Runs one XQueue call, counting it by endpoint and outcome.
+  template <typename Call>
+  auto timed(observability::XQueueEndpoint endpoint, Call&& call) -> decltype(call());
   std::optional<xqueue::GradeReply> grade_with_retries(JournalEntry& entry, const xqueue::Submission& submission);
+  void log_graded(const grading::GradeReport& report, std::int64_t submission_id);
   const Shared& shared_;
   const config::QueueConfig& queue_;
   std::string name_;
@@ -128,11 +138,23 @@ class Redelivery {
   std::thread thread_;
 };
 
+// Refreshes the queue-length gauge of every queue from get_queuelen, on its own thread.
+class QueueLengths {
+ public:
+  QueueLengths(const Shared& shared, const std::vector<config::QueueConfig>& queues);
+  ~QueueLengths();
+  QueueLengths(const QueueLengths&) = delete;
+  QueueLengths& operator=(const QueueLengths&) = delete;
+
+ private:
+  std::thread thread_;
+};
+
 // One loaded configuration and everything running for it; a reload starts a new generation and lets
 // the old one finish its in-flight jobs.
 struct Generation {
   Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
-             Admission& admission);
+             Admission& admission, observability::Metrics& metrics, observability::Health& health);
   void start();
   void retire() { stop.request(); }
   bool finished() const { return running.load() == 0; }
@@ -143,12 +165,14 @@ struct Generation {
   std::map<std::string, std::unique_ptr<PollPacer>> pacers;  // per queue
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<Redelivery> redelivery;
+  std::unique_ptr<QueueLengths> queue_lengths;
 };
 
 // Runs every queue's workers; returns the process exit code once stopped.
 class Manager {
  public:
-  Manager(std::filesystem::path config_root, config::Config config, std::string watcher_id);
+  Manager(std::filesystem::path config_root, config::Config config, std::string watcher_id,
+          observability::Metrics& metrics, observability::Health& health);
   // Blocks until SIGTERM/SIGINT (handled here), then shuts down within the grace period. SIGHUP reloads.
   int run();
 
@@ -163,6 +187,8 @@ class Manager {
   EngineHealth engine_;
   std::optional<Journal> journal_;
   std::unique_ptr<Admission> admission_;
+  observability::Metrics& metrics_;
+  observability::Health& health_;
   std::vector<std::unique_ptr<Generation>> generations_;  // the last one is current
 };
 

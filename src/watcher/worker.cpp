@@ -50,7 +50,16 @@ void Worker::join() {
 void Worker::run() {
   const auto& manager = shared_.manager;
   QueueSession session(shared_, queue_, name_);
+  // Alive while it ticks at least this often when idle (slow XQueue calls included).
+  const auto idle_allowance = std::chrono::duration_cast<std::chrono::seconds>(
+      std::max(manager.poll_interval, manager.login_poll_interval) + 3 * manager.requests_timeout +
+      std::chrono::seconds(30));
+  // Busy spells: waiting for capacity, then a container run and its retries.
+  const auto busy_allowance =
+      std::chrono::duration_cast<std::chrono::seconds>(4 * queue_.limits.timeout + std::chrono::seconds(60));
+  auto loop = shared_.health.register_scoped_loop("worker " + name_, idle_allowance);
   while (!shared_.stop.requested()) {
+    loop.heartbeat();
     // Never pull a submission that cannot be graded now: XQueue keeps it safer than we could.
     if (!shared_.engine.up()) {
       shared_.stop.wait_for(manager.poll_interval);
@@ -63,14 +72,13 @@ void Worker::run() {
     // Pull only when this queue's turn has come and a container may run now.
     const auto turn = pacer_.wait_turn(shared_.stop);
     if (!turn) break;
+    loop.busy_for(busy_allowance);
     auto slot = shared_.admission.acquire(queue_.name, queue_.weight, queue_.max_running, shared_.stop);
     if (!slot) break;
     if (!pacer_.still_my_turn(*turn)) continue;  // another connection found it empty meanwhile
     std::optional<xqueue::Submission> submission;
     try {
-      auto& client = session.xqueue();
-      if (!client.logged_in()) client.login();
-      submission = client.get_submission(queue_.name);
+      submission = session.pull();
     } catch (const xqueue::MalformedReply& error) {
       spdlog::error("{} malformed submission from XQueue: {}", name_, error.what());
       if (error.raw_header()) answer_malformed(session.xqueue(), *error.raw_header(), name_);
@@ -90,6 +98,8 @@ void Worker::run() {
     pacer_.report(submission.has_value());
     if (!submission) continue;
     try {
+      auto in_flight = shared_.metrics.track_job(queue_.name);
+      loop.busy_for(busy_allowance);
       session.handle(shared_.journal.record_received(*submission));
     } catch (const JournalError& error) {
       // Without the journal a crash could lose it; XQueue's requeue is the safer keeper.
@@ -98,6 +108,7 @@ void Worker::run() {
       shared_.stop.wait_for(manager.login_poll_interval);
     }
   }
+  shared_.health.forget_xqueue_connection(name_);
   spdlog::info("{} stopped", name_);
 }
 

@@ -94,13 +94,13 @@ def write_config_root(root, port, queues, poll_interval="0.2s", shutdown_grace="
 class WatcherProcess:
     """The watcher binary as a child process, its log kept for failure messages."""
 
-    def __init__(self, config_root, watcher_id):
+    def __init__(self, config_root, watcher_id, extra_args=()):
         self.watcher_id = watcher_id
         self.log_path = os.path.join(config_root, "watcher.log")
         env = dict(os.environ, XQW_TEST_PASSWORD="secret-pw")
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [BINARY, "-d", config_root, "--watcher-id", watcher_id, "--log-level", "debug"],
+            [BINARY, "-d", config_root, "--watcher-id", watcher_id, "--log-level", "debug", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def output(self):
@@ -137,6 +137,7 @@ class WatcherTestCase(unittest.TestCase):
     SHUTDOWN_GRACE = "30s"
     PROCESSING_DELAY = 60
     MANAGER_EXTRA = ""  # more xqwatcher.yaml lines
+    WATCHER_ARGS = ()  # more command-line arguments
 
     @classmethod
     def setUpClass(cls):
@@ -150,7 +151,7 @@ class WatcherTestCase(unittest.TestCase):
         cls.watcher_id = "e2e-" + os.path.basename(cls.tmp)
         write_config_root(cls.tmp, cls.standin.port, cls.QUEUES, shutdown_grace=cls.SHUTDOWN_GRACE,
                           manager_extra=cls.MANAGER_EXTRA)
-        cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id)
+        cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id, cls.WATCHER_ARGS)
 
     @classmethod
     def tearDownClass(cls):
