@@ -39,6 +39,10 @@ LimitsForMessages limits_for_messages(const config::Limits& limits) {
 
 }  // namespace
 
+bool runtime_has_own_kernel(std::string_view runtime) {
+  return runtime.starts_with("runsc") || runtime.starts_with("kata");
+}
+
 ImageContract image_contract(const docker::ImageInfo& image) {
   ImageContract contract;
   contract.grader_dir = label_or(image, kGraderDirLabel, contract.grader_dir);
@@ -89,6 +93,13 @@ docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContr
   spec.pids_limit = limits.pids;
   spec.no_new_privileges = true;
   spec.ulimits = {{"nofile", limits.nofile, limits.nofile}, {"fsize", limits.fsize_bytes, limits.fsize_bytes}};
+  if (runtime_has_own_kernel(limits.runtime)) {
+    // Such a runtime may not apply the pids cgroup (runsc --ignore-cgroups on a hybrid-cgroup host), and
+    // an unbounded fork bomb there eats host memory and makes the sandbox unkillable. Its kernel counts
+    // RLIMIT_NPROC per uid inside the sandbox only, so the pids limit can be applied that way too. (Under
+    // runc, RLIMIT_NPROC would count the uid's processes across the whole host: not set there.)
+    spec.ulimits.push_back({"nproc", limits.pids, limits.pids});
+  }
   spec.runtime = limits.runtime;
   spec.log_max_bytes = limits.stdout_bytes + limits.stderr_bytes + 64 * 1024;
   return spec;

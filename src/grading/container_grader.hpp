@@ -46,6 +46,10 @@ struct QueueGrading {
   std::filesystem::path docker_host_work_dir;     // empty: same as work_dir
 };
 
+// True for runtimes that give each container its own kernel (gVisor's runsc, Kata), where RLIMIT_NPROC
+// counts processes per sandbox rather than per host.
+bool runtime_has_own_kernel(std::string_view runtime);
+
 // The container for one job (pure): limits, read-only mounts at the image's paths, labels.
 docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContract& contract,
                                      const std::filesystem::path& problem_dir,
