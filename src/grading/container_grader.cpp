@@ -105,6 +105,29 @@ docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContr
   return spec;
 }
 
+void ContainerGrader::collect_exit(const std::string& id, Clock::time_point deadline, RunSignals& signals,
+                                   GradeReport& report) {
+  // When the watcher itself ended the run (deadline or output cap) its own signals decide the verdict,
+  // so an engine that cannot kill or report the container (it answers an error) does not turn a
+  // student's time-out into an infrastructure failure. An engine that does not answer at all still does.
+  const bool stopped_by_watcher = signals.deadline_hit || signals.stdout_truncated || signals.stderr_truncated;
+  try {
+    const auto waited = engine_.wait(id, deadline);
+    const auto phase = Clock::now();
+    const auto state = engine_.inspect(id);
+    report.times.inspect = since(phase);
+    signals.deadline_hit = signals.deadline_hit || waited.deadline_hit;
+    signals.oom_killed = state.oom_killed;
+    signals.exit_code = waited.exit_code;
+    report.exit_code = waited.exit_code;
+  } catch (const docker::EngineError& error) {
+    const bool engine_answered = dynamic_cast<const docker::EngineApiError*>(&error) != nullptr ||
+                                 dynamic_cast<const docker::ContainerGone*>(&error) != nullptr;
+    if (!stopped_by_watcher || !engine_answered) throw;
+    spdlog::warn("container {}: no exit status after the watcher stopped it: {}", id, error.what());
+  }
+}
+
 GradeReport ContainerGrader::grade(const GradeJob& job) {
   GradeReport report = prepare_and_run(job);
   report.html = render_html(report.outcome.result);
@@ -153,27 +176,26 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
     auto output = engine_.follow_output(
         container.id(), {.stdout_bytes = queue_.limits.stdout_bytes, .stderr_bytes = queue_.limits.stderr_bytes},
         deadline, &deadline_hit);
-    const auto waited = engine_.wait(container.id(), deadline);
-    report.times.run = since(phase);
-
-    phase = Clock::now();
-    const auto state = engine_.inspect(container.id());
-    report.times.inspect = since(phase);
-
-    RunSignals signals{.deadline_hit = deadline_hit || waited.deadline_hit,
-                       .oom_killed = state.oom_killed,
+    RunSignals signals{.deadline_hit = deadline_hit,
                        .pids_exhausted = stderr_shows_process_limit(output.err.data),
                        .stdout_truncated = output.out.truncated,
                        .stderr_truncated = output.err.truncated,
-                       .exit_code = waited.exit_code,
                        .stdout_bytes = std::move(output.out.data),
                        .stderr_bytes = std::move(output.err.data)};
-    report.exit_code = waited.exit_code;
+    collect_exit(container.id(), deadline, signals, report);
+    report.times.run = since(phase) - report.times.inspect;
     report.staff_stderr = signals.stderr_bytes;
     report.outcome = decide(signals, limits_for_messages(queue_.limits), queue_.messages);
 
     phase = Clock::now();
-    engine_.remove(container.release());
+    try {
+      engine_.remove(container.id());
+      container.release();
+    } catch (const docker::EngineError& error) {
+      // The verdict stands; the guard tries again, and the start-up sweep finds it by its labels.
+      spdlog::warn("submission {}: could not remove container {}: {}", job.submission_id, container.id(),
+                   error.what());
+    }
     report.times.remove = since(phase);
   } catch (const docker::EngineError& error) {
     throw GradingUnavailable(std::string("Docker engine: ") + error.what());

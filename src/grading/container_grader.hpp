@@ -88,6 +88,8 @@ class ContainerGrader {
  private:
   GradeReport prepare_and_run(const GradeJob& job);
   GradeReport run_in_container(const GradeJob& job, const ResolvedGrader& grader);
+  void collect_exit(const std::string& id, std::chrono::steady_clock::time_point deadline, RunSignals& signals,
+                    GradeReport& report);
   docker::Client& engine_;
   QueueGrading queue_;
   ImageContract contract_;
