@@ -100,7 +100,6 @@ def fixture(*parts):
 
 SECRET_TOKEN = "SECRET-7f3a9c1e"
 STAFF_PROBE = "PROBE-STAFF-c41d"
-FORGED = ("SECRET-", '"score": 1.0', "CORRECT")
 PIDS_MESSAGE_OVERRIDE = "Too many processes at once: this exercise allows {limit}."
 GRADER_NOT_FOUND = "There was a problem running your code (Staff debug: grader not found)."
 
@@ -205,7 +204,11 @@ CASES: Sequence[Case] = (
          "score 0"),
     Case("result with an enormous `msg` (900 KiB)", "contract", CONTRACT, fixed("huge-msg"),
          "graded", "enormous enormous", "the image's score (0.5); msg cut to 64 KiB, scripts removed",
-         score=0.5, never=("<script",)),
+         score=0.5, never=("<script",), also=("[output truncated]",)),
+    Case("writing to /grader and /job (plain image)", "contract", CONTRACT, fixed("write-mounts"),
+         "graded", "/grader/x: Read-only file system",
+         "score 0; without a supervisor label the container runs as 65534:65534 with no capabilities",
+         also=("/job/submission: Read-only file system", "/etc/x: Read-only file system", "/tmp/x: written")),
     Case("grader exits 3 without a result", "contract", CONTRACT, fixed("exit-3"),
          "grader_error", "There was a problem running your code (Staff debug: exit code 3).",
          "score 0; stderr goes to the log only", never=("KeyError",)),
