@@ -48,7 +48,7 @@ CONTRACT = "hostile/badgrader/badgrader.py"  # any file under grader_root: the b
 SQUARE_RIGHT = "def square(x):\n    return x * x\n"
 
 # Small limits keep the suite fast; the student messages quote them.
-PYTHON_LIMITS = {"timeout": "5s", "memory": "128Mi", "stdout": "64Ki", "stderr": "64Ki", "pids": 64,
+PYTHON_LIMITS = {"timeout": "8s", "memory": "128Mi", "stdout": "64Ki", "stderr": "64Ki", "pids": 64,
                  "tmpfs": "16Mi", "submission": "1Mi", "cpus": "0.5"}
 CONTRACT_LIMITS = {"timeout": "5s", "memory": "128Mi", "stdout": "1Mi", "stderr": "64Ki", "pids": 64,
                    "cpus": "0.5"}
@@ -106,7 +106,7 @@ GRADER_NOT_FOUND = "There was a problem running your code (Staff debug: grader n
 CASES: Sequence[Case] = (
     # --- the student's code misbehaves (Python grader image) ----------------------------------
     Case("infinite loop", "python", SECRET, fixture(ATTACKS, "endless_loop.py"),
-         "graded", "Your code took too long to run: it was stopped after 5 seconds.",
+         "graded", "Your code took too long to run: it was stopped after 8 seconds.",
          "score 0; the image stops the student run before the watcher's deadline"),
     Case("`while True: os.fork()`", "python", PROBE, fixture(SUBMISSIONS, "fork_forever.py"),
          "graded", "BlockingIOError: [Errno 11] Resource temporarily unavailable",
