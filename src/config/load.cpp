@@ -272,9 +272,9 @@ void check_runtimes_with_engine(const Config& config, const RuntimeLookup& looku
   if (!any || !lookup) return;
   const auto engine = lookup(config.manager.docker_socket);
   if (!engine.names) {
-    result.warnings.push_back({config.manager.docker_socket, "",
-                               "runtimes not checked: the Docker engine does not answer (" +
-                                   engine.unavailable_reason + ")"});
+    result.warnings.push_back(
+        {config.manager.docker_socket, "",
+         "runtimes not checked: the Docker engine does not answer (" + engine.unavailable_reason + ")"});
     return;
   }
   for (auto& problem : unknown_runtimes(config, *engine.names)) result.errors.push_back(std::move(problem));

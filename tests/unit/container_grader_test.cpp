@@ -1,5 +1,7 @@
 // ContainerGrader against a scripted engine: the verdict when the engine misbehaves after the watcher
 // has stopped a run itself, and that the job directory goes whatever happens.
+#include "grading/container_grader.hpp"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -10,7 +12,6 @@
 #include <vector>
 
 #include "docker/docker.hpp"
-#include "grading/container_grader.hpp"
 
 namespace xqw::grading {
 namespace {
@@ -60,7 +61,9 @@ class ScriptedEngine final : public http::Transport {
   std::vector<Route> handlers_;
 };
 
-http::Response reply(long status, std::string body = "") { return {.status = status, .body = std::move(body)}; }
+http::Response reply(long status, std::string body = "") {
+  return {.status = status, .body = std::move(body)};
+}
 
 class TempDir {
  public:
@@ -86,12 +89,18 @@ class ContainerGraderTest : public ::testing::Test {
   }
 
   GradeReport grade() {
-    QueueGrading queue{.queue = "q", .watcher_id = "w", .image = "img",
-                       .grader_root = root_.path() / "course", .work_dir = root_.path() / "jobs"};
+    QueueGrading queue{.queue = "q",
+                       .watcher_id = "w",
+                       .image = "img",
+                       .grader_root = root_.path() / "course",
+                       .work_dir = root_.path() / "jobs"};
     queue.limits.timeout = std::chrono::milliseconds(50);
     ContainerGrader grader(client_, queue, ImageContract{});
-    GradeJob job{.queue = "q", .submission_id = "7", .grader = "ex1/grader.py",
-                 .grader_payload = {{"grader", "ex1/grader.py"}}, .student_response = "print(1)\n"};
+    GradeJob job{.queue = "q",
+                 .submission_id = "7",
+                 .grader = "ex1/grader.py",
+                 .grader_payload = {{"grader", "ex1/grader.py"}},
+                 .student_response = "print(1)\n"};
     return grader.grade(job);
   }
 
@@ -106,16 +115,14 @@ class ContainerGraderTest : public ::testing::Test {
 };
 
 TEST_F(ContainerGraderTest, DeadlineStaysATimeoutWhenTheEngineCannotKillOrRemoveTheContainer) {
-  engine_->on("GET", "/containers/c1/logs", [](const auto&) -> http::Response {
-    throw http::TransportError("Operation timed out", true);
-  });
+  engine_->on("GET", "/containers/c1/logs",
+              [](const auto&) -> http::Response { throw http::TransportError("Operation timed out", true); });
   const auto zombie = [](const auto&) {
     return reply(500, R"({"message":"Cannot kill container: c1: PID 42 is zombie and can not be killed"})");
   };
   engine_->on("POST", "/containers/c1/kill", zombie);
-  engine_->on("POST", "/containers/c1/wait", [](const auto&) -> http::Response {
-    throw http::TransportError("Operation timed out", true);
-  });
+  engine_->on("POST", "/containers/c1/wait",
+              [](const auto&) -> http::Response { throw http::TransportError("Operation timed out", true); });
   engine_->on("DELETE", "/containers/c1", [](const auto&) { return reply(500, R"({"message":"busy"})"); });
 
   const auto report = grade();
