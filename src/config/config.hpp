@@ -144,8 +144,19 @@ struct LoadResult {
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup process_environment();
 
+// The OCI runtimes the Docker engine offers (its /info "Runtimes"), or why it could not be asked.
+struct EngineRuntimes {
+  std::optional<std::vector<std::string>> names;  // unset: the engine did not answer
+  std::string unavailable_reason;
+};
+using RuntimeLookup = std::function<EngineRuntimes(const std::string& docker_socket)>;
+// Asks the engine on `docker_socket` (docker::Client::version()).
+RuntimeLookup engine_runtime_lookup();
+
 struct LoadOptions {
   EnvLookup env = process_environment();
+  // Used by check_config only, and only when a queue names a runtime; tests substitute their own.
+  RuntimeLookup runtimes = engine_runtime_lookup();
 };
 
 // Loads DIR/xqwatcher.{yaml,yml,json}, DIR/xqueue_servers.{yaml,yml,json}, DIR/conf.d/*.{yaml,yml,json}
@@ -155,8 +166,13 @@ struct LoadOptions {
 // Never throws for bad input: collects every problem it can find in one pass.
 LoadResult load_config_root(const std::filesystem::path& dir, const LoadOptions& options = {});
 
+// One error per queue whose limits.runtime is not among `offered` (pure): the engine would refuse
+// every container of that queue.
+std::vector<Problem> unknown_runtimes(const Config& config, const std::vector<std::string>& offered);
+
 // `check-config`: prints every error and warning, then a one-line verdict; returns the exit code
-// (0 valid, 1 invalid).
+// (0 valid, 1 invalid). When a queue names a runtime and the engine answers, a runtime the engine
+// does not offer is an error; when the engine does not answer, a warning says runtimes went unchecked.
 int check_config(const std::filesystem::path& dir, std::ostream& out, const LoadOptions& options = {});
 
 // ---- limit parsing: pure; throws LimitParseError whose what() is the reason ----

@@ -248,8 +248,43 @@ LoadResult load_config_root(const fs::path& dir, const LoadOptions& options) {
   return result;
 }
 
+std::vector<Problem> unknown_runtimes(const Config& config, const std::vector<std::string>& offered) {
+  std::string offered_list;
+  for (const auto& name : offered) offered_list += (offered_list.empty() ? "" : ", ") + name;
+  std::vector<Problem> problems;
+  for (const auto& queue : config.queues) {
+    const auto& runtime = queue.limits.runtime;
+    if (runtime.empty() || std::find(offered.begin(), offered.end(), runtime) != offered.end()) continue;
+    problems.push_back({queue.source, "queues." + queue.name + ".limits.runtime",
+                        "runtime '" + runtime + "' is not registered with the Docker engine at " +
+                            config.manager.docker_socket + " (it offers: " + offered_list +
+                            "); register it in the engine's daemon.json \"runtimes\" or remove it"});
+  }
+  return problems;
+}
+
+namespace {
+
+// Adds the runtime findings that need the engine: errors when it answers, a warning when it does not.
+void check_runtimes_with_engine(const Config& config, const RuntimeLookup& lookup, LoadResult& result) {
+  const bool any = std::any_of(config.queues.begin(), config.queues.end(),
+                               [](const QueueConfig& queue) { return !queue.limits.runtime.empty(); });
+  if (!any || !lookup) return;
+  const auto engine = lookup(config.manager.docker_socket);
+  if (!engine.names) {
+    result.warnings.push_back(
+        {config.manager.docker_socket, "",
+         "runtimes not checked: the Docker engine does not answer (" + engine.unavailable_reason + ")"});
+    return;
+  }
+  for (auto& problem : unknown_runtimes(config, *engine.names)) result.errors.push_back(std::move(problem));
+}
+
+}  // namespace
+
 int check_config(const fs::path& dir, std::ostream& out, const LoadOptions& options) {
-  const auto result = load_config_root(dir, options);
+  auto result = load_config_root(dir, options);
+  if (result.ok()) check_runtimes_with_engine(*result.config, options.runtimes, result);
   for (const auto& problem : result.errors) out << "error: " << problem.to_string() << "\n";
   for (const auto& problem : result.warnings) out << "warning: " << problem.to_string() << "\n";
   if (!result.ok()) {

@@ -36,7 +36,25 @@ LimitsForMessages limits_for_messages(const config::Limits& limits) {
                            .submission_bytes = limits.submission_bytes};
 }
 
+// Force-removes a used container; one failure (engine busy) is tried again, and what still remains
+// is the start-up sweep's to find by its labels. The verdict never depends on this.
+void remove_container(docker::Client& engine, const std::string& id) {
+  if (id.empty()) return;
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    try {
+      engine.remove(id);
+      return;
+    } catch (const docker::EngineError& error) {
+      spdlog::warn("could not remove container {} (attempt {}): {}", id, attempt, error.what());
+    }
+  }
+}
+
 }  // namespace
+
+bool runtime_has_own_kernel(std::string_view runtime) {
+  return runtime.starts_with("runsc") || runtime.starts_with("kata");
+}
 
 ImageContract image_contract(const docker::ImageInfo& image) {
   ImageContract contract;
@@ -89,6 +107,13 @@ docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContr
   spec.pids_limit = limits.pids;
   spec.no_new_privileges = true;
   spec.ulimits = {{"nofile", limits.nofile, limits.nofile}, {"fsize", limits.fsize_bytes, limits.fsize_bytes}};
+  if (runtime_has_own_kernel(limits.runtime)) {
+    // Such a runtime may not apply the pids cgroup (runsc --ignore-cgroups on a hybrid-cgroup host), and
+    // an unbounded fork bomb there eats host memory and makes the sandbox unkillable. Its kernel counts
+    // RLIMIT_NPROC per uid inside the sandbox only, so the pids limit can be applied that way too. (Under
+    // runc, RLIMIT_NPROC would count the uid's processes across the whole host: not set there.)
+    spec.ulimits.push_back({"nproc", limits.pids, limits.pids});
+  }
   spec.runtime = limits.runtime;
   spec.log_max_bytes = limits.stdout_bytes + limits.stderr_bytes + 64 * 1024;
   return spec;
@@ -204,11 +229,7 @@ class ContainerGrader::Housekeeper {
   }
 
   void remove(Container used) {
-    try {
-      if (!used.id.empty()) engine_.remove(used.id);
-    } catch (const docker::EngineError& error) {
-      spdlog::warn("could not remove container {}: {} (the start-up sweep removes it)", used.id, error.what());
-    }
+    remove_container(engine_, used.id);
     used.job_dir.reset();
   }
 
@@ -304,34 +325,49 @@ void ContainerGrader::run_container(const Container& container, GradeReport& rep
   auto output = engine_.follow_output(
       container.id, {.stdout_bytes = queue_.limits.stdout_bytes, .stderr_bytes = queue_.limits.stderr_bytes},
       deadline, &deadline_hit);
-  const auto waited = engine_.wait(container.id, deadline);
-  report.times.run = since(phase);
-
-  phase = Clock::now();
-  const bool killed_by_us = deadline_hit || waited.deadline_hit || output.cap_hit();
-  // Nothing in a grading container sends its PID 1 SIGTERM: the engine stopping it (daemon shutdown,
-  // an operator's `docker stop`) did. Not the student's doing: grade again.
-  constexpr int kStoppedBySigterm = 128 + 15;
-  if (!killed_by_us && waited.exit_code == kStoppedBySigterm) {
-    throw docker::EngineError("container " + container.id + " was stopped from outside (SIGTERM) while grading");
-  }
-  const auto state = killed_by_us ? engine_.inspect(container.id) : engine_.inspect_exited(container.id, waited.exit_code);
-  report.times.inspect = since(phase);
-
-  // PID 1 cannot be SIGKILLed from inside its own PID namespace: a SIGKILL exit we did not cause is the
-  // kernel's OOM killer even when the engine has not (yet) recorded it.
-  constexpr int kKilledBySigkill = 128 + 9;
-  RunSignals signals{.deadline_hit = deadline_hit || waited.deadline_hit,
-                     .oom_killed = state.oom_killed || (!killed_by_us && waited.exit_code == kKilledBySigkill),
+  RunSignals signals{.deadline_hit = deadline_hit,
                      .pids_exhausted = stderr_shows_process_limit(output.err.data),
                      .stdout_truncated = output.out.truncated,
                      .stderr_truncated = output.err.truncated,
-                     .exit_code = waited.exit_code,
                      .stdout_bytes = std::move(output.out.data),
                      .stderr_bytes = std::move(output.err.data)};
-  report.exit_code = waited.exit_code;
+  collect_exit(container.id, deadline, signals, report);
+  report.times.run = since(phase) - report.times.inspect;
   report.staff_stderr = signals.stderr_bytes;
   report.outcome = decide(signals, limits_for_messages(queue_.limits), queue_.messages);
+}
+
+void ContainerGrader::collect_exit(const std::string& id, Clock::time_point deadline, RunSignals& signals,
+                                   GradeReport& report) {
+  // When the watcher itself ended the run (deadline or output cap) its own signals decide the verdict,
+  // so an engine that cannot kill or report the container (it answers an error) does not turn a
+  // student's time-out into an infrastructure failure. An engine that does not answer at all still does.
+  const bool stopped_by_watcher = signals.deadline_hit || signals.stdout_truncated || signals.stderr_truncated;
+  try {
+    const auto waited = engine_.wait(id, deadline);
+    const bool killed_by_us = stopped_by_watcher || waited.deadline_hit;
+    // Nothing in a grading container sends its PID 1 SIGTERM: the engine stopping it (daemon shutdown,
+    // an operator's `docker stop`) did. Not the student's doing: grade again.
+    constexpr int kStoppedBySigterm = 128 + 15;
+    if (!killed_by_us && waited.exit_code == kStoppedBySigterm) {
+      throw docker::EngineUnreachable("container " + id + " was stopped from outside (SIGTERM) while grading");
+    }
+    const auto phase = Clock::now();
+    const auto state = killed_by_us ? engine_.inspect(id) : engine_.inspect_exited(id, waited.exit_code);
+    report.times.inspect = since(phase);
+    // PID 1 cannot be SIGKILLed from inside its own PID namespace: a SIGKILL exit we did not cause is the
+    // kernel's OOM killer even when the engine has not (yet) recorded it.
+    constexpr int kKilledBySigkill = 128 + 9;
+    signals.deadline_hit = signals.deadline_hit || waited.deadline_hit;
+    signals.oom_killed = state.oom_killed || (!killed_by_us && waited.exit_code == kKilledBySigkill);
+    signals.exit_code = waited.exit_code;
+    report.exit_code = waited.exit_code;
+  } catch (const docker::EngineError& error) {
+    const bool engine_answered = dynamic_cast<const docker::EngineApiError*>(&error) != nullptr ||
+                                 dynamic_cast<const docker::ContainerGone*>(&error) != nullptr;
+    if (!stopped_by_watcher || !engine_answered) throw;
+    spdlog::warn("container {}: no exit status after the watcher stopped it: {}", id, error.what());
+  }
 }
 
 // Removes the container and its job directory: off the critical path when a housekeeper runs (which
@@ -342,10 +378,7 @@ void ContainerGrader::finish(std::optional<Container> container) {
     housekeeper_->prepare_next();
     return;
   }
-  if (!container) return;
-  if (!container->id.empty()) {
-    docker::ContainerGuard guard(engine_, container->id);  // removes, logging any failure
-  }
+  if (container) remove_container(engine_, container->id);
 }
 
 }  // namespace xqw::grading

@@ -49,6 +49,10 @@ struct QueueGrading {
   bool precreate = false;  // keep the next container created (images with a supervisor only)
 };
 
+// True for runtimes that give each container its own kernel (gVisor's runsc, Kata), where RLIMIT_NPROC
+// counts processes per sandbox rather than per host.
+bool runtime_has_own_kernel(std::string_view runtime);
+
 // The container for one job (pure): limits, read-only mounts at the image's paths, labels.
 // `grader_source` is mounted at the image's grader directory: the problem's own directory, or for an
 // image whose supervisor confines grading to the problem directory, the whole grader_root.
@@ -95,6 +99,9 @@ class ContainerGrader {
   GradeReport run_in_container(const GradeJob& job, const ResolvedGrader& grader);
   Container new_container(docker::Client& engine, std::string_view submission_id) const;
   void run_container(const Container& container, GradeReport& report);
+  // Exit code and engine state after the output ended; fills `signals` and the report's exit code.
+  void collect_exit(const std::string& id, std::chrono::steady_clock::time_point deadline, RunSignals& signals,
+                    GradeReport& report);
   void finish(std::optional<Container> container);
   bool whole_root_mounted() const { return contract_.setuid_supervisor; }
   docker::Client& engine_;

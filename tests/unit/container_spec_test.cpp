@@ -1,6 +1,8 @@
 // The container a job gets (pure): limits, mounts at the image's paths, users, labels, path mapping.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "grading/container_grader.hpp"
 
 namespace xqw::grading {
@@ -78,6 +80,24 @@ TEST(ContainerSpec, QueueUserAndRuntimeWin) {
   EXPECT_TRUE(spec.cap_add.empty());
   EXPECT_EQ(spec.runtime, "runsc");
   EXPECT_TRUE(spec.network);
+}
+
+TEST(ContainerSpec, SandboxedKernelsAlsoGetThePidsLimitAsNproc) {
+  auto queue = demo_queue();
+  queue.limits.pids = 64;
+  const auto plain = container_spec(queue, ImageContract{}, "/srv/courses/demo/ex1", "/jobs/j", "1");
+  for (const auto& limit : plain.ulimits) EXPECT_NE(limit.name, "nproc") << "nproc is host-wide under runc";
+  queue.limits.runtime = "runsc";
+  const auto gvisor = container_spec(queue, ImageContract{}, "/srv/courses/demo/ex1", "/jobs/j", "1");
+  const auto nproc = std::find_if(gvisor.ulimits.begin(), gvisor.ulimits.end(),
+                                  [](const docker::Ulimit& limit) { return limit.name == "nproc"; });
+  ASSERT_NE(nproc, gvisor.ulimits.end());
+  EXPECT_EQ(nproc->soft, 64);
+  EXPECT_EQ(nproc->hard, 64);
+  EXPECT_EQ(gvisor.pids_limit, 64);
+  EXPECT_TRUE(runtime_has_own_kernel("kata-qemu"));
+  EXPECT_FALSE(runtime_has_own_kernel("runc"));
+  EXPECT_FALSE(runtime_has_own_kernel(""));
 }
 
 TEST(ContainerSpec, MountSourcesAreMappedToTheEnginesHostPaths) {

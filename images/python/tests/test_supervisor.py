@@ -274,6 +274,11 @@ class IsolationTest(SupervisorTestCase):
             " status['CapPrm'].strip(), status['NoNewPrivs'].strip())")
         self.assertEqual(output, "(10001, 10001, 10001, [], '0000000000000000', '0000000000000000', '1')\n")
 
+    def test_student_runs_at_the_lowest_cpu_priority(self):
+        # A submission's processes must not starve the supervisor and the reaper of the CPU quota.
+        output = self.probe("import os\nreturn os.getpriority(os.PRIO_PROCESS, 0), os.getpriority(os.PRIO_PROCESS, os.getppid())")
+        self.assertEqual(output, "(19, 0)\n")
+
     def test_student_sees_grader_files_but_not_the_answer(self):
         output = self.probe(
             "import os, sys\n"

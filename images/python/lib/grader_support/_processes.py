@@ -52,8 +52,12 @@ class Children:
         return self._exit_status[pid]
 
 
-def spawn(argv, uid, gid, fds, env, oom_score_adj=None, home_prefix=None):
+def spawn(argv, uid, gid, fds, env, oom_score_adj=None, home_prefix=None, niceness=0):
     """Fork and exec ``argv`` as ``uid``/``gid`` with no supplementary groups.
+
+    ``niceness`` lowers the child's CPU priority (inherited by everything it starts), so a
+    submission that keeps the CPU busy with many processes cannot starve the supervisor and the
+    reaper of the container's CPU quota.
 
     ``fds`` maps each child fd (0, 1, 2, 3, ...) to a parent fd; every other fd
     is closed. With ``home_prefix``, the child makes itself a fresh 0700 home
@@ -67,6 +71,8 @@ def spawn(argv, uid, gid, fds, env, oom_score_adj=None, home_prefix=None):
         if oom_score_adj is not None:
             with open("/proc/self/oom_score_adj", "w") as adj:
                 adj.write(str(oom_score_adj))
+        if niceness:
+            os.nice(niceness)
         _arrange_fds(fds)
         os.setgroups([])
         os.setresgid(gid, gid, gid)

@@ -332,16 +332,16 @@ class Grading:
         null = os.open(os.devnull, os.O_RDWR)
         if role == "student":
             fds = {0: null, 1: null, 2: null, 3: request_read, 4: reply_write}
-            oom = 1000
+            oom, niceness = 1000, 19
         else:
             fds = {0: null, 1: 2, 2: 2, 3: request_read, 4: reply_write}
-            oom = 500
+            oom, niceness = 500, 0
         env = dict(os.environ)
         env.update({"TMPDIR": "/tmp", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
                     "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
         argv = [sys.executable, "-I", "-B", "-c", _CHILD_CODE % module]
         pid = _processes.spawn(argv, uid, uid, fds, env, oom_score_adj=oom,
-                               home_prefix="/tmp/xqw-%s-" % role)
+                               home_prefix="/tmp/xqw-%s-" % role, niceness=niceness)
         self.children.track(pid)
         for fd in (request_read, reply_write, null):
             os.close(fd)
