@@ -249,7 +249,7 @@ QUEUES = {
 # A normal submission per queue that must still be graded right after the hostile ones.
 FOLLOW_UPS = {"python": (SQUARE, SQUARE_RIGHT, 1.0), "contract": (CONTRACT, "ok", 1.0)}
 
-VERDICT_LINE = re.compile(r"submission (\d+)\b[^\n]*?\bverdict (\w+)")
+VERDICT_LINE = re.compile(r"submission[ _]?(?:id=)?(\d+)\b[^\n]*?\bverdict[= ](\w+)")
 
 
 def docker(*args, check=True):
@@ -344,14 +344,17 @@ class HostileRun(WatcherTestCase):
                                                       grader_payload={"grader": grader})
                              for queue, (grader, response, _) in cls.FOLLOW_UPS.items()}
         cls.wait_until(lambda: cls.posted_ids() >= set(cls.follow_up_ids.values()), 60)
-        # Everything that can be posted is; look for leftovers once the last container is gone.
-        cls.wait_until(lambda: not containers_labelled(cls.watcher_id), 15)
-        cls.leftover_containers = containers_labelled(cls.watcher_id)
-        jobs = os.path.join(cls.tmp, "jobs")
-        cls.leftover_jobs = os.listdir(jobs) if os.path.isdir(jobs) else []
+        # Everything that can be posted is: only pre-created (never started) containers may remain while
+        # the watcher runs; after it stops, nothing at all.
+        cls.wait_until(lambda: all(c["State"] == "created" for c in containers_labelled(cls.watcher_id)), 15)
+        cls.used_containers = [c for c in containers_labelled(cls.watcher_id) if c["State"] != "created"]
         cls.watcher_alive = cls.watcher.process.poll() is None
         cls.peak_rss_kib = peak_rss_kib(cls.watcher.process.pid)
         cls.results = {r["submission_id"]: r for r in cls.xqueue.results()}
+        cls.stop_status = cls.watcher.stop()
+        cls.leftover_containers = containers_labelled(cls.watcher_id)
+        jobs = os.path.join(cls.tmp, "jobs")
+        cls.leftover_jobs = os.listdir(jobs) if os.path.isdir(jobs) else []
         cls.log = cls.watcher.output()
         cls.verdicts = {}
         for match in VERDICT_LINE.finditer(cls.log):
@@ -433,7 +436,9 @@ class HostileRun(WatcherTestCase):
             self.assertIsNotNone(result, "queue %s stopped serving after the hostile cases" % queue)
             self.assertEqual(result["body"]["score"], score, result["body"])
             self.assertIs(result["body"]["correct"], True)
-        self.assertEqual(self.leftover_containers, [], "containers left behind")
+        self.assertEqual(self.used_containers, [], "used containers left behind while running")
+        self.assertEqual(self.stop_status, 0, "the watcher did not stop cleanly")
+        self.assertEqual(self.leftover_containers, [], "containers left behind after the watcher stopped")
         self.assertEqual(self.leftover_jobs, [], "job directories left behind")
         self.assertLess(self.peak_rss_before_late_kib, MEMORY_BOUND_MIB * 1024,
                         "watcher peak RSS %d KiB over the hostile cases is above the %d MiB bound"
