@@ -188,6 +188,11 @@ grading::ContainerGrader* QueueSession::grader() {
   if (grader_) return &*grader_;
   const auto policy = docker::parse_pull_policy(queue_.pull_policy).value_or(docker::PullPolicy::IfNotPresent);
   try {
+    // A runtime the engine does not offer would fail every container: do not pull until it does.
+    if (const auto& runtime = queue_.limits.runtime; !runtime.empty() && !engine_.version().runtimes.count(runtime)) {
+      spdlog::error("{} the Docker engine has no runtime '{}'; not pulling submissions until it has", name_, runtime);
+      return nullptr;
+    }
     const auto image = engine_.ensure_image(queue_.image, policy);
     auto settings = queue_grading(shared_.manager, queue_, shared_.watcher_id);
     settings.precreate = settings.precreate && precreate_;
