@@ -2,6 +2,7 @@
 restarting mid-job; the watcher killed mid-job. Each case: every submission ends with exactly one
 accepted result at the stand-in (none lost, none graded twice), and nothing is left behind."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -193,6 +194,28 @@ class EngineRestart(FaultTestCase):
         self.assert_settled([later])
         self.assert_nothing_left()
 
+
+
+class FaultsDocTest(unittest.TestCase):
+    """docs/reliability.md's faults table names only tests that exist, and every fault test is in it."""
+
+    def test_the_faults_table_matches_the_tests(self):
+        with open(os.path.join(SOURCE_DIR, "docs", "reliability.md"), encoding="utf-8") as doc:
+            text = doc.read()
+        section = text[text.index("## Faults (XQueue and engine)"):]
+        rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line.split("|")[-2]]
+        named = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[-2])}
+        sources = ""
+        for module in ("test_faults.py", "test_watcher.py", "test_hostile.py"):
+            with open(os.path.join(HERE, module), encoding="utf-8") as source:
+                sources += source.read()
+        for name in named:
+            if os.path.exists(os.path.join(HERE, name + ".py")):
+                continue  # a whole suite
+            self.assertIsNotNone(re.search(rf"(def|class) {name}\b", sources), f"the doc names {name}, which no test defines")
+        for test in re.findall(r"def (test_\w+)", open(__file__, encoding="utf-8").read()):
+            if test != "test_the_faults_table_matches_the_tests":
+                self.assertIn(test, named, f"fault test {test} is missing from docs/reliability.md")
 
 if __name__ == "__main__":
     unittest.main()
