@@ -73,7 +73,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
   if (failed != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(failed));
   stdout_ = std::move(out[0]);
   stderr_ = std::move(err[0]);
-  for (auto* end : {&stdout_, &stderr_}) ::fcntl(end->get(), F_SETFL, ::fcntl(end->get(), F_GETFL) | O_NONBLOCK);
+  for (auto* end : {&stdout_, &stderr_})
+    ::fcntl(end->get(), F_SETFL, ::fcntl(end->get(), F_GETFL) | O_NONBLOCK);
 }
 
 ChildProcess::~ChildProcess() {
@@ -89,7 +90,8 @@ bool ChildProcess::read_some(FileDescriptor& pipe, docker::CapturedStream& strea
     const ssize_t n = ::read(pipe.get(), buffer.data(), buffer.size());
     if (n > 0) {
       stream.total_bytes += static_cast<std::uint64_t>(n);
-      const auto room = static_cast<std::size_t>(std::max<std::int64_t>(0, cap - std::int64_t(stream.data.size())));
+      const auto room =
+          static_cast<std::size_t>(std::max<std::int64_t>(0, cap - std::int64_t(stream.data.size())));
       stream.data.append(buffer.data(), std::min(room, static_cast<std::size_t>(n)));
       if (stream.total_bytes > static_cast<std::uint64_t>(cap)) stream.truncated = true;
       continue;

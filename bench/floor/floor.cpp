@@ -16,7 +16,8 @@ using std::chrono::microseconds;
 namespace {
 
 std::int64_t unix_now_us() {
-  return std::chrono::duration_cast<microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::int64_t us_since(Clock::time_point start) {
@@ -64,9 +65,12 @@ std::optional<FloorMode> parse_floor_mode(std::string_view text) {
 
 std::string_view to_string(FloorMode mode) {
   switch (mode) {
-    case FloorMode::Api: return "api";
-    case FloorMode::Grader: return "grader";
-    case FloorMode::DockerRun: return "docker-run";
+    case FloorMode::Api:
+      return "api";
+    case FloorMode::Grader:
+      return "grader";
+    case FloorMode::DockerRun:
+      return "docker-run";
   }
   return "unknown";
 }
@@ -83,7 +87,8 @@ std::vector<FloorJob> parse_jobs(const nlohmann::json& list) {
       const auto& value = entry[name];
       const bool number = type == nlohmann::json::value_t::number_integer;
       if (number ? !value.is_number_integer() : value.type() != type) {
-        throw std::invalid_argument(where + ": \"" + name + "\" must be " + (number ? "an integer" : "a string"));
+        throw std::invalid_argument(where + ": \"" + name + "\" must be " +
+                                    (number ? "an integer" : "a string"));
       }
       return value;
     };
@@ -104,8 +109,8 @@ grading::GradeJob grade_job(const std::string& queue, const FloorJob& job) {
   submission.submission_id = job.submission_id;
   submission.grader_payload = nlohmann::json{{"grader", job.grader}};
   submission.grader_payload_is_json = true;
-  submission.student_info = nlohmann::json{{"anonymous_student_id", "bench-" + std::to_string(job.submission_id)},
-                                           {"random_seed", job.seed}};
+  submission.student_info = nlohmann::json{
+      {"anonymous_student_id", "bench-" + std::to_string(job.submission_id)}, {"random_seed", job.seed}};
   submission.student_response = job.student_response;
   return watcher::to_grade_job(submission);
 }
@@ -124,8 +129,8 @@ grading::QueueGrading queue_grading(const config::ManagerConfig& manager, const 
 }
 
 std::vector<std::string> docker_run_args(const docker::ContainerSpec& spec, const std::string& name) {
-  std::vector<std::string> args = {"run", "--rm", "--name", name, "--network", spec.network ? "bridge" : "none",
-                                   "--cap-drop", "ALL"};
+  std::vector<std::string> args = {
+      "run", "--rm", "--name", name, "--network", spec.network ? "bridge" : "none", "--cap-drop", "ALL"};
   auto add = [&](std::string flag, std::string value) {
     args.push_back(std::move(flag));
     args.push_back(std::move(value));
@@ -144,8 +149,9 @@ std::vector<std::string> docker_run_args(const docker::ContainerSpec& spec, cons
   if (spec.pids_limit > 0) add("--pids-limit", std::to_string(spec.pids_limit));
   if (!spec.runtime.empty()) add("--runtime", spec.runtime);
   for (const auto& mount : spec.mounts) {
-    add("--mount", "type=bind," + csv_field("source=" + mount.source) + "," + csv_field("target=" + mount.target) +
-                       (mount.read_only ? ",readonly" : "") + ",bind-propagation=rprivate");
+    add("--mount", "type=bind," + csv_field("source=" + mount.source) + "," +
+                       csv_field("target=" + mount.target) + (mount.read_only ? ",readonly" : "") +
+                       ",bind-propagation=rprivate");
   }
   for (const auto& [path, size] : spec.tmpfs) {
     add("--tmpfs", path + ":rw,nosuid,nodev,noexec,size=" + std::to_string(size) + ",mode=1777");
@@ -161,7 +167,8 @@ std::vector<std::string> docker_run_args(const docker::ContainerSpec& spec, cons
   if (spec.entrypoint) {
     // The CLI takes one entrypoint word; the rest of the API's Entrypoint array precedes the command.
     add("--entrypoint", spec.entrypoint->empty() ? "" : spec.entrypoint->front());
-    if (spec.entrypoint->size() > 1) command.insert(command.begin(), spec.entrypoint->begin() + 1, spec.entrypoint->end());
+    if (spec.entrypoint->size() > 1)
+      command.insert(command.begin(), spec.entrypoint->begin() + 1, spec.entrypoint->end());
   }
   args.push_back(spec.image);
   args.insert(args.end(), command.begin(), command.end());
@@ -206,9 +213,12 @@ FloorRunner::FloorRunner(docker::Client& engine, grading::QueueGrading queue, gr
 
 JobRecord FloorRunner::run(FloorMode mode, const FloorJob& job) {
   switch (mode) {
-    case FloorMode::Api: return run_api(job);
-    case FloorMode::Grader: return run_grader(job);
-    case FloorMode::DockerRun: return run_docker_cli(job);
+    case FloorMode::Api:
+      return run_api(job);
+    case FloorMode::Grader:
+      return run_grader(job);
+    case FloorMode::DockerRun:
+      return run_docker_cli(job);
   }
   throw std::invalid_argument("unknown floor mode");
 }
@@ -217,7 +227,8 @@ namespace {
 
 // Mirrors ContainerGrader: the grader path resolved in the queue's root, the job directory written.
 void prepare(const grading::QueueGrading& queue, const grading::ImageContract& contract, const FloorJob& job,
-             grading::GradeJob& grade, std::optional<grading::JobDirectory>& dir, docker::ContainerSpec& spec) {
+             grading::GradeJob& grade, std::optional<grading::JobDirectory>& dir,
+             docker::ContainerSpec& spec) {
   auto resolved = grading::resolve_grader(queue.grader_root, job.grader);
   if (auto* error = std::get_if<grading::GraderPathError>(&resolved)) {
     throw std::runtime_error("job " + std::to_string(job.submission_id) + ": " + error->reason);

@@ -1,11 +1,11 @@
 // The floor driver's pure parts: `docker run` flags equivalent to the API's create body, the job list,
 // the score in a grader's stdout, and the GradeJob the watcher would build for the same job.
+#include "floor/floor.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
-#include "floor/floor.hpp"
 
 namespace xqw::bench {
 namespace {
@@ -22,7 +22,8 @@ docker::ContainerSpec full_spec() {
   spec.env = {"LANG=C.UTF-8"};
   spec.working_dir = "/tmp";
   spec.user = "0:0";
-  spec.labels = {{"org.openedx.xqueue-watcher.watcher", "w1"}, {"org.openedx.xqueue-watcher.submission", "7"}};
+  spec.labels = {{"org.openedx.xqueue-watcher.watcher", "w1"},
+                 {"org.openedx.xqueue-watcher.submission", "7"}};
   spec.mounts = {{.source = "/srv/course,1", .target = "/grader", .read_only = true},
                  {.source = "/jobs/j", .target = "/job", .read_only = false}};
   spec.read_only_rootfs = true;
@@ -54,7 +55,8 @@ bool has(const std::vector<std::string>& args, const std::string& word) {
 
 TEST(DockerRunArgs, CarryEveryLimitOfTheSpec) {
   const auto args = docker_run_args(full_spec(), "xqw-bench-7-1");
-  EXPECT_THAT(std::vector<std::string>(args.begin(), args.begin() + 4), ElementsAre("run", "--rm", "--name", "xqw-bench-7-1"));
+  EXPECT_THAT(std::vector<std::string>(args.begin(), args.begin() + 4),
+              ElementsAre("run", "--rm", "--name", "xqw-bench-7-1"));
   EXPECT_THAT(values_of(args, "--network"), ElementsAre("none"));
   EXPECT_THAT(values_of(args, "--cap-drop"), ElementsAre("ALL"));
   EXPECT_THAT(values_of(args, "--cap-add"), ElementsAre("SETUID", "SETGID"));
@@ -78,8 +80,10 @@ TEST(DockerRunArgs, CarryEveryLimitOfTheSpec) {
 
 TEST(DockerRunArgs, QuoteMountFieldsThatHoldCommasAndKeepReadOnlyPerMount) {
   const auto mounts = values_of(docker_run_args(full_spec(), "n"), "--mount");
-  EXPECT_THAT(mounts, ElementsAre("type=bind,\"source=/srv/course,1\",target=/grader,readonly,bind-propagation=rprivate",
-                                  "type=bind,source=/jobs/j,target=/job,bind-propagation=rprivate"));
+  EXPECT_THAT(
+      mounts,
+      ElementsAre("type=bind,\"source=/srv/course,1\",target=/grader,readonly,bind-propagation=rprivate",
+                  "type=bind,source=/jobs/j,target=/job,bind-propagation=rprivate"));
 }
 
 TEST(DockerRunArgs, SplitTheEntrypointAsTheCliWantsIt) {
@@ -96,8 +100,8 @@ TEST(DockerRunArgs, LeaveImageDefaultsAlone) {
   spec.read_only_rootfs = false;
   spec.no_new_privileges = false;
   const auto args = docker_run_args(spec, "n");
-  for (const char* flag : {"--entrypoint", "--user", "--workdir", "--memory", "--cpus", "--pids-limit", "--runtime",
-                           "--read-only", "--security-opt"}) {
+  for (const char* flag : {"--entrypoint", "--user", "--workdir", "--memory", "--cpus", "--pids-limit",
+                           "--runtime", "--read-only", "--security-opt"}) {
     EXPECT_FALSE(has(args, flag)) << flag;
   }
   EXPECT_EQ(args.back(), "plain:1");
@@ -107,19 +111,30 @@ TEST(DockerRunArgs, LeaveImageDefaultsAlone) {
 // measure a different container.
 TEST(DockerRunArgs, CoverEveryHostConfigKeyTheApiSets) {
   const std::map<std::string, std::string> flag_for = {
-      {"NetworkMode", "--network"},   {"ReadonlyRootfs", "--read-only"}, {"CapDrop", "--cap-drop"},
-      {"CapAdd", "--cap-add"},        {"SecurityOpt", "--security-opt"}, {"LogConfig", "--log-opt"},
-      {"Memory", "--memory"},         {"MemorySwap", "--memory-swap"},   {"NanoCpus", "--cpus"},
-      {"PidsLimit", "--pids-limit"},  {"Runtime", "--runtime"},          {"Mounts", "--mount"},
-      {"Tmpfs", "--tmpfs"},           {"Ulimits", "--ulimit"},
+      {"NetworkMode", "--network"},
+      {"ReadonlyRootfs", "--read-only"},
+      {"CapDrop", "--cap-drop"},
+      {"CapAdd", "--cap-add"},
+      {"SecurityOpt", "--security-opt"},
+      {"LogConfig", "--log-opt"},
+      {"Memory", "--memory"},
+      {"MemorySwap", "--memory-swap"},
+      {"NanoCpus", "--cpus"},
+      {"PidsLimit", "--pids-limit"},
+      {"Runtime", "--runtime"},
+      {"Mounts", "--mount"},
+      {"Tmpfs", "--tmpfs"},
+      {"Ulimits", "--ulimit"},
       // The API container is removed by its caller; the CLI's --rm does the same.
-      {"AutoRemove", "--rm"},         {"Privileged", "--cap-drop"},
+      {"AutoRemove", "--rm"},
+      {"Privileged", "--cap-drop"},
   };
   const auto spec = full_spec();
   const auto args = docker_run_args(spec, "n");
   for (const auto& [key, value] : docker::create_body(spec)["HostConfig"].items()) {
     const auto known = flag_for.find(key);
-    ASSERT_NE(known, flag_for.end()) << "create_body sets HostConfig." << key << "; docker_run_args has no equivalent";
+    ASSERT_NE(known, flag_for.end()) << "create_body sets HostConfig." << key
+                                     << "; docker_run_args has no equivalent";
     EXPECT_TRUE(has(args, known->second)) << key << " -> " << known->second;
   }
 }
@@ -138,7 +153,8 @@ TEST(ParseJobs, ReadsTheListBenchRunWrites) {
 
 TEST(ParseJobs, NamesTheEntryAndFieldThatIsWrong) {
   try {
-    parse_jobs(nlohmann::json::parse(R"([{"submission_id": 1, "grader": "g", "student_response": "", "seed": 1},
+    parse_jobs(
+        nlohmann::json::parse(R"([{"submission_id": 1, "grader": "g", "student_response": "", "seed": 1},
                                           {"submission_id": "2", "grader": "g", "student_response": "", "seed": 1}])"));
     FAIL() << "a string submission_id was accepted";
   } catch (const std::invalid_argument& error) {
@@ -158,8 +174,10 @@ TEST(ScoreFromStdout, TakesTheScoreOfAResultObjectOnly) {
 }
 
 TEST(GradeJob, IsWhatTheWatcherBuildsFromTheSameSubmission) {
-  const auto job = grade_job("bench-0", {.submission_id = 12, .grader = "01-average/grader.py",
-                                         .student_response = "def average(x): pass", .seed = 4242});
+  const auto job = grade_job("bench-0", {.submission_id = 12,
+                                         .grader = "01-average/grader.py",
+                                         .student_response = "def average(x): pass",
+                                         .seed = 4242});
   EXPECT_EQ(job.queue, "bench-0");
   EXPECT_EQ(job.submission_id, "12");
   EXPECT_EQ(job.grader, "01-average/grader.py");

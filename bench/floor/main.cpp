@@ -48,7 +48,9 @@ int run(const std::string& config_root, const std::string& queue_name, bench::Fl
       std::cout << bench::to_json(runner.run(mode, job)).dump() << std::endl;
     } catch (const std::exception& error) {
       ++failures;
-      std::cout << nlohmann::json{{"submission_id", job.submission_id}, {"kind", job.kind}, {"error", error.what()}}
+      std::cout << nlohmann::json{{"submission_id", job.submission_id},
+                                  {"kind", job.kind},
+                                  {"error", error.what()}}
                        .dump()
                 << std::endl;
     }
@@ -62,7 +64,8 @@ int run(const std::string& config_root, const std::string& queue_name, bench::Fl
 
 int main(int argc, char** argv) {
   CLI::App app{"xqw-bench-floor: the benchmark's floor (the watcher's container path without XQueue)"};
-  std::string config_root, queue, mode_name = "api", jobs, watcher_id = "xqw-bench-floor", docker_cli = "docker";
+  std::string config_root, queue, mode_name = "api", jobs, watcher_id = "xqw-bench-floor",
+                                  docker_cli = "docker";
   app.add_option("-d,--config-root", config_root, "config root (as the watcher's -d)")->required();
   app.add_option("--queue", queue, "queue whose limits, image and grader_root apply")->required();
   app.add_option("--mode", mode_name, "api, grader or docker-run")

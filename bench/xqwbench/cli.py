@@ -57,6 +57,9 @@ def parse_args(argv):
     parser.add_argument("--scale", action="store_true",
                         help="scale mode: 1000 submissions, no specials, floors on a 105-job sample, "
                              "first vs last hundred")
+    parser.add_argument("--standin-nagle", action="store_true",
+                        help="run the stand-in as it is, Nagle on: each get_submission reply then waits ~40 ms "
+                             "for a delayed ACK (default: TCP_NODELAY, as nginx in front of XQueue)")
     parser.add_argument("--watcher", default=None, help="watcher binary (default $XQW_BINARY or build/xqueue-watcher)")
     parser.add_argument("--floor-driver", default=None,
                         help="floor driver (default bench/xqw-bench-floor next to the watcher's build)")
@@ -122,7 +125,7 @@ def headline(args, machine: dict, load: float, precreate_note: str) -> list:
         f"xqueue-watcher benchmark: {mix}",
         f"watcher: {args.queues} queue(s) x {args.connections} connection(s), poll_interval {args.poll_interval:g}s, "
         f"limits.timeout {args.timeout}, runtime {args.runtime or machine['default_runtime']}, "
-        f"precreate {precreate_note}",
+        f"precreate {precreate_note}; XQueue stand-in with Nagle {'on' if args.standin_nagle else 'off'}",
         f"machine: {os.cpu_count()} CPUs, Linux {platform.release()}, Docker {machine['version']} "
         f"(cgroup v{machine['cgroup_version']}, {machine['storage_driver']}); "
         f"busy before the run: {load:.2f} cores (shared machine)",
@@ -199,11 +202,15 @@ def run_all(bench: Bench) -> List[str]:
     if not bench.engine.has_image(args.image):
         raise BenchError(f"image {args.image} is missing (scripts/images builds it)")
     note = precreate_note(args, bench.watcher_binary, bench.scratch)
-    build_jobs(bench.course, args.n, args.specials)  # refuses an impossible mix before anything starts
+    try:
+        build_jobs(bench.course, args.n, args.specials)  # refuses an impossible mix before anything starts
+    except ValueError as error:
+        raise BenchError(str(error)) from None
     timeout_s = parse_seconds(args.timeout)
     bench.stall_s = max(120.0, 4 * timeout_s)
     load = background_load()
-    bench.standin = Standin(SOURCE_DIR, bench.scratch, processing_delay=max(600.0, 10 * timeout_s))
+    bench.standin = Standin(SOURCE_DIR, bench.scratch, processing_delay=max(600.0, 10 * timeout_s),
+                            nagle=args.standin_nagle)
 
     queues = [f"bench-{i}" for i in range(args.queues)]
     root = bench.config_root("watcher", {q: queue_settings(args, bench.course, args.connections) for q in queues})
@@ -218,11 +225,12 @@ def run_all(bench: Bench) -> List[str]:
 
     runs = [watcher] + [floors[m] for m in args.floors]
     lines = headline(args, machine, load, note) + [""] + report.table(runs)
-    lines += [""] + report.client_phase_lines(runs)
+    lines += [""] + report.watcher_phase_lines(watcher) + report.client_phase_lines(runs)
     lines += report.idle_lines(idle) if idle else []
     lines += report.flood_lines(flood) if flood else []
     for run in runs:
         lines += [f"{run.name}: error: {e}" for e in run.errors]
+        lines += [f"{run.name}: score mismatch: {k}" for k in run.mismatched_kinds()]
     values = report.median_lines([report.comparisons(r["watcher"], {m: r[m] for m in args.floors}, args.scale)
                                   for r in repetitions])
     values.update(report.totals(watcher, idle, flood))

@@ -1,6 +1,13 @@
-"""CPU time and memory from /proc: one process (all its threads) and the whole machine."""
+"""CPU time and memory from /proc: one process (all its threads), the engine's daemons, the containers'
+cgroup, and the whole machine."""
 import dataclasses
 import os
+from typing import List, Optional
+
+ENGINE_DAEMONS = ("dockerd", "containerd")
+# cgroup v1 (cgroupfs driver): every container's CPU is charged to this parent as well, and stays there
+# after the container's own cgroup is gone.
+CONTAINERS_CPUACCT = ("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage", "/sys/fs/cgroup/cpu,cpuacct/docker/cpuacct.usage")
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -58,3 +65,56 @@ def process_peak_rss_kib(pid: int) -> int:
     """VmHWM: the resident set's high-water mark since the process started."""
     with open(f"/proc/{pid}/status") as status:
         return parse_status_kib(status.read(), "VmHWM")
+
+
+def engine_daemon_pids() -> List[int]:
+    """dockerd and containerd (the per-container shims and runc are short-lived; /proc loses their time)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as comm:
+                if comm.read().strip() in ENGINE_DAEMONS:
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+def containers_cpu() -> Optional[float]:
+    """CPU seconds every container has used (the engine's cgroup parent), or None when not cgroup v1."""
+    for path in CONTAINERS_CPUACCT:
+        try:
+            with open(path) as usage:
+                return int(usage.read()) / 1e9
+        except OSError:
+            continue
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuSnapshot:
+    """Where the machine's CPU time went, cumulative: everything, the engine's daemons, the containers."""
+    machine: MachineCpu
+    engine: float
+    containers: Optional[float]
+
+    def __sub__(self, other: "CpuSnapshot") -> "CpuSnapshot":
+        containers = None if self.containers is None or other.containers is None else self.containers - other.containers
+        return CpuSnapshot(self.machine - other.machine, self.engine - other.engine, containers)
+
+    def __add__(self, other: "CpuSnapshot") -> "CpuSnapshot":
+        containers = None if self.containers is None or other.containers is None else self.containers + other.containers
+        return CpuSnapshot(MachineCpu(self.machine.busy + other.machine.busy, self.machine.total + other.machine.total),
+                           self.engine + other.engine, containers)
+
+
+def cpu_snapshot(daemon_pids: List[int]) -> CpuSnapshot:
+    engine = 0.0
+    for pid in daemon_pids:
+        try:
+            engine += process_cpu(pid)
+        except OSError:
+            pass  # a daemon that restarted: its new time is not ours to count
+    return CpuSnapshot(machine_cpu(), engine, containers_cpu())

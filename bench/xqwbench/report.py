@@ -41,6 +41,30 @@ def result_to_next_pull(run: RunResult) -> List[float]:
     return gaps
 
 
+def watcher_phase_lines(watcher: RunResult) -> List[str]:
+    """What the engine's events cannot show: XQueue's reply to the watcher's log line, that line to the
+    container's creation, and a posted result to the next pull."""
+    parts = [("start-up (exec -> first pull)", watcher.startup_s),
+             ("pulled -> grading logged", median(phase_values(watcher, None, "received"))),
+             ("grading logged -> container created", median(phase_values(watcher, "received", "create"))),
+             ("result posted -> next pull", median(result_to_next_pull(watcher)))]
+    shown = [f"{label} {fmt(ms(value), 1)}" for label, value in parts if value is not None]
+    return [f"watcher p50 (ms): " + ", ".join(shown)] if shown else []
+
+
+def max_running(run: RunResult) -> Optional[int]:
+    """The most containers running at once (engine start to die), from the events."""
+    edges = []
+    for job in run.jobs:
+        if "start" in job.lifecycle and "die" in job.lifecycle:
+            edges += [(job.lifecycle["start"], 1), (job.lifecycle["die"], -1)]
+    running = peak = 0
+    for _, step in sorted(edges, key=lambda edge: (edge[0], edge[1])):  # a die before a start at the same instant
+        running += step
+        peak = max(peak, running)
+    return peak if edges else None
+
+
 def run_metrics(run: RunResult) -> Dict[str, Optional[float]]:
     latencies = [j.end - j.queued for j in run.jobs]
     service = [j.end - j.begin for j in run.jobs]
@@ -58,10 +82,13 @@ def run_metrics(run: RunResult) -> Dict[str, Optional[float]]:
         "process_cpu_s": run.process_cpu_s,
         "process_cpu_per_submission_ms": ms(ratio(run.process_cpu_s, run.n)),
         "peak_rss_mib": run.peak_rss_kib / 1024,
-        "machine_cpu_s": run.machine.busy,
-        "machine_cpu_per_submission_s": ratio(run.machine.busy, run.n),
+        "machine_cpu_s": run.cpu.machine.busy,
+        "machine_cpu_per_submission_s": ratio(run.cpu.machine.busy, run.n),
+        "engine_cpu_per_submission_ms": ms(ratio(run.cpu.engine, run.n)),
+        "containers_cpu_per_submission_ms": ms(ratio(run.cpu.containers, run.n)),
         "score_mismatches": run.mismatches(),
         "lost": run.lost,
+        "max_running": max_running(run),
     }
     for label, start, end in PHASES:
         metrics["phase " + label] = ms(median(phase_values(run, start, end)))
@@ -97,12 +124,15 @@ TABLE_ROWS = (
     ("submit -> result max (ms)", "latency_max_ms", 0),
     ("one job, begun -> done p50 (ms)", "service_p50_ms", 0),
     ("one job, begun -> done p95 (ms)", "service_p95_ms", 0),
+    ("containers running at once (max)", "max_running", 0),
 ) + tuple((f"  {label} p50 (ms)", "phase " + label, 1) for label, _, _ in PHASES) + (
     ("process CPU (s)", "process_cpu_s", 2),
     ("process CPU per submission (ms)", "process_cpu_per_submission_ms", 1),
     ("process peak RSS (MiB)", "peak_rss_mib", 1),
     ("machine CPU (s, all cores)", "machine_cpu_s", 2),
     ("machine CPU per submission (s)", "machine_cpu_per_submission_s", 3),
+    ("  engine daemons' share (ms)", "engine_cpu_per_submission_ms", 0),
+    ("  containers' share (ms)", "containers_cpu_per_submission_ms", 0),
     ("score mismatches (vs expected.json)", "score_mismatches", 0),
     ("lost submissions", "lost", 0),
 )

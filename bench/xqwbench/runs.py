@@ -1,8 +1,10 @@
 """The runs bench/run makes: the watcher draining the stand-in, the floors (the same jobs one at a time
 through the driver), the idle watcher, and the output flood. Each returns plain data for the report."""
 import dataclasses
+import functools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +16,15 @@ from .engine import Engine, lifecycles
 from .jobs import Job, score_matches
 
 PASSWORD = "bench-pw"
+
+
+@functools.lru_cache(maxsize=1)
+def _engine_daemon_pids() -> tuple:
+    return tuple(procfs.engine_daemon_pids())
+
+
+def cpu_snapshot() -> procfs.CpuSnapshot:
+    return procfs.cpu_snapshot(list(_engine_daemon_pids()))
 
 
 class BenchError(RuntimeError):
@@ -40,7 +51,7 @@ class RunResult:
     jobs: List[JobOutcome]
     process_cpu_s: float
     peak_rss_kib: int
-    machine: procfs.MachineCpu
+    cpu: procfs.CpuSnapshot   # machine, engine daemons and containers over the run
     startup_s: Optional[float] = None
     lost: int = 0
     duplicates: int = 0
@@ -59,18 +70,22 @@ class RunResult:
         return len(self.jobs)
 
     def mismatches(self) -> int:
-        return sum(0 if score_matches(j.expected, j.score) else 1 for j in self.jobs)
+        return len(self.mismatched_kinds())
+
+    def mismatched_kinds(self) -> List[str]:
+        return [f"{j.kind} (got {j.score}, expected {j.expected})" for j in self.jobs
+                if not score_matches(j.expected, j.score)]
 
 
 def pooled(runs: List[RunResult]) -> RunResult:
     """Several repetitions of one runner as one: jobs, times, CPU and losses added up, peaks the highest."""
     first = runs[0]
-    machine = first.machine
+    cpu = first.cpu
     for run in runs[1:]:
-        machine = procfs.MachineCpu(machine.busy + run.machine.busy, machine.total + run.machine.total)
+        cpu = cpu + run.cpu
     startups = [r.startup_s for r in runs if r.startup_s is not None]
     return RunResult(first.name, [j for r in runs for j in r.jobs], sum(r.process_cpu_s for r in runs),
-                     max(r.peak_rss_kib for r in runs), machine,
+                     max(r.peak_rss_kib for r in runs), cpu,
                      startup_s=sum(startups) / len(startups) if startups else None,
                      lost=sum(r.lost for r in runs), duplicates=sum(r.duplicates for r in runs),
                      rejected=sum(r.rejected for r in runs), errors=[e for r in runs for e in r.errors],
@@ -81,13 +96,15 @@ def pooled(runs: List[RunResult]) -> RunResult:
 class Standin:
     """tests/xqueue_standin.py as a child process (its CPU stays out of ours), driven over its control API."""
 
-    def __init__(self, source_dir: str, scratch: str, processing_delay: float):
+    def __init__(self, source_dir: str, scratch: str, processing_delay: float, nagle: bool = False):
         sys.path.insert(0, os.path.join(source_dir, "tests"))
         import xqueue_standin  # noqa: E402 (the project's stand-in; standard library only)
         port_file = os.path.join(scratch, "standin.port")
         self.log = open(os.path.join(scratch, "standin.log"), "wb")
+        # bench/standin.py: the same stand-in with TCP_NODELAY (see there for why).
+        program = ("tests", "xqueue_standin.py") if nagle else ("bench", "standin.py")
         self.process = subprocess.Popen(
-            [sys.executable, os.path.join(source_dir, "tests", "xqueue_standin.py"), "--port", "0",
+            [sys.executable, os.path.join(source_dir, *program), "--port", "0",
              "--port-file", port_file, "--user", f"lms:{PASSWORD}", "--processing-delay",
              str(processing_delay), "--quiet"], stdout=self.log, stderr=subprocess.STDOUT)
         try:
@@ -184,7 +201,7 @@ def run_watcher(binary: str, engine: Engine, standin: Standin, config_root: str,
     done_before = standin.done(queues)  # an earlier repetition's results stay in the stand-in
     for job in jobs:
         job.submission_id = standin.submit(queues[job.index % len(queues)], job)
-    machine_before = procfs.machine_cpu()
+    cpu_before = cpu_snapshot()
     watcher = Watcher(binary, config_root, watcher_id)
     rss_by_done: List[tuple] = []
 
@@ -196,18 +213,19 @@ def run_watcher(binary: str, engine: Engine, standin: Standin, config_root: str,
         wait_for_results(standin, watcher, queues, len(jobs), stall_s, sample, done_before)
         cpu = procfs.process_cpu(watcher.pid)
         peak = procfs.process_peak_rss_kib(watcher.pid)
-        machine = procfs.machine_cpu() - machine_before
+        used = cpu_snapshot() - cpu_before
     finally:
         watcher.stop()
-    return collect_watcher_run("watcher", engine, standin, watcher, jobs, cpu, peak, machine, rss_by_done)
+    return collect_watcher_run("watcher", engine, standin, watcher, jobs, cpu, peak, used, rss_by_done)
 
 
-def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, machine, rss_by_done) -> RunResult:
+def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, rss_by_done) -> RunResult:
     by_id = {job.submission_id: job for job in jobs}
     submissions = {s["submission_id"]: s for s in standin.client.submissions() if s["submission_id"] in by_id}
     accepted = [r for r in standin.client.results() if r["submission_id"] in by_id]
     rejected = [r for r in standin.client.rejected() if r.get("submission_id") in by_id]
     events = lifecycles(engine.events(watcher.watcher_id, watcher.started - 1, time.time()))
+    received = grading_started(watcher.log_path)
     outcomes, seen = [], set()
     for result in accepted:
         if result["duplicate"] or result["submission_id"] in seen:
@@ -219,12 +237,29 @@ def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, machine
             job.index, job.kind, queued=state["arrival_time"], begin=state["last_pull_time"],
             end=result["time"], score=body.get("score"), expected=job.expected_score,
             verdict="correct" if body.get("correct") else "incorrect",
-            lifecycle=events.get(str(job.submission_id), {})))
+            lifecycle=dict(events.get(str(job.submission_id), {}),
+                           **({"received": received[job.submission_id]} if job.submission_id in received else {}))))
     first_pull = min((s["last_pull_time"] for s in submissions.values() if s["last_pull_time"]), default=None)
-    return RunResult(name, outcomes, cpu, peak, machine,
+    return RunResult(name, outcomes, cpu, peak, used,
                      startup_s=(first_pull - watcher.started) if first_pull else None,
                      lost=len(jobs) - len(seen), duplicates=sum(1 for r in accepted if r["duplicate"]),
                      rejected=len(rejected), rss_by_done=rss_by_done)
+
+
+GRADING_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) .*?\] submission (\d+): grading with ")
+
+
+def grading_started(log_path: str) -> Dict[int, float]:
+    """submission id -> when the watcher logged that it starts grading it (its text log, local time, ms).
+    Splits the time from XQueue's reply to the container's creation; empty if the log format differs."""
+    started: Dict[int, float] = {}
+    with open(log_path, errors="replace") as log:
+        for line in log:
+            match = GRADING_LINE.match(line)
+            if match:
+                stamp = time.mktime(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")) + int(match.group(2)) / 1000
+                started[int(match.group(3))] = stamp
+    return started
 
 
 # ---- the floors -----------------------------------------------------------------------------------------
@@ -236,7 +271,7 @@ def run_floor(driver: str, engine: Engine, mode: str, config_root: str, queue: s
     jobs_path = os.path.join(scratch, f"jobs-{mode}.json")
     with open(jobs_path, "w") as out:
         json.dump([job.floor_entry() for job in jobs], out)
-    machine_before = procfs.machine_cpu()
+    cpu_before = cpu_snapshot()
     started = time.time()
     stderr_path = os.path.join(scratch, f"floor-{mode}.stderr")
     with open(stderr_path, "wb") as stderr:
@@ -254,7 +289,7 @@ def run_floor(driver: str, engine: Engine, mode: str, config_root: str, queue: s
         process.stdout.close()
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
-    machine = procfs.machine_cpu() - machine_before
+    used = cpu_snapshot() - cpu_before
     with open(stderr_path, errors="replace") as stderr:
         driver_stderr = stderr.read()[-2000:]
     by_id = {job.index + 1: job for job in jobs}
@@ -274,7 +309,7 @@ def run_floor(driver: str, engine: Engine, mode: str, config_root: str, queue: s
     if process.returncode not in (0, 1) or not outcomes:
         raise BenchError(f"the floor driver ({mode}) failed with exit code {process.returncode}:\n{driver_stderr}")
     cpu = usage.ru_utime + usage.ru_stime  # includes the docker CLI processes it waited for
-    return RunResult(FLOOR_NAMES[mode], outcomes, cpu, peak_kib, machine,
+    return RunResult(FLOOR_NAMES[mode], outcomes, cpu, peak_kib, used,
                      lost=len(jobs) - len(outcomes), errors=errors)
 
 

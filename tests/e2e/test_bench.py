@@ -76,6 +76,11 @@ class TinyBenchRun(unittest.TestCase):
                          "idle_polls_per_queue_per_interval", "flood_peak_rss_mib"):
             self.assertIn(expected, names)
 
+    def test_the_watcher_phases_from_its_log_are_printed(self):
+        line = next((line for line in self.lines if line.startswith("watcher p50 (ms): ")), None)
+        self.assertIsNotNone(line, "no watcher phase line: has the watcher's 'grading with' log line changed?")
+        self.assertIn("pulled -> grading logged", line)
+
     def test_idle_and_flood_summaries_are_printed(self):
         self.assertTrue(any(line.startswith("idle: 10 queues") for line in self.lines), self.result.stdout)
         self.assertTrue(any(line.startswith("output flood: 4 containers") for line in self.lines), self.result.stdout)
@@ -151,7 +156,7 @@ class BenchArithmetic(unittest.TestCase):
         self.assertNotIn(kinds[0], jobs.SPECIALS)
         self.assertIn("01-average/right", kinds)
         self.assertIn("01-average/wrong", kinds)
-        self.assertEqual(len({job.seed for job in mix}), 30)
+        self.assertEqual({job.seed for job in mix}, {jobs.SEED})
         self.assertTrue(all(job.expected_score is not None for job in mix if job.kind not in jobs.SPECIALS))
         self.assertNotIn("timeout", [job.kind for job in jobs.build_jobs(course, 30, specials=False)])
         with self.assertRaises(ValueError):
@@ -162,6 +167,15 @@ class BenchArithmetic(unittest.TestCase):
         events = [{"Action": action, "id": "c1", "timeNano": int(t * 1e9), "Actor": {"Attributes": label}}
                   for action, t in (("create", 1.0), ("start", 1.1), ("attach", 1.05), ("die", 2.0), ("destroy", 2.1))]
         self.assertEqual(engine.lifecycles(events), {"7": {"create": 1.0, "start": 1.1, "die": 2.0, "destroy": 2.1}})
+
+    def test_max_running_counts_overlapping_containers_and_lets_a_die_precede_a_start(self):
+        def job(index, start, die):
+            return runs.JobOutcome(index, "k", 0, 0, 1, None, None, "", {"start": start, "die": die})
+        cpu = procfs.CpuSnapshot(procfs.MachineCpu(0, 0), 0, None)
+        overlapping = runs.RunResult("x", [job(0, 1, 3), job(1, 3, 4), job(2, 2, 3.5)], 0, 0, cpu)
+        self.assertEqual(report.max_running(overlapping), 2)
+        one_after_another = runs.RunResult("x", [job(0, 1, 2), job(1, 2, 3)], 0, 0, cpu)
+        self.assertEqual(report.max_running(one_after_another), 1)
 
     def test_ratio_values_print_as_plain_numbers(self):
         for value, text in ((1.0349, "1.03"), (0.71234, "0.712"), (123.4, "123"), (0, "0"), (-12.5, "-12.50")):
