@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     try:
         print("\n".join(run_all(bench)))
         return 0
-    except BenchError as error:
+    except (BenchError, EngineError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
     finally:

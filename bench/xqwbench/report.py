@@ -207,7 +207,8 @@ def median_lines(repetitions: Sequence[Dict[str, float]]) -> Dict[str, float]:
 def totals(watcher: RunResult, idle: Optional[IdleResult] = None,
            flood: Optional[FloodResult] = None) -> Dict[str, float]:
     """Counts over every repetition, and the idle and flood figures."""
-    out: Dict[str, float] = {"lost_submissions": watcher.lost, "score_mismatches": watcher.mismatches()}
+    out: Dict[str, float] = {"lost_submissions": watcher.lost, "duplicate_results": watcher.duplicates,
+                             "score_mismatches": watcher.mismatches()}
     if idle is not None:
         out["idle_cpu_percent"] = idle.cpu_percent
         out["idle_polls_per_queue_per_interval"] = idle.polls_per_queue_per_interval_max
