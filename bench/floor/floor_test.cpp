@@ -131,7 +131,8 @@ TEST(DockerRunArgs, CoverEveryHostConfigKeyTheApiSets) {
   };
   const auto spec = full_spec();
   const auto args = docker_run_args(spec, "n");
-  for (const auto& [key, value] : docker::create_body(spec)["HostConfig"].items()) {
+  const auto body = docker::create_body(spec);  // named: a temporary would die before the loop body
+  for (const auto& [key, value] : body["HostConfig"].items()) {
     const auto known = flag_for.find(key);
     ASSERT_NE(known, flag_for.end()) << "create_body sets HostConfig." << key
                                      << "; docker_run_args has no equivalent";
