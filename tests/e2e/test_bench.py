@@ -5,6 +5,7 @@ fixed inputs below."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,8 @@ class TinyBenchRun(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         require_engine_and_image(cls())
-        cls.json_path = os.path.join(tempfile.mkdtemp(prefix="xqw-bench-test-"), "bench.json")
+        cls.scratch = tempfile.mkdtemp(prefix="xqw-bench-test-")
+        cls.json_path = os.path.join(cls.scratch, "bench.json")
         started = time.monotonic()
         cls.result = subprocess.run(
             [os.path.join(SOURCE_DIR, "bench", "run"), "--watcher", BINARY, "--n", "5", "--timeout", "2s",
@@ -34,6 +36,10 @@ class TinyBenchRun(unittest.TestCase):
         cls.elapsed = time.monotonic() - started
         cls.lines = cls.result.stdout.splitlines()
         print(f"\n--- bench/run (tiny) took {cls.elapsed:.1f} s ---\n{cls.result.stdout}", file=sys.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.scratch, ignore_errors=True)
 
     def setUp(self):
         self.assertEqual(self.result.returncode, 0, f"bench/run failed:\n{self.result.stdout}\n{self.result.stderr}")
