@@ -1,0 +1,197 @@
+"""The benchmark never rots: a tiny bench/run (5 submissions, idle 2 s, a small output flood) prints its
+table and its ratio lines, well-formed, and leaves no container behind. The measured numbers are printed,
+never asserted (these machines are shared and noisy). The benchmark's own arithmetic is checked on
+fixed inputs below."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from harness import BINARY, SOURCE_DIR, containers_labelled, require_engine_and_image
+
+sys.path.insert(0, os.path.join(SOURCE_DIR, "bench"))
+
+from xqwbench import engine, jobs, procfs, report, runs, stats  # noqa: E402
+
+RUNNERS = ("watcher", "api floor", "grader path", "docker run")
+NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+class TinyBenchRun(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        require_engine_and_image(cls())
+        cls.scratch = tempfile.mkdtemp(prefix="xqw-bench-test-")
+        cls.json_path = os.path.join(cls.scratch, "bench.json")
+        started = time.monotonic()
+        cls.result = subprocess.run(
+            [os.path.join(SOURCE_DIR, "bench", "run"), "--watcher", BINARY, "--n", "5", "--timeout", "2s",
+             "--idle-seconds", "2", "--output-flood", "4", "--json", cls.json_path],
+            capture_output=True, text=True, timeout=600)
+        cls.elapsed = time.monotonic() - started
+        cls.lines = cls.result.stdout.splitlines()
+        print(f"\n--- bench/run (tiny) took {cls.elapsed:.1f} s ---\n{cls.result.stdout}", file=sys.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.scratch, ignore_errors=True)
+
+    def setUp(self):
+        self.assertEqual(self.result.returncode, 0, f"bench/run failed:\n{self.result.stdout}\n{self.result.stderr}")
+
+    def section(self, heading_prefix):
+        start = next(i for i, line in enumerate(self.lines) if line.startswith(heading_prefix))
+        block = []
+        for line in self.lines[start + 1:]:
+            if not line.strip():
+                break
+            block.append(line)
+        return block
+
+    def test_the_table_has_a_column_per_runner_and_every_row_filled_with_numbers(self):
+        header = next(line for line in self.lines if all(name in line for name in RUNNERS))
+        positions = [header.index(name) for name in RUNNERS]
+        self.assertEqual(positions, sorted(positions), header)
+        rows = {label.strip(): label for label, _, _ in report.TABLE_ROWS}
+        table = self.lines[self.lines.index(header) + 1:]
+        for label in rows:
+            line = next((line for line in table if line.strip().startswith(label)), None)
+            self.assertIsNotNone(line, f"row '{label}' missing")
+            values = line[len(rows[label]):].split()
+            self.assertEqual(len(values), len(RUNNERS), line)
+            for value in values:
+                self.assertTrue(NUMBER.match(value) or value == "-", f"'{value}' in row '{label}'")
+        # The submissions row is a count: the same 5 for every runner.
+        submissions = next(line for line in table if line.startswith("submissions"))
+        self.assertEqual(submissions.split()[1:], ["5"] * len(RUNNERS))
+
+    def test_ratio_lines_are_name_colon_number(self):
+        block = self.section("ratios")
+        self.assertTrue(block, "no ratio lines")
+        for line in block:
+            self.assertRegex(line, report.RATIO_LINE)
+        names = {line.split(":")[0] for line in block}
+        for expected in ("per_submission_vs_api_floor", "per_submission_vs_grader_path",
+                         "per_submission_vs_docker_run", "p50_latency_overhead_ms", "machine_cpu_per_submission_vs_api_floor",
+                         "watcher_peak_rss_mib", "lost_submissions", "idle_cpu_percent",
+                         "idle_polls_per_queue_per_interval", "flood_peak_rss_mib"):
+            self.assertIn(expected, names)
+
+    def test_the_watcher_phases_from_its_log_are_printed(self):
+        line = next((line for line in self.lines if line.startswith("watcher p50 (ms): ")), None)
+        self.assertIsNotNone(line, "no watcher phase line: has the watcher's 'grading with' log line changed?")
+        self.assertIn("pulled -> grading logged", line)
+
+    def test_idle_and_flood_summaries_are_printed(self):
+        self.assertTrue(any(line.startswith("idle: 10 queues") for line in self.lines), self.result.stdout)
+        self.assertTrue(any(line.startswith("output flood: 4 containers") for line in self.lines), self.result.stdout)
+
+    def test_the_json_holds_the_printed_ratios(self):
+        with open(self.json_path) as source:
+            document = json.load(source)
+        printed = {line.split(": ")[0]: float(line.split(": ")[1]) for line in self.section("ratios")}
+        self.assertEqual(set(printed), set(document["ratios"]))
+        for name, value in printed.items():
+            self.assertAlmostEqual(value, document["ratios"][name], delta=abs(value) * 0.01 + 0.001, msg=name)
+        self.assertEqual(set(document["runs"]), set(RUNNERS))
+
+    def test_no_container_is_left_behind(self):
+        with open(self.json_path) as source:
+            watcher_ids = json.load(source)["watcher_ids"]
+        self.assertTrue(watcher_ids)
+        for watcher_id in watcher_ids:
+            self.assertEqual(containers_labelled(watcher_id), [], watcher_id)
+
+
+class BenchArithmetic(unittest.TestCase):
+    """The benchmark's pure parts on fixed inputs."""
+
+    def test_percentile_interpolates_between_ranks(self):
+        self.assertEqual(stats.percentile([3, 1, 2], 0.5), 2)
+        self.assertEqual(stats.percentile([1, 2, 3, 4], 0.5), 2.5)
+        self.assertAlmostEqual(stats.percentile(list(range(101)), 0.95), 95)
+        self.assertIsNone(stats.percentile([], 0.5))
+
+    def test_hundred_blocks_compare_the_first_and_last_hundred(self):
+        times = [i * 1.0 for i in range(150)] + [150 + i * 2.0 for i in range(151)]
+        first, last = stats.hundred_blocks(times)
+        self.assertEqual(first, 1.0)
+        self.assertEqual(last, 2.0)
+        self.assertIsNone(stats.hundred_blocks(list(range(150))))
+
+    def test_process_cpu_reads_utime_and_stime_past_a_command_name_with_spaces(self):
+        ticks = procfs.CLOCK_TICKS
+        stat = f"42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 {3 * ticks} {ticks} 0 0 20 0 9 0 100 1 1"
+        self.assertEqual(procfs.parse_process_cpu(stat), 4.0)
+
+    def test_machine_cpu_counts_busy_time_without_idle_and_iowait(self):
+        ticks = procfs.CLOCK_TICKS
+        text = f"cpu  {ticks} 0 {ticks} {10 * ticks} {ticks} 0 0 0 0 0\ncpu0 1 2 3\n"
+        cpu = procfs.parse_machine_cpu(text)
+        self.assertEqual(cpu.busy, 2.0)
+        self.assertEqual(cpu.total, 13.0)
+
+    def test_status_values_are_read_in_kib(self):
+        self.assertEqual(procfs.parse_status_kib("Name:\tx\nVmHWM:\t   14560 kB\nVmRSS:\t 9000 kB\n", "VmHWM"), 14560)
+        self.assertEqual(procfs.parse_status_kib("Name:\tx\n", "VmHWM"), 0)
+
+    def test_polls_per_interval_uses_the_gaps_not_whole_polls_in_the_window(self):
+        polls = [9.5, 10.5, 11.5]  # one a second; the window [10, 12) holds two
+        self.assertAlmostEqual(runs.polls_per_interval(polls, 10, 12, 1.0), 1.0)
+        self.assertAlmostEqual(runs.polls_per_interval([9.5, 10.0, 10.5, 11.0, 11.5], 10, 12, 1.0), 2.0)
+        self.assertAlmostEqual(runs.polls_per_interval([10.5], 10, 12, 1.0), 0.5)  # one poll: count-based
+
+    def test_min_gap_after_empty_skips_gaps_after_a_served_submission(self):
+        log = [{"endpoint": "get_submission", "queue": "q", "time": 1.0, "return_code": 0},
+               {"endpoint": "get_submission", "queue": "q", "time": 1.01, "return_code": 1},
+               {"endpoint": "get_submission", "queue": "q", "time": 2.02, "return_code": 1},
+               {"endpoint": "put_result", "queue": None, "time": 2.5, "return_code": 0}]
+        self.assertAlmostEqual(runs.min_gap_after_empty(log, ["q"]), 1.01)
+
+    def test_the_job_mix_has_one_of_each_special_and_never_starts_with_one(self):
+        course = os.path.join(SOURCE_DIR, "examples", "demo-course")
+        mix = jobs.build_jobs(course, 30)
+        kinds = [job.kind for job in mix]
+        for special in jobs.SPECIALS:
+            self.assertEqual(kinds.count(special), 1)
+        self.assertNotIn(kinds[0], jobs.SPECIALS)
+        self.assertIn("01-average/right", kinds)
+        self.assertIn("01-average/wrong", kinds)
+        self.assertEqual({job.seed for job in mix}, {jobs.SEED})
+        self.assertTrue(all(job.expected_score is not None for job in mix if job.kind not in jobs.SPECIALS))
+        self.assertNotIn("timeout", [job.kind for job in jobs.build_jobs(course, 30, specials=False)])
+        with self.assertRaises(ValueError):
+            jobs.build_jobs(course, 3)
+
+    def test_lifecycles_pair_engine_events_with_submissions(self):
+        label = {engine.SUBMISSION_LABEL: "7"}
+        events = [{"Action": action, "id": "c1", "timeNano": int(t * 1e9), "Actor": {"Attributes": label}}
+                  for action, t in (("create", 1.0), ("start", 1.1), ("attach", 1.05), ("die", 2.0), ("destroy", 2.1))]
+        self.assertEqual(engine.lifecycles(events), {"7": {"create": 1.0, "start": 1.1, "die": 2.0, "destroy": 2.1}})
+
+    def test_max_running_counts_overlapping_containers_and_lets_a_die_precede_a_start(self):
+        def job(index, start, die):
+            return runs.JobOutcome(index, "k", 0, 0, 1, None, None, "", {"start": start, "die": die})
+        cpu = procfs.CpuSnapshot(procfs.MachineCpu(0, 0), 0, None)
+        overlapping = runs.RunResult("x", [job(0, 1, 3), job(1, 3, 4), job(2, 2, 3.5)], 0, 0, cpu)
+        self.assertEqual(report.max_running(overlapping), 2)
+        one_after_another = runs.RunResult("x", [job(0, 1, 2), job(1, 2, 3)], 0, 0, cpu)
+        self.assertEqual(report.max_running(one_after_another), 1)
+
+    def test_ratio_values_print_as_plain_numbers(self):
+        for value, text in ((1.0349, "1.03"), (0.71234, "0.712"), (123.4, "123"), (0, "0"), (-12.5, "-12.50")):
+            self.assertEqual(report.number(value), text)
+            self.assertRegex(f"name: {report.number(value)}", report.RATIO_LINE)
+
+    def test_median_lines_take_each_lines_median_over_repetitions(self):
+        merged = report.median_lines([{"a": 1.0, "b": 5.0}, {"a": 3.0}, {"a": 2.0, "b": 7.0}])
+        self.assertEqual(merged, {"a": 2.0, "b": 6.0})
+
+
+if __name__ == "__main__":
+    unittest.main()
