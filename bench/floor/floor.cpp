@@ -241,7 +241,7 @@ void prepare(const grading::QueueGrading& queue, const grading::ImageContract& c
   } catch (const grading::JobDirectoryError& error) {
     throw grading::GradingUnavailable(error.what());
   }
-  spec = grading::container_spec(queue, contract, grader.problem_dir, dir->path(), grade);
+  spec = grading::container_spec(queue, contract, grader.problem_dir, dir->path(), grade.submission_id);
 }
 
 }  // namespace
