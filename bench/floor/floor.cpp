@@ -117,15 +117,9 @@ grading::GradeJob grade_job(const std::string& queue, const FloorJob& job) {
 
 grading::QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
                                     const std::string& watcher_id) {
-  return grading::QueueGrading{.queue = queue.name,
-                               .watcher_id = watcher_id,
-                               .image = queue.image,
-                               .limits = queue.limits,
-                               .messages = queue.messages,
-                               .grader_root = queue.grader_root,
-                               .docker_host_grader_root = queue.docker_host_grader_root,
-                               .work_dir = manager.work_dir,
-                               .docker_host_work_dir = manager.docker_host_work_dir};
+  auto settings = grading::queue_grading(manager, queue, watcher_id);
+  settings.precreate = false;  // the floor creates each container on the critical path
+  return settings;
 }
 
 std::vector<std::string> docker_run_args(const docker::ContainerSpec& spec, const std::string& name) {

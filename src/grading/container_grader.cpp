@@ -52,6 +52,20 @@ void remove_container(docker::Client& engine, const std::string& id) {
 
 }  // namespace
 
+QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
+                           const std::string& watcher_id) {
+  return QueueGrading{.queue = queue.name,
+                      .watcher_id = watcher_id,
+                      .image = queue.image,
+                      .limits = queue.limits,
+                      .messages = queue.messages,
+                      .grader_root = queue.grader_root,
+                      .docker_host_grader_root = queue.docker_host_grader_root,
+                      .work_dir = manager.work_dir,
+                      .docker_host_work_dir = manager.docker_host_work_dir,
+                      .precreate = queue.precreate};
+}
+
 bool runtime_has_own_kernel(std::string_view runtime) {
   return runtime.starts_with("runsc") || runtime.starts_with("kata");
 }

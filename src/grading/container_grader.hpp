@@ -49,6 +49,10 @@ struct QueueGrading {
   bool precreate = false;  // keep the next container created (images with a supervisor only)
 };
 
+// A configured queue as grading sees it (pre-create as configured).
+QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
+                           const std::string& watcher_id);
+
 // True for runtimes that give each container its own kernel (gVisor's runsc, Kata), where RLIMIT_NPROC
 // counts processes per sandbox rather than per host.
 bool runtime_has_own_kernel(std::string_view runtime);

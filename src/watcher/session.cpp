@@ -34,19 +34,6 @@ http::TransportOptions xqueue_transport_options(const config::ManagerConfig& man
   return options;
 }
 
-grading::QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
-                                    const std::string& watcher_id) {
-  return grading::QueueGrading{.queue = queue.name,
-                               .watcher_id = watcher_id,
-                               .image = queue.image,
-                               .limits = queue.limits,
-                               .messages = queue.messages,
-                               .grader_root = queue.grader_root,
-                               .docker_host_grader_root = queue.docker_host_grader_root,
-                               .work_dir = manager.work_dir,
-                               .docker_host_work_dir = manager.docker_host_work_dir,
-                               .precreate = queue.precreate};
-}
 
 }  // namespace
 
@@ -194,7 +181,7 @@ grading::ContainerGrader* QueueSession::grader() {
       return nullptr;
     }
     const auto image = engine_.ensure_image(queue_.image, policy);
-    auto settings = queue_grading(shared_.manager, queue_, shared_.watcher_id);
+    auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
     settings.precreate = settings.precreate && precreate_;
     grader_.emplace(engine_, std::move(settings), grading::image_contract(image));
     return &*grader_;
