@@ -33,7 +33,7 @@ COPY src ./src
 COPY tests ./tests
 # Only the watcher itself: the test binaries are built and run by scripts/test, not here. The Debian
 # packages owning the shared libraries it links are what the runtime stage installs.
-RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null \
+RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DXQW_BUILD_TESTS=OFF >/dev/null \
  && ninja -C build -j "$(nproc)" xqueue-watcher \
  && strip build/xqueue-watcher \
  && ldd build/xqueue-watcher | awk '$3 ~ /^\// {print $3}' \
