@@ -311,4 +311,26 @@ bool check_queue_name(Reader& reader, const Node& at, const std::string& key, co
   return true;
 }
 
+QueueDraft new_queue_draft(Reader& reader, const Node& map, const std::string& key, const std::string& name,
+                           std::string_view rename_key, const ManagerConfig& manager) {
+  QueueDraft draft;
+  draft.key = key;
+  draft.line = map.line;
+  QueueConfig& queue = draft.queue;
+  queue.source = reader.file().string();
+  queue.name = name;
+  queue.image = manager.default_image;
+  queue.pull_policy = manager.default_pull_policy;
+  queue.limits = manager.default_limits;
+  queue.messages = manager.default_messages;
+  if (const Node* rename = map.find(std::string(rename_key))) {
+    const std::string rename_path = join_key(key, std::string(rename_key));
+    if (auto value = reader.text(*rename, rename_path)) queue.name = *value;
+    check_queue_name(reader, *rename, rename_path, queue.name);
+  } else {
+    check_queue_name(reader, map, key, queue.name);
+  }
+  return draft;
+}
+
 }  // namespace xqw::config::detail

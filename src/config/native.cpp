@@ -185,23 +185,8 @@ void read_native_queue(Reader& reader, const std::string& key_name, const Node& 
                        const ManagerConfig& manager, std::vector<QueueDraft>& drafts) {
   if (!reader.expect(map, Node::Kind::Map, key)) return;
   reader.reject_unknown_keys(map, key, kQueueKeys);
-  QueueDraft draft;
-  draft.key = key;
-  draft.line = map.line;
+  QueueDraft draft = new_queue_draft(reader, map, key, key_name, "name", manager);
   QueueConfig& queue = draft.queue;
-  queue.source = reader.file().string();
-  queue.name = key_name;
-  queue.image = manager.default_image;
-  queue.pull_policy = manager.default_pull_policy;
-  queue.limits = manager.default_limits;
-  queue.messages = manager.default_messages;
-
-  if (const Node* name = map.find("name")) {
-    if (auto value = reader.text(*name, join_key(key, "name"))) queue.name = *value;
-    check_queue_name(reader, *name, join_key(key, "name"), queue.name);
-  } else {
-    check_queue_name(reader, map, key, queue.name);
-  }
 
   draft.server_key = join_key(key, "server");
   const Node* server = map.find("server");

@@ -68,5 +68,9 @@ std::optional<std::string> read_pull_policy(Reader& reader, const Node& node, co
 std::optional<std::string> read_url(Reader& reader, const Node& node, const std::string& key);
 // A queue name as XQueue knows it.
 bool check_queue_name(Reader& reader, const Node& at, const std::string& key, const std::string& name);
+// A queue as both file forms start one: the manager's defaults, named `name` unless the map renames it
+// under `rename_key` ("name" natively, "NAME_OVERRIDE" upstream); the name is checked.
+QueueDraft new_queue_draft(Reader& reader, const Node& map, const std::string& key, const std::string& name,
+                           std::string_view rename_key, const ManagerConfig& manager);
 
 }  // namespace xqw::config::detail

@@ -224,23 +224,8 @@ void read_server_fields(Reader& reader, const Node& map, const std::string& key,
 
 void read_upstream_queue(Reader& reader, const std::string& name, const Node& map, const std::string& key,
                          const ManagerConfig& manager, std::vector<QueueDraft>& drafts) {
-  QueueDraft draft;
-  draft.key = key;
-  draft.line = map.line;
+  QueueDraft draft = new_queue_draft(reader, map, key, name, "NAME_OVERRIDE", manager);
   QueueConfig& queue = draft.queue;
-  queue.source = reader.file().string();
-  queue.name = name;
-  queue.image = manager.default_image;
-  queue.pull_policy = manager.default_pull_policy;
-  queue.limits = manager.default_limits;
-  queue.messages = manager.default_messages;
-
-  if (const Node* override_name = map.find("NAME_OVERRIDE")) {
-    if (auto value = reader.text(*override_name, join_key(key, "NAME_OVERRIDE"))) queue.name = *value;
-    check_queue_name(reader, *override_name, join_key(key, "NAME_OVERRIDE"), queue.name);
-  } else {
-    check_queue_name(reader, map, key, queue.name);
-  }
   read_server_fields(reader, map, key, draft);
   if (const Node* connections = map.find("CONNECTIONS")) {
     if (auto value = reader.integer(*connections, join_key(key, "CONNECTIONS"), 1, 1000)) {
