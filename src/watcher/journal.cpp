@@ -161,6 +161,17 @@ std::vector<JournalEntry> Journal::entries() const {
   return out;
 }
 
+std::optional<JournalEntry> Journal::find(const std::string& id) const {
+  std::ifstream in(dir_ / (id + ".json"));
+  if (!in) return std::nullopt;
+  try {
+    return from_json(id, json::parse(in));
+  } catch (const std::exception& failure) {
+    spdlog::error("journal: entry {} is unreadable: {}", id, failure.what());
+    return std::nullopt;
+  }
+}
+
 std::size_t Journal::backlog() const {
   std::size_t count = 0;
   std::error_code error;

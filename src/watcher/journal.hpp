@@ -46,6 +46,8 @@ class Journal {
   void remove(const std::string& id);
   // Every entry on disk, oldest first; unreadable files are set aside as *.corrupt and skipped.
   std::vector<JournalEntry> entries() const;
+  // The entry as it is on disk now; nullopt once it is settled (removed).
+  std::optional<JournalEntry> find(const std::string& id) const;
   std::size_t backlog() const;
 
   // An entry a worker is handling right now is not redelivered by anyone else.

@@ -55,6 +55,15 @@ void Redelivery::pass() {
       continue;
     }
     if (!shared_.journal.claim(entry.id)) continue;  // a worker is on it
+    // The listing may predate a worker settling this entry and releasing it: only what is still on
+    // disk now, under our claim, is ours to deliver (else a result would be posted twice).
+    auto current = shared_.journal.find(entry.id);
+    if (!current) {
+      shared_.journal.release(entry.id);
+      backoff_.erase(entry.id);
+      continue;
+    }
+    entry = std::move(*current);
     bool settled = false;
     if (entry.result) {
       settled = session->deliver(entry, 1);
