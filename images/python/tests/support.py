@@ -42,13 +42,24 @@ class Workspace:
 
     def grade(self, submission, **job):
         """Run the supervisor on ``submission``; returns a SupervisorRun."""
+        self.write_job(submission, **job)
+        return run_supervisor(self.problem, self.job)
+
+    def write_job(self, submission, **job):
+        """The job directory as the watcher writes it: the submission, then job.json by rename."""
         spec = {"grader": "grader.py", "seed": 7, "grader_payload": {"grader": "x/grader.py"},
                 "student_info": {}, "lang": "en", "hide_output": False, "timeout_seconds": 20}
         spec.update(job)
-        write_tree(self.job, {"job.json": json.dumps(spec),
-                              "submission": submission if isinstance(submission, bytes)
-                              else submission.encode("utf-8")})
-        return run_supervisor(self.problem, self.job)
+        write_tree(self.job, {"submission": submission if isinstance(submission, bytes)
+                              else submission.encode("utf-8"), "job.json.tmp": json.dumps(spec)})
+        os.rename(os.path.join(self.job, "job.json.tmp"), os.path.join(self.job, "job.json"))
+
+    def start_waiting(self, seconds):
+        """The supervisor started before its job (XQW_WAIT_FOR_JOB); returns the running Popen."""
+        env = dict(os.environ, XQW_WAIT_FOR_JOB=str(seconds))
+        return subprocess.Popen([sys.executable, "-I", "-B", SUPERVISOR, "--grader-dir", self.problem,
+                                 "--job-dir", self.job], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env)
 
     def close(self):
         shutil.rmtree(self.root, ignore_errors=True)
@@ -72,11 +83,17 @@ class SupervisorRun:
         return "exit %s\nstdout: %r\nstderr: %s" % (self.returncode, self.stdout[:3000], self.stderr[-3000:])
 
 
-def run_supervisor(problem, job, timeout=60):
+def run_supervisor(problem, job, timeout=60, env=None):
     completed = subprocess.run(
         [sys.executable, "-I", "-B", SUPERVISOR, "--grader-dir", problem, "--job-dir", job],
-        capture_output=True, timeout=timeout)
+        capture_output=True, timeout=timeout, env=env)
     return SupervisorRun(completed)
+
+
+def finished(process, timeout=60):
+    """A SupervisorRun for a Popen started by Workspace.start_waiting, once it exits."""
+    stdout, stderr = process.communicate(timeout=timeout)
+    return SupervisorRun(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
 
 
 @contextlib.contextmanager

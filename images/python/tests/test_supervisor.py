@@ -2,6 +2,8 @@
 container the production capabilities), one JSON result on stdout."""
 
 import hashlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -9,7 +11,7 @@ import unittest
 
 from grader_support import _contract, _processes
 
-from support import SUPERVISOR, Workspace, mo_file, run_supervisor
+from support import SUPERVISOR, Workspace, finished, mo_file, run_supervisor
 
 ADD_GRADER = """\
 from grader_support import gradelib
@@ -412,6 +414,81 @@ class JobErrorTest(unittest.TestCase):
             capture_output=True, text=True, timeout=60)
         self.assertEqual(completed.returncode, 2, completed.stderr)
         self.assertIn("must run as user 0:0", completed.stderr)
+
+
+class WaitForJobTest(SupervisorTestCase):
+    """XQW_WAIT_FOR_JOB: the container is started before its job; the watcher delivers it by writing the
+    job directory and sending SIGUSR1."""
+
+    def wait_for_processes(self, uid, count, process):
+        end = time.monotonic() + 30
+        while len(_processes.processes_of(uid)) < count:
+            self.assertIsNone(process.poll(), "the supervisor ended while waiting for its job")
+            self.assertLess(time.monotonic(), end, "the interpreters were not started before the job")
+            time.sleep(0.02)
+
+    def test_interpreters_wait_for_the_job_and_grade_it_on_the_signal(self):
+        process = self.workspace.start_waiting(60)
+        try:
+            # Both staff interpreters and the student one run before any job exists.
+            self.wait_for_processes(_contract.STAFF_UID, 2, process)
+            self.wait_for_processes(_contract.STUDENT_UID, 1, process)
+            time.sleep(0.2)
+            self.assertIsNone(process.poll())
+            self.workspace.write_job("import os\ndef add(a, b):\n"
+                                     "    return a + b if 'XQW_WAIT_FOR_JOB' not in os.environ else 0\n")
+            process.send_signal(signal.SIGUSR1)
+            run = finished(process)
+        finally:
+            process.kill()
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertEqual((run.result["correct"], run.outputs), (True, ["5\n", "0\n"]), run.describe())
+        self.assertEqual(_processes.processes_of(_contract.STUDENT_UID), [])
+
+    def test_a_job_written_without_a_signal_is_still_found(self):
+        process = self.workspace.start_waiting(60)
+        try:
+            self.wait_for_processes(_contract.STUDENT_UID, 1, process)
+            self.workspace.write_job("def add(a, b):\n    return a * b\n")
+            run = finished(process, timeout=30)
+        finally:
+            process.kill()
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertEqual((run.result["score"], run.outputs), (0.0, ["6\n", "-1\n"]), run.describe())
+
+    def test_a_job_already_there_is_graded_at_once(self):
+        self.workspace.write_job("def add(a, b):\n    return a + b\n")
+        run = finished(self.workspace.start_waiting(60))
+        self.assertEqual((run.returncode, run.result and run.result["correct"]), (0, True), run.describe())
+
+    def test_no_job_in_the_waiting_time_exits_3_without_output(self):
+        started = time.monotonic()
+        run = finished(self.workspace.start_waiting(0.5))
+        self.assertEqual(run.returncode, 3, run.describe())
+        self.assertEqual(run.stdout, b"")
+        self.assertIn("no job arrived within 0.5s", run.stderr)
+        self.assertLess(time.monotonic() - started, 30)
+        self.assertEqual(_processes.processes_of(_contract.STUDENT_UID), [])
+
+    def test_the_deadline_counts_from_the_job_not_from_the_start(self):
+        process = self.workspace.start_waiting(60)
+        try:
+            self.wait_for_processes(_contract.STUDENT_UID, 1, process)
+            time.sleep(2.5)  # longer than the job's whole time limit below
+            self.workspace.write_job("def add(a, b):\n    return a + b\n", timeout_seconds=2)
+            process.send_signal(signal.SIGUSR1)
+            run = finished(process)
+        finally:
+            process.kill()
+        self.assertEqual((run.returncode, run.result and run.result["correct"]), (0, True), run.describe())
+
+    def test_a_bad_waiting_time_is_refused(self):
+        for value in ("abc", "0", "-3"):
+            with self.subTest(value=value):
+                run = run_supervisor(self.workspace.problem, self.workspace.job,
+                                     env=dict(os.environ, XQW_WAIT_FOR_JOB=value))
+                self.assertEqual(run.returncode, 2, run.describe())
+                self.assertIn("XQW_WAIT_FOR_JOB must be a positive number of seconds", run.stderr)
 
 
 if __name__ == "__main__":

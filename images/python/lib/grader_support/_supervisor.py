@@ -16,12 +16,19 @@ stdout. Course code never runs in this process; it runs in fresh interpreters:
 After the student run every student process is killed (``_processes.Reaper``).
 When this process exits the container ends, and with it anything left.
 
+Started with ``XQW_WAIT_FOR_JOB=<seconds>`` (image label
+``org.openedx.xqueue-watcher.job-signal``), the container is started before its
+submission exists: the reaper and the three interpreters start at once and wait,
+and the watcher delivers the job by writing the job directory (``job.json``
+last, by rename) and sending SIGUSR1. Grading time counts from that signal.
+
 Exit status 0 means stdout holds the result; 2 means the job or the container
-set-up is unusable (reason on stderr).
+set-up is unusable (reason on stderr); 3 means no job arrived in the waiting time.
 """
 
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -32,6 +39,9 @@ _CHILD_CODE = "from grader_support.%s import main; main()"
 _STAFF_REPLY_LIMIT = 1 << 31
 _STUDENT_REPORT_BASE_LIMIT = 4 << 20
 _STUDENT_REPORT_PER_TEST = 64 << 10
+WAIT_FOR_JOB_ENV = "XQW_WAIT_FOR_JOB"
+JOB_SIGNAL = signal.SIGUSR1
+NO_JOB_ARRIVED = 3
 
 
 class JobError(Exception):
@@ -52,10 +62,9 @@ class Verdict(Exception):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    started = time.monotonic()
     try:
         grader_dir, job_dir = _parse_args(argv)
-        job = load_job(job_dir)
+        waiting = _waiting_time(os.environ.get(WAIT_FOR_JOB_ENV))
         if os.geteuid() != 0:
             raise JobError("the supervisor must run as user 0:0 with CAP_SETUID and CAP_SETGID "
                            "(image label org.openedx.xqueue-watcher.supervisor=setuid)")
@@ -65,20 +74,88 @@ def main(argv=None):
     os.umask(0o022)
     # As PID 1 nothing else would end us on `docker stop`; the container's end kills every child.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    crew = Crew()
+    try:
+        if waiting is not None:
+            crew.start()
+            if not wait_for_job(job_dir, waiting):
+                _processes.log("no job arrived within %gs; exiting unused" % waiting)
+                return NO_JOB_ARRIVED
+        return _grade(grader_dir, job_dir, crew)
+    finally:
+        crew.close()
+
+
+def _grade(grader_dir, job_dir, crew):
+    started = time.monotonic()
+    try:
+        job = load_job(job_dir)
+    except JobError as error:
+        _processes.log("cannot grade: %s" % error)
+        return 2
     # The watcher may mount a whole course (so it can create the container before the submission
     # arrives); grading only ever sees the problem's own directory, as with a per-problem mount.
     problem, job.grader = os.path.split(job.grader)
-    grading = Grading(job, os.path.join(grader_dir, problem) if problem else grader_dir, started)
+    grading = Grading(job, os.path.join(grader_dir, problem) if problem else grader_dir, started, crew)
     try:
         result = grading.run()
     finally:
-        grading.close()
+        grading.finish()
+    crew.close()
     emit(result)
     _processes.log("graded in %.3fs: correct=%s score=%.4g errors=%d tests=%d" % (
         time.monotonic() - started, result["correct"], result["score"], len(result["errors"]),
         len(result["tests"])))
     _report_usage()
     return 0
+
+
+def _waiting_time(setting):
+    """Seconds to wait for the job (XQW_WAIT_FOR_JOB), or None when the job is already there."""
+    if setting is None or setting == "":
+        return None
+    try:
+        seconds = float(setting)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise JobError("%s must be a positive number of seconds, got %r" % (WAIT_FOR_JOB_ENV, setting))
+    return seconds
+
+
+def wait_for_job(job_dir, seconds):
+    """True once job.json is in `job_dir` (the watcher renames it into place, then sends JOB_SIGNAL);
+    False after `seconds` without it.
+
+    The handler is set before the first look, so a signal sent before it was set (PID 1 ignores
+    signals it has no handler for) finds the file already there; one look a second covers a lost signal.
+    """
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    previous_fd = signal.set_wakeup_fd(wake_write)
+    previous_handler = signal.signal(JOB_SIGNAL, lambda *_: None)
+    job_file = os.path.join(job_dir, "job.json")
+    end = time.monotonic() + seconds
+    try:
+        while not os.path.exists(job_file):
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            if select.select([wake_read], [], [], min(left, 1.0))[0]:
+                while _drain(wake_read):
+                    pass
+        return True
+    finally:
+        signal.signal(JOB_SIGNAL, previous_handler)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(wake_read)
+        os.close(wake_write)
+
+
+def _drain(fd):
+    try:
+        return bool(os.read(fd, 64))
+    except BlockingIOError:
+        return False
 
 
 def _report_usage():
@@ -158,8 +235,9 @@ def emit(result):
 class Grading:
     """One submission's grading, from the job to the result."""
 
-    def __init__(self, job, grader_dir, started):
+    def __init__(self, job, grader_dir, started, crew):
         self.job = job
+        self.crew = crew
         self.grader_dir = grader_dir
         self.started = started
         self.deadline = None
@@ -167,13 +245,11 @@ class Grading:
             # Finish before the watcher's own deadline, which also counts container start and exit.
             reserve = min(job.timeout / 2, 1.0 + 0.05 * job.timeout)
             self.deadline = started + job.timeout - reserve
-        self.children = _processes.Children()
+        self.children = crew.children
         self.view_dir = None
         self.view_grader_file = None
         self._translation = None
         self._students_killed = False
-        self._pipes = []
-        self.reaper = None
 
     # --- the steps ---------------------------------------------------------
     def run(self):
@@ -190,12 +266,7 @@ class Grading:
         submission = self._decoded_submission()
         answer = self._read_answer()
         self._make_view()
-        self.reaper = _processes.Reaper(_contract.STUDENT_UID, _contract.REAPER_UID,
-                                        _contract.REAPER_GID, self.children)
-        # The three interpreters start together; each waits for its request.
-        staff = self._start("_staff", _contract.STAFF_UID, "staff")
-        answer_run = self._start("_runner", _contract.STAFF_UID, "staff")
-        student_run = self._start("_runner", _contract.STUDENT_UID, "student")
+        staff, answer_run, student_run = self.crew.start()
         processed = self._check_and_preprocess(staff, submission, answer)
         expected = self._run_answer(answer_run, processed["answer"])
         actual = self._run_submission(student_run, processed["submission"], len(expected["results"]))
@@ -326,32 +397,10 @@ class Grading:
                 "seed": self.job.seed, "module_name": module_name, "source": source,
                 "output_limit": output_limit}
 
-    def _start(self, module, uid, role):
-        request_read, request_write = os.pipe()
-        reply_read, reply_write = os.pipe()
-        null = os.open(os.devnull, os.O_RDWR)
-        if role == "student":
-            fds = {0: null, 1: null, 2: null, 3: request_read, 4: reply_write}
-            oom, niceness = 1000, 19
-        else:
-            fds = {0: null, 1: 2, 2: 2, 3: request_read, 4: reply_write}
-            oom, niceness = 500, 0
-        env = dict(os.environ)
-        env.update({"TMPDIR": "/tmp", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
-                    "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
-        argv = [sys.executable, "-I", "-B", "-c", _CHILD_CODE % module]
-        pid = _processes.spawn(argv, uid, uid, fds, env, oom_score_adj=oom,
-                               home_prefix="/tmp/xqw-%s-" % role, niceness=niceness)
-        self.children.track(pid)
-        for fd in (request_read, reply_write, null):
-            os.close(fd)
-        self._pipes += [request_write, reply_read]
-        return _Child(pid, request_write, reply_read)
-
     def _kill_student_processes(self):
         self._students_killed = True
         for _ in range(5):
-            if self.reaper is None or not self.reaper.kill_students():
+            if self.crew.reaper is None or not self.crew.reaper.kill_students():
                 _processes.log("warning: the reaper did not confirm killing the student processes")
             self.children.reap()
             left = _processes.processes_of(_contract.STUDENT_UID)
@@ -388,11 +437,59 @@ class Grading:
             self._translation = _load_translation(self.view_grader_file, self.grader_dir, self.job)
         return self._translation(message)
 
+    def finish(self):
+        """Every student process is gone once grading is over, whatever ended it."""
+        if self.crew.reaper is not None and not self._students_killed:
+            self._kill_student_processes()
+
+
+class Crew:
+    """The reaper and the three fresh interpreters of one grading: started when the job is known, or
+    before it arrives when the container waits for its job. Each interpreter waits for its request."""
+
+    def __init__(self):
+        self.children = _processes.Children()
+        self.reaper = None
+        self._members = None
+        self._pipes = []
+
+    def start(self):
+        """(staff, answer run, student run), starting them on first use."""
+        if self._members is None:
+            self.reaper = _processes.Reaper(_contract.STUDENT_UID, _contract.REAPER_UID,
+                                            _contract.REAPER_GID, self.children)
+            self._members = (self._start("_staff", _contract.STAFF_UID, "staff"),
+                             self._start("_runner", _contract.STAFF_UID, "staff"),
+                             self._start("_runner", _contract.STUDENT_UID, "student"))
+        return self._members
+
+    def _start(self, module, uid, role):
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        null = os.open(os.devnull, os.O_RDWR)
+        if role == "student":
+            fds = {0: null, 1: null, 2: null, 3: request_read, 4: reply_write}
+            oom, niceness = 1000, 19
+        else:
+            fds = {0: null, 1: 2, 2: 2, 3: request_read, 4: reply_write}
+            oom, niceness = 500, 0
+        env = dict(os.environ)
+        env.pop(WAIT_FOR_JOB_ENV, None)
+        env.update({"TMPDIR": "/tmp", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
+                    "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+        argv = [sys.executable, "-I", "-B", "-c", _CHILD_CODE % module]
+        pid = _processes.spawn(argv, uid, uid, fds, env, oom_score_adj=oom,
+                               home_prefix="/tmp/xqw-%s-" % role, niceness=niceness)
+        self.children.track(pid)
+        for fd in (request_read, reply_write, null):
+            os.close(fd)
+        self._pipes += [request_write, reply_read]
+        return _Child(pid, request_write, reply_read)
+
     def close(self):
         if self.reaper is not None:
-            if not self._students_killed:
-                self._kill_student_processes()
             self.reaper.close()
+            self.reaper = None
         for fd in self._pipes:
             try:
                 os.close(fd)
