@@ -118,7 +118,7 @@ grading::GradeJob grade_job(const std::string& queue, const FloorJob& job) {
 grading::QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
                                     const std::string& watcher_id) {
   auto settings = grading::queue_grading(manager, queue, watcher_id);
-  settings.precreate = false;  // the floor creates each container on the critical path
+  settings.precreate = config::Precreate::Off;  // the floor creates each container on the critical path
   return settings;
 }
 

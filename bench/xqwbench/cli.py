@@ -32,8 +32,8 @@ def parse_args(argv):
     parser.add_argument("--n", type=int, default=None, help="submissions (default 30; 1000 with --scale)")
     parser.add_argument("--connections", type=int, default=1, help="connections per queue (default 1)")
     parser.add_argument("--queues", type=int, default=1, help="queues the submissions are spread over (default 1)")
-    parser.add_argument("--precreate", choices=("default", "on", "off"), default="default",
-                        help="per-queue `precreate:` in the watcher's YAML; default leaves the key out")
+    parser.add_argument("--precreate", choices=("default", "started", "created", "off", "on"), default="default",
+                        help="per-queue `precreate:` in the watcher's YAML (on = started); default leaves the key out")
     parser.add_argument("--timeout", default="5s", help="the queues' limits.timeout (default 5s)")
     parser.add_argument("--runtime", default="", help="the queues' limits.runtime, e.g. runsc (default: engine's)")
     parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"grader image (default {DEFAULT_IMAGE})")
@@ -113,8 +113,11 @@ def queue_settings(args, grader_root: str, connections: int) -> dict:
     settings = {"connections": connections, "grader_root": grader_root, "image": args.image,
                 "pull_policy": "never", "limits": limits}
     if args.precreate != "default":
-        settings["precreate"] = args.precreate == "on"
+        settings["precreate"] = PRECREATE_VALUES[args.precreate]
     return settings
+
+
+PRECREATE_VALUES = {"on": True, "started": "started", "created": "created", "off": False}
 
 
 def headline(args, machine: dict, load: float, precreate_note: str) -> list:
@@ -135,11 +138,11 @@ def headline(args, machine: dict, load: float, precreate_note: str) -> list:
 def precreate_note(args, binary: str, scratch: str) -> str:
     if args.precreate == "default":
         return "not set (watcher default)"
-    complaint = precreate_supported(binary, scratch, watcher_env())
+    complaint = precreate_supported(binary, scratch, watcher_env(), PRECREATE_VALUES[args.precreate])
     if complaint is None:
         return args.precreate
-    if args.precreate == "on":
-        raise BenchError("--precreate on: this watcher's config does not accept a per-queue `precreate` key yet "
+    if args.precreate != "off":
+        raise BenchError(f"--precreate {args.precreate}: this watcher's config does not accept a per-queue `precreate` key yet "
                          f"(check-config says: {complaint.splitlines()[0]})")
     args.precreate = "default"  # `off` is what a watcher without pre-create does anyway
     return "off (the watcher has no pre-create yet; key left out)"

@@ -44,8 +44,8 @@ def check_config(binary: str, root: str, env: dict) -> Optional[str]:
     return None if result.returncode == 0 else (result.stdout + result.stderr).strip()
 
 
-def precreate_supported(binary: str, scratch: str, env: dict) -> Optional[str]:
-    """None when the watcher's config accepts a per-queue `precreate` key, else check-config's complaint."""
+def precreate_supported(binary: str, scratch: str, env: dict, value) -> Optional[str]:
+    """None when the watcher's config accepts `precreate: value` on a queue, else check-config's complaint."""
     root = os.path.join(scratch, "precreate-probe")
-    write_config_root(root, 1, {"probe": {"grader_root": scratch, "precreate": True}})
+    write_config_root(root, 1, {"probe": {"grader_root": scratch, "precreate": value}})
     return check_config(binary, root, env)

@@ -85,25 +85,34 @@ class Engine:
         return len(containers)
 
 
-# The lifecycle phases the report shows, between consecutive events of one container.
+# The lifecycle events the report shows, in order; "job" is the job signal (SIGUSR1) that a container started
+# before its submission gets when the watcher hands it the job (pre-start).
 LIFECYCLE = ("create", "start", "die", "destroy")
+JOB_SIGNAL = "10"
 
 
-def lifecycles(events: List[dict]) -> Dict[str, Dict[str, float]]:
-    """submission id -> {"create": t, "start": t, "die": t, "destroy": t} (wall seconds), one container each.
-
-    A submission graded twice (re-served) keeps its last container.
+def lifecycles(events: List[dict], container_of: Optional[Dict[str, str]] = None) -> Dict[str, Dict[str, float]]:
+    """submission id -> {"create": t, "start": t, "job": t, "die": t, "destroy": t} (wall seconds), one
+    container each. A container is a submission's by its submission label, or, for one made before its
+    submission (labelled "waiting" or "precreated"), by `container_of` (submission id -> container id prefix,
+    from the watcher's log). A submission graded twice (re-served) keeps its last container.
     """
     by_container: Dict[str, Dict[str, float]] = defaultdict(dict)
     submission_of: Dict[str, Optional[str]] = {}
     for event in events:
         action = event.get("Action") or event.get("status")
-        if action not in LIFECYCLE:
-            continue
         container = event.get("id") or event.get("Actor", {}).get("ID")
         attributes = event.get("Actor", {}).get("Attributes", {})
+        if action == "kill" and attributes.get("signal") == JOB_SIGNAL:
+            action = "job"
+        if action not in LIFECYCLE and action != "job":
+            continue
         submission_of[container] = attributes.get(SUBMISSION_LABEL, submission_of.get(container))
         by_container[container].setdefault(action, event["timeNano"] / 1e9)
+    for submission, prefix in (container_of or {}).items():
+        for container in by_container:
+            if container.startswith(prefix):
+                submission_of[container] = submission
     out: Dict[str, Dict[str, float]] = {}
     for container, times in sorted(by_container.items(), key=lambda item: item[1].get("create", 0)):
         if submission_of.get(container) is not None:

@@ -5,13 +5,15 @@ from typing import Dict, List, Optional, Sequence
 from .runs import FloodResult, IdleResult, RunResult
 from .stats import hundred_blocks, median, percentile, ratio
 
-# Engine-event phases of one container, in order, with the report's names.
+# Engine-event phases of one container, in order, with the report's names. "run" is when the container
+# began on the job: its start, or its job signal when it was started before the submission (pre-start).
+# A phase that began before the job itself (pre-create, pre-start) is off the critical path and not counted.
 PHASES = (
     ("before create", None, "create"),
     ("create -> start", "create", "start"),
-    ("start -> exit", "start", "die"),
+    ("start or job signal -> exit", "run", "die"),
+    ("exit -> done", "die", None),
     ("exit -> removed", "die", "destroy"),
-    ("removed -> done", "destroy", None),
 )
 RATIO_LINE = re.compile(r"^[a-z][a-z0-9_]*: -?[0-9]+(\.[0-9]+)?$")
 
@@ -20,12 +22,22 @@ def ms(seconds: Optional[float]) -> Optional[float]:
     return None if seconds is None else seconds * 1000
 
 
+def event_time(job, name: Optional[str], default: float) -> Optional[float]:
+    if name is None:
+        return default
+    if name == "run":
+        return job.lifecycle.get("job", job.lifecycle.get("start"))
+    return job.lifecycle.get(name)
+
+
 def phase_values(run: RunResult, start: Optional[str], end: Optional[str]) -> List[float]:
+    """Each job's time from event `start` to event `end` (None: the job's begin or end), for the jobs whose
+    `start` came after the job began (earlier ones were prepared ahead, off the critical path)."""
     values = []
     for job in run.jobs:
-        begin = job.begin if start is None else job.lifecycle.get(start)
-        finish = job.end if end is None else job.lifecycle.get(end)
-        if begin is not None and finish is not None:
+        begin = event_time(job, start, job.begin)
+        finish = event_time(job, end, job.end)
+        if begin is not None and finish is not None and begin >= job.begin - 0.002:
             values.append(finish - begin)
     return values
 
@@ -53,11 +65,13 @@ def watcher_phase_lines(watcher: RunResult) -> List[str]:
 
 
 def max_running(run: RunResult) -> Optional[int]:
-    """The most containers running at once (engine start to die), from the events."""
+    """The most containers grading at once (engine start, or job signal for a container started before its
+    job, to die), from the events. Containers waiting for a job use no CPU and are not counted."""
     edges = []
     for job in run.jobs:
-        if "start" in job.lifecycle and "die" in job.lifecycle:
-            edges += [(job.lifecycle["start"], 1), (job.lifecycle["die"], -1)]
+        began = event_time(job, "run", job.begin)
+        if began is not None and "die" in job.lifecycle:
+            edges += [(began, 1), (job.lifecycle["die"], -1)]
     running = peak = 0
     for _, step in sorted(edges, key=lambda edge: (edge[0], edge[1])):  # a die before a start at the same instant
         running += step
@@ -124,7 +138,7 @@ TABLE_ROWS = (
     ("submit -> result max (ms)", "latency_max_ms", 0),
     ("one job, begun -> done p50 (ms)", "service_p50_ms", 0),
     ("one job, begun -> done p95 (ms)", "service_p95_ms", 0),
-    ("containers running at once (max)", "max_running", 0),
+    ("containers grading at once (max)", "max_running", 0),
 ) + tuple((f"  {label} p50 (ms)", "phase " + label, 1) for label, _, _ in PHASES) + (
     ("process CPU (s)", "process_cpu_s", 2),
     ("process CPU per submission (ms)", "process_cpu_per_submission_ms", 1),

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from . import procfs
 from .engine import Engine, lifecycles
@@ -224,8 +224,8 @@ def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, r
     submissions = {s["submission_id"]: s for s in standin.client.submissions() if s["submission_id"] in by_id}
     accepted = [r for r in standin.client.results() if r["submission_id"] in by_id]
     rejected = [r for r in standin.client.rejected() if r.get("submission_id") in by_id]
-    events = lifecycles(engine.events(watcher.watcher_id, watcher.started - 1, time.time()))
-    received = grading_started(watcher.log_path)
+    received, container_of = grading_log(watcher.log_path)
+    events = lifecycles(engine.events(watcher.watcher_id, watcher.started - 1, time.time()), container_of)
     outcomes, seen = [], set()
     for result in accepted:
         if result["duplicate"] or result["submission_id"] in seen:
@@ -249,17 +249,26 @@ def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, r
 GRADING_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) .*?\] submission (\d+): grading with ")
 
 
-def grading_started(log_path: str) -> Dict[int, float]:
-    """submission id -> when the watcher logged that it starts grading it (its text log, local time, ms).
-    Splits the time from XQueue's reply to the container's creation; empty if the log format differs."""
+GRADED_LINE = re.compile(r"\] graded submission (\d+) .*\bcontainer=([0-9a-f]+)")
+
+
+def grading_log(log_path: str) -> Tuple[Dict[int, float], Dict[str, str]]:
+    """From the watcher's text log: submission id -> when it logged that it starts grading it (local time,
+    ms), which splits XQueue's reply from the container's part; and submission id (text) -> the id prefix of
+    the container that graded it (containers made before their submission carry no submission label).
+    Both are empty if the log format differs."""
     started: Dict[int, float] = {}
+    container_of: Dict[str, str] = {}
     with open(log_path, errors="replace") as log:
         for line in log:
             match = GRADING_LINE.match(line)
             if match:
                 stamp = time.mktime(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")) + int(match.group(2)) / 1000
                 started[int(match.group(3))] = stamp
-    return started
+            graded = GRADED_LINE.search(line)
+            if graded:
+                container_of[graded.group(1)] = graded.group(2)
+    return started, container_of
 
 
 # ---- the floors -----------------------------------------------------------------------------------------

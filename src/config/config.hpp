@@ -82,6 +82,12 @@ inline constexpr std::array<std::string_view, 8> kMessageVerdicts = {
     "grader_not_found",      // the payload names no grader, or one outside grader_root
 };
 
+// How far ahead a queue prepares the container for its next submission (one container per submission,
+// never reused): not at all, created (limits and mounts applied), or started and waiting for its job
+// (images that declare the job-signal label; others fall back to created).
+enum class Precreate { Off, Created, Started };
+std::string_view precreate_name(Precreate precreate);
+
 struct QueueConfig {
   std::string name;    // queue name at XQueue (NAME_OVERRIDE / `name`, else the key)
   std::string source;  // file it came from
@@ -94,7 +100,7 @@ struct QueueConfig {
   Limits limits;
   std::map<std::string, std::string> messages;  // verdict (kMessageVerdicts) -> template with {limit}
   bool from_jailed_grader = false;              // upstream JailedGrader (or unknown handler) mapped here
-  bool precreate = true;  // keep the next container created, so a submission only starts one
+  Precreate precreate = Precreate::Started;
   int weight = 1;         // share of the running-container capacity when queues compete for it
   int max_running = 0;    // containers this queue may run at once; 0: no per-queue cap
 };

@@ -287,6 +287,19 @@ std::optional<std::string> read_pull_policy(Reader& reader, const Node& node, co
   return policy;
 }
 
+std::optional<Precreate> read_precreate(Reader& reader, const Node& node, const std::string& key) {
+  if (node.kind == Node::Kind::Bool || node.kind == Node::Kind::Plain || node.kind == Node::Kind::String) {
+    std::string value = node.text;
+    std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (value == "true" || value == "yes" || value == "on" || value == "started") return Precreate::Started;
+    if (value == "created") return Precreate::Created;
+    if (value == "false" || value == "no" || value == "off") return Precreate::Off;
+  }
+  const std::string got = node.is_scalar() ? "'" + node.text + "'" : "a " + std::string(describe(node.kind));
+  reader.error(node, key, "expected started (or true), created, or false (or off), got " + got);
+  return std::nullopt;
+}
+
 std::optional<std::string> read_url(Reader& reader, const Node& node, const std::string& key) {
   auto url = reader.text(node, key);
   if (!url) return std::nullopt;
@@ -334,3 +347,16 @@ QueueDraft new_queue_draft(Reader& reader, const Node& map, const std::string& k
 }
 
 }  // namespace xqw::config::detail
+
+namespace xqw::config {
+
+std::string_view precreate_name(Precreate precreate) {
+  switch (precreate) {
+    case Precreate::Off: return "off";
+    case Precreate::Created: return "created";
+    case Precreate::Started: return "started";
+  }
+  return "?";
+}
+
+}  // namespace xqw::config

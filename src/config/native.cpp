@@ -230,7 +230,7 @@ void read_native_queue(Reader& reader, const std::string& key_name, const Node& 
     read_messages(reader, *messages, join_key(key, "messages"), queue.messages);
   }
   if (const Node* precreate = map.find("precreate")) {
-    if (auto value = reader.boolean(*precreate, join_key(key, "precreate"))) queue.precreate = *value;
+    if (auto value = read_precreate(reader, *precreate, join_key(key, "precreate"))) queue.precreate = *value;
   }
   if (const Node* weight = map.find("weight")) {
     if (auto value = reader.integer(*weight, join_key(key, "weight"), 1, 1000)) queue.weight = static_cast<int>(*value);

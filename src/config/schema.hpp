@@ -64,6 +64,8 @@ std::optional<std::filesystem::path> read_grader_root(Reader& reader, const Node
 std::optional<std::filesystem::path> read_host_path(Reader& reader, const Node& node, const std::string& key);
 std::optional<std::string> read_image(Reader& reader, const Node& node, const std::string& key);
 std::optional<std::string> read_pull_policy(Reader& reader, const Node& node, const std::string& key);
+// A queue's `precreate`: started (or true), created, or false (or off).
+std::optional<Precreate> read_precreate(Reader& reader, const Node& node, const std::string& key);
 // An XQueue base URL (http:// or https://), without trailing slashes.
 std::optional<std::string> read_url(Reader& reader, const Node& node, const std::string& key);
 // A queue name as XQueue knows it.

@@ -218,10 +218,15 @@ WaitResult Client::wait(const std::string& id, steady_clock::time_point deadline
 }
 
 void Client::kill(const std::string& id, const std::string& signal) {
+  send_signal(id, signal);  // false: not running any more, which is what we wanted
+}
+
+bool Client::send_signal(const std::string& id, const std::string& signal) {
   auto response = call("POST", "/containers/" + id + "/kill?signal=" + http::url_escape(signal));
-  // 409: not running any more, which is what we wanted.
-  if (response.status == 404) throw ContainerGone("kill container " + id + ": no such container");
-  if (response.status != 204 && response.status != 409) fail("kill container " + id, response);
+  if (response.status == 404) throw ContainerGone("signal " + signal + " to container " + id + ": no such container");
+  if (response.status == 409) return false;
+  if (response.status != 204) fail("signal " + signal + " to container " + id, response);
+  return true;
 }
 
 ContainerState Client::inspect(const std::string& id) {

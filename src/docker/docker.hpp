@@ -201,6 +201,8 @@ class Client {
   // Waits for exit; kills the container when `deadline` passes first.
   WaitResult wait(const std::string& id, std::chrono::steady_clock::time_point deadline);
   void kill(const std::string& id, const std::string& signal = "KILL");
+  // Sends `signal` to the container's PID 1; false when the container is not running (or is gone).
+  bool send_signal(const std::string& id, const std::string& signal);
   ContainerState inspect(const std::string& id);
   // The state once the container has exited with `exit_code`: the engine may record an OOM kill a
   // moment after the exit itself, so a SIGKILL exit is looked at again briefly before it is believed.

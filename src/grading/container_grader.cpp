@@ -75,6 +75,7 @@ ImageContract image_contract(const docker::ImageInfo& image) {
   contract.grader_dir = label_or(image, kGraderDirLabel, contract.grader_dir);
   contract.job_dir = label_or(image, kJobDirLabel, contract.job_dir);
   contract.setuid_supervisor = label_or(image, kSupervisorLabel, "") == "setuid";
+  contract.job_signal = label_or(image, kJobSignalLabel, "");
   return contract;
 }
 
@@ -159,6 +160,8 @@ GradeReport ContainerGrader::prepare_and_run(const GradeJob& job) {
 struct ContainerGrader::Container {
   std::string id;
   std::unique_ptr<JobDirectory> job_dir;
+  bool waiting = false;  // started before its job, waiting for the job signal
+  Clock::time_point made = Clock::now();
 };
 
 // Works off the critical path with its own engine connection: creates the next container before a
@@ -204,8 +207,17 @@ class ContainerGrader::Housekeeper {
  private:
   void loop() {
     std::unique_lock lock(mutex_);
+    const auto work = [this] { return stopping_ || want_prepare_ || !disposals_.empty(); };
     while (true) {
-      changed_.wait(lock, [this] { return stopping_ || want_prepare_ || !disposals_.empty(); });
+      if (prepared_ && prepared_->waiting) {
+        // A waiting container ends itself after kWaitForJob: replace it before, so none is found ended.
+        if (!changed_.wait_until(lock, prepared_->made + kReplaceWaitingAfter, work)) {
+          disposals_.push_back(std::move(*std::exchange(prepared_, std::nullopt)));
+          want_prepare_ = true;
+        }
+      } else {
+        changed_.wait(lock, work);
+      }
       if (want_prepare_ && !stopping_) {  // first: the next submission may be waiting for it
         want_prepare_ = false;
         preparing_ = true;
@@ -235,7 +247,7 @@ class ContainerGrader::Housekeeper {
 
   std::optional<Container> create() {
     try {
-      return owner_.new_container(engine_, "precreated");
+      return owner_.prestart() ? owner_.waiting_container(engine_) : owner_.new_container(engine_, "precreated");
     } catch (const std::exception& error) {
       spdlog::warn("queue {}: could not pre-create a container: {}", owner_.queue_.queue, error.what());
       return std::nullopt;
@@ -263,7 +275,7 @@ ContainerGrader::ContainerGrader(docker::Client& engine, QueueGrading queue, Ima
     : engine_(engine), queue_(std::move(queue)), contract_(std::move(contract)) {
   // Only an image whose supervisor confines grading to the problem directory can take a container
   // created before the problem is known (its mount holds the whole grader_root).
-  if (queue_.precreate && whole_root_mounted()) {
+  if (queue_.precreate != config::Precreate::Off && whole_root_mounted()) {
     housekeeper_ = std::make_unique<Housekeeper>(*this, engine_.socket_path());
     housekeeper_->prepare_next();
   }
@@ -271,16 +283,52 @@ ContainerGrader::ContainerGrader(docker::Client& engine, QueueGrading queue, Ima
 
 ContainerGrader::~ContainerGrader() = default;
 
-ContainerGrader::Container ContainerGrader::new_container(docker::Client& engine, std::string_view submission_id) const {
+ContainerGrader::Container ContainerGrader::new_container(docker::Client& engine, std::string_view submission_id,
+                                                          std::vector<std::string> env) const {
   Container container;
   container.job_dir = std::make_unique<JobDirectory>(queue_.work_dir,
                                                      job_directory_name(queue_.watcher_id, std::string(submission_id)));
   std::error_code ignored;
   const fs::path root = fs::canonical(queue_.grader_root, ignored);
-  const auto spec = container_spec(queue_, contract_, root.empty() ? queue_.grader_root : root,
-                                   container.job_dir->path(), submission_id);
+  auto spec = container_spec(queue_, contract_, root.empty() ? queue_.grader_root : root, container.job_dir->path(),
+                             submission_id);
+  spec.env = std::move(env);
   container.id = engine.create_container(spec);
   return container;
+}
+
+ContainerGrader::Container ContainerGrader::waiting_container(docker::Client& engine) const {
+  auto container = new_container(engine, "waiting",
+                                 {std::string(kWaitForJobEnv) + "=" + std::to_string(kWaitForJob.count())});
+  try {
+    engine.start(container.id);
+  } catch (...) {
+    remove_container(engine, container.id);
+    throw;
+  }
+  container.waiting = true;
+  container.made = Clock::now();
+  return container;
+}
+
+bool ContainerGrader::hand_over(Container& container, const GradeJob& job, double timeout_seconds,
+                                GradeReport& report) {
+  auto phase = Clock::now();
+  container.job_dir->write(job, timeout_seconds);
+  report.times.prepare = since(phase);
+  if (!container.waiting) return true;
+  phase = Clock::now();
+  bool delivered = false;
+  try {
+    delivered = engine_.send_signal(container.id, contract_.job_signal);
+  } catch (const docker::ContainerGone&) {
+  }
+  report.times.start = since(phase);
+  if (!delivered) {
+    spdlog::warn("queue {}: the container waiting for submission {} had ended; grading it in a new one",
+                 queue_.queue, job.submission_id);
+  }
+  return delivered;
 }
 
 GradeReport ContainerGrader::run_in_container(const GradeJob& job, const ResolvedGrader& grader) {
@@ -296,11 +344,13 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
   const double timeout_seconds = std::chrono::duration<double>(queue_.limits.timeout).count();
   std::optional<Container> container;
   try {
-    auto phase = Clock::now();
     if (housekeeper_) container = housekeeper_->take();
+    if (container && !hand_over(*container, contained, timeout_seconds, report)) {
+      housekeeper_->dispose(std::move(*std::exchange(container, std::nullopt)));
+    }
+    auto phase = Clock::now();
     if (container) {
-      container->job_dir->write(contained, timeout_seconds);
-      report.times.prepare = since(phase);
+      // prepared by the housekeeper: created, or started and now sent its job
     } else if (whole_root_mounted()) {
       container = new_container(engine_, job.submission_id);
       container->job_dir->write(contained, timeout_seconds);
@@ -315,6 +365,7 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
           container_spec(queue_, contract_, grader.problem_dir, container->job_dir->path(), job.submission_id));
       report.times.create = since(phase);
     }
+    report.container_id = container->id;
     run_container(*container, report);
   } catch (const docker::EngineError& error) {
     finish(std::move(container));
@@ -322,6 +373,9 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
   } catch (const JobDirectoryError& error) {
     finish(std::move(container));
     throw GradingUnavailable(error.what());
+  } catch (const GradingUnavailable&) {
+    finish(std::move(container));
+    throw;
   }
   finish(std::move(container));
   report.times.total = since(started);
@@ -330,9 +384,11 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
 
 void ContainerGrader::run_container(const Container& container, GradeReport& report) {
   auto phase = Clock::now();
-  const auto deadline = Clock::now() + queue_.limits.timeout;
-  engine_.start(container.id);
-  report.times.start = since(phase);
+  const auto deadline = Clock::now() + queue_.limits.timeout;  // a waiting container: counted from its job
+  if (!container.waiting) {
+    engine_.start(container.id);
+    report.times.start = since(phase);
+  }
 
   phase = Clock::now();
   bool deadline_hit = false;
@@ -347,6 +403,9 @@ void ContainerGrader::run_container(const Container& container, GradeReport& rep
                      .stderr_bytes = std::move(output.err.data)};
   collect_exit(container.id, deadline, signals, report);
   report.times.run = since(phase) - report.times.inspect;
+  if (container.waiting && report.exit_code == kNoJobArrivedExit && signals.stdout_bytes.empty()) {
+    throw GradingUnavailable("container " + container.id + " stopped waiting before its job arrived");
+  }
   report.staff_stderr = signals.stderr_bytes;
   report.outcome = decide(signals, limits_for_messages(queue_.limits), queue_.messages);
 }

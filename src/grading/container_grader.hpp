@@ -9,6 +9,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "docker/docker.hpp"
@@ -22,10 +23,19 @@ struct ImageContract {
   std::string grader_dir = "/grader";
   std::string job_dir = "/job";
   bool setuid_supervisor = false;  // PID 1 needs root with only SETUID/SETGID to drop to the student uid
+  std::string job_signal;          // non-empty: can be started before its job and sent it with this signal
 };
 inline constexpr std::string_view kGraderDirLabel = "org.openedx.xqueue-watcher.grader-dir";
 inline constexpr std::string_view kJobDirLabel = "org.openedx.xqueue-watcher.job-dir";
 inline constexpr std::string_view kSupervisorLabel = "org.openedx.xqueue-watcher.supervisor";
+inline constexpr std::string_view kJobSignalLabel = "org.openedx.xqueue-watcher.job-signal";
+// A container started before its job is told how long to wait for it (seconds); the watcher replaces a
+// waiting container well before that, so the wait only ends on its own when the watcher is gone.
+inline constexpr std::string_view kWaitForJobEnv = "XQW_WAIT_FOR_JOB";
+inline constexpr std::chrono::seconds kWaitForJob{600};
+inline constexpr std::chrono::seconds kReplaceWaitingAfter{540};
+// The image's exit status when no job arrived in that time.
+inline constexpr int kNoJobArrivedExit = 3;
 ImageContract image_contract(const docker::ImageInfo& image);
 
 // Labels on every container, so a watcher finds (and removes) its own orphans.
@@ -46,7 +56,7 @@ struct QueueGrading {
   std::filesystem::path docker_host_grader_root;  // empty: same as grader_root
   std::filesystem::path work_dir;
   std::filesystem::path docker_host_work_dir;     // empty: same as work_dir
-  bool precreate = false;  // keep the next container created (images with a supervisor only)
+  config::Precreate precreate = config::Precreate::Off;  // images with a supervisor only
 };
 
 // A configured queue as grading sees it (pre-create as configured).
@@ -78,6 +88,7 @@ struct GradeReport {
   std::string staff_stderr;
   PhaseTimes times;
   int exit_code = 0;
+  std::string container_id;  // the container that ran it (for logs: one container per submission)
 };
 
 // The engine, the image or the job directory failed: not the student's fault, never posted as a zero.
@@ -101,13 +112,21 @@ class ContainerGrader {
   class Housekeeper;
   GradeReport prepare_and_run(const GradeJob& job);
   GradeReport run_in_container(const GradeJob& job, const ResolvedGrader& grader);
-  Container new_container(docker::Client& engine, std::string_view submission_id) const;
+  Container new_container(docker::Client& engine, std::string_view submission_id,
+                          std::vector<std::string> env = {}) const;
+  // A container started before its job, waiting for it (pre-start).
+  Container waiting_container(docker::Client& engine) const;
+  // The job written into a container the housekeeper prepared; false when a waiting one has ended.
+  bool hand_over(Container& container, const GradeJob& job, double timeout_seconds, GradeReport& report);
   void run_container(const Container& container, GradeReport& report);
   // Exit code and engine state after the output ended; fills `signals` and the report's exit code.
   void collect_exit(const std::string& id, std::chrono::steady_clock::time_point deadline, RunSignals& signals,
                     GradeReport& report);
   void finish(std::optional<Container> container);
   bool whole_root_mounted() const { return contract_.setuid_supervisor; }
+  bool prestart() const {
+    return queue_.precreate == config::Precreate::Started && !contract_.job_signal.empty();
+  }
   docker::Client& engine_;
   QueueGrading queue_;
   ImageContract contract_;

@@ -140,7 +140,12 @@ void JobDirectory::write(const GradeJob& job, double timeout_seconds) {
       {"hide_output", job.hide_output},
       {"timeout_seconds", timeout_seconds},
   };
-  write_file(path_ / "job.json", description.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  // job.json appears whole, last: a container already waiting for its job takes it as the job's arrival.
+  const auto staged = path_ / "job.json.tmp";
+  write_file(staged, description.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (::rename(staged.c_str(), (path_ / "job.json").c_str()) != 0) {
+    throw JobDirectoryError("cannot rename " + staged.string() + " to job.json: " + std::strerror(errno));
+  }
 }
 
 JobDirectory::~JobDirectory() {

@@ -50,7 +50,7 @@ class JobDirectory {
   JobDirectory(const std::filesystem::path& work_dir, const std::string& name);
   JobDirectory(const std::filesystem::path& work_dir, const std::string& name, const GradeJob& job,
                double timeout_seconds);
-  // Writes `submission` and `job.json` (once).
+  // Writes `submission`, then `job.json` by rename (once).
   void write(const GradeJob& job, double timeout_seconds);
   JobDirectory(const JobDirectory&) = delete;
   JobDirectory& operator=(const JobDirectory&) = delete;

@@ -165,7 +165,8 @@ void QueueSession::log_graded(const grading::GradeReport& report, std::int64_t s
                                          {"create", times.create},
                                          {"start", times.start},
                                          {"run", times.run},
-                                         {"inspect", times.inspect}}});
+                                         {"inspect", times.inspect}},
+                              .container_id = report.container_id.substr(0, 12)});
   if (!report.outcome.staff_reason.empty()) {
     spdlog::warn("{} submission {}: staff debug: {}", name_, submission_id, report.outcome.staff_reason);
   }
@@ -182,7 +183,7 @@ grading::ContainerGrader* QueueSession::grader() {
     }
     const auto image = engine_.ensure_image(queue_.image, policy);
     auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
-    settings.precreate = settings.precreate && precreate_;
+    if (!precreate_) settings.precreate = config::Precreate::Off;
     grader_.emplace(engine_, std::move(settings), grading::image_contract(image));
     return &*grader_;
   } catch (const docker::EngineError& error) {

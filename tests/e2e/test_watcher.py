@@ -1,16 +1,47 @@
 """The watcher binary end to end: stand-in XQueue, real engine, the Python grader image."""
+import json
 import os
+import re
 import signal
 import time
 import unittest
 
-from harness import WatcherTestCase, containers_labelled, HERE
+from harness import WatcherTestCase, containers_labelled, engine_request, HERE
 
 COURSE = os.path.join(HERE, "fixtures", "course")
 RIGHT = "def square(x):\n    return x * x\n"
 WRONG = "def square(x):\n    return x + x\n"
 RAISES = "def square(x):\n    raise ValueError('boom <b>')\n"
 SLOW_RIGHT = "import time\ntime.sleep({seconds})\n" + RIGHT
+SUBMISSION_LABEL = "org.openedx.xqueue-watcher.submission"
+QUEUE_LABEL = "org.openedx.xqueue-watcher.queue"
+JOB_MOUNT = "/xqw/private/job"
+
+
+def inspect(container_id):
+    status, body = engine_request("GET", f"/containers/{container_id}/json")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def grading_containers(watcher_id):
+    """Running containers that have their job (job.json in the mounted job directory); containers started
+    ahead and still waiting for a job are not grading."""
+    grading = []
+    for container in containers_labelled(watcher_id):
+        if container["State"] != "running":
+            continue
+        mounts = {m["Destination"]: m["Source"] for m in container.get("Mounts", [])}
+        if os.path.exists(os.path.join(mounts.get(JOB_MOUNT, "/nonexistent"), "job.json")):
+            grading.append(container)
+    return grading
+
+
+def graded_by(watcher, submission_id):
+    """The id prefix of the container that graded `submission_id`, from the watcher's log."""
+    match = re.search(rf"graded submission {submission_id} .*\bcontainer=([0-9a-f]+)", watcher.output())
+    assert match, f"no 'graded submission {submission_id}' line with its container in the log"
+    return match.group(1)
 
 
 class GradingTest(WatcherTestCase):
@@ -60,17 +91,64 @@ class GradingTest(WatcherTestCase):
         self.assertEqual(result["body"]["score"], 1)
         self.assertGreater(self.xqueue.requests(log=False)["counts"].get("login", 0), logins_before)
 
-    def test_each_connection_keeps_its_next_container_created(self):
+    def test_each_connection_keeps_its_next_container_started_and_waiting(self):
         self.assertEqual(self.result_for(self.submit("course", "square/grader.py", RIGHT))["body"]["score"], 1)
         self.xqueue.wait_for(
-            lambda: sorted(c["State"] for c in containers_labelled(self.watcher_id)) == ["created"] * 3,
-            timeout=30, what="one pre-created (never started) container per connection")
+            lambda: sorted((c["State"], c["Labels"][SUBMISSION_LABEL]) for c in containers_labelled(self.watcher_id))
+            == [("running", "waiting")] * 3,
+            timeout=30, what="one started container waiting for its job per connection")
+        self.assertEqual(grading_containers(self.watcher_id), [])
+        for container in containers_labelled(self.watcher_id):
+            self.assertIn("XQW_WAIT_FOR_JOB=600", inspect(container["Id"])["Config"]["Env"])
+
+    def test_a_container_started_before_the_submission_grades_it(self):
+        running = lambda: {c["Id"] for c in containers_labelled(self.watcher_id) if c["State"] == "running"}
+        self.xqueue.wait_for(lambda: len(running()) == 3, timeout=30, what="three waiting containers")
+        waiting = running()
+        submission = self.submit("course", "square/grader.py", RIGHT)
+        self.assertEqual(self.result_for(submission)["body"]["score"], 1)
+        prefix = graded_by(self.watcher, submission)
+        self.assertTrue(any(i.startswith(prefix) for i in waiting),
+                        f"container {prefix} was not one of those waiting before the submission: {waiting}")
+
+    def test_a_waiting_container_that_ended_is_replaced_on_the_critical_path(self):
+        self.xqueue.wait_for(lambda: len(containers_labelled(self.watcher_id)) == 3, timeout=30,
+                             what="three waiting containers")
+        for container in containers_labelled(self.watcher_id):
+            status, body = engine_request("POST", f"/containers/{container['Id']}/kill?signal=KILL")
+            self.assertIn(status, (204, 409), body)
+        ids = [self.submit("course", "square/grader.py", RIGHT) for _ in range(3)]
+        for submission in ids:
+            self.assertEqual(self.result_for(submission)["body"]["score"], 1)
+        self.assertIn("had ended; grading it in a new one", self.watcher.output())
 
     def test_unknown_grader_is_reported_without_running_anything(self):
         result = self.result_for(self.submit("course", "../square/grader.py", RIGHT))
         body = result["body"]
         self.assertEqual(body["score"], 0)
         self.assertIn("ERROR", body["msg"])
+
+
+class PrecreateModesTest(WatcherTestCase):
+    QUEUES = {"created": {"grader_root": COURSE, "connections": 2, "precreate": "created"},
+              "off": {"grader_root": COURSE, "connections": 2, "precreate": False}}
+
+    def containers_of(self, queue):
+        return [c for c in containers_labelled(self.watcher_id) if c["Labels"][QUEUE_LABEL] == queue]
+
+    def test_created_keeps_containers_created_not_started(self):
+        self.assertEqual(self.result_for(self.submit("created", "square/grader.py", RIGHT))["body"]["score"], 1)
+        self.xqueue.wait_for(
+            lambda: sorted((c["State"], c["Labels"][SUBMISSION_LABEL]) for c in self.containers_of("created"))
+            == [("created", "precreated")] * 2,
+            timeout=30, what="one created, never started container per connection")
+
+    def test_off_makes_each_container_for_its_submission(self):
+        submission = self.submit("off", "square/grader.py", WRONG)
+        self.assertEqual(self.result_for(submission)["body"]["score"], 0)
+        self.xqueue.wait_for(lambda: self.containers_of("off") == [], timeout=30, what="no container kept")
+        prefix = graded_by(self.watcher, submission)
+        self.assertRegex(prefix, "^[0-9a-f]{12}$")
 
 
 class ShutdownTest(WatcherTestCase):
@@ -131,10 +209,11 @@ class AdmissionTest(WatcherTestCase):
         ids = [self.submit("course", "square/grader.py", SLOW_RIGHT.format(seconds=1)) for _ in range(3)]
         most = 0
         while len({r["submission_id"] for r in self.xqueue.results()} & set(ids)) < 3:
-            running = [c for c in containers_labelled(self.watcher_id) if c["State"] == "running"]
-            most = max(most, len(running))
+            most = max(most, len(grading_containers(self.watcher_id)))
             time.sleep(0.05)
-        self.assertEqual(most, 1, "the cap is one running container")
+        self.assertEqual(most, 1, "the cap is one container grading")
+        waiting = [c for c in containers_labelled(self.watcher_id) if c["State"] == "running"]
+        self.assertLessEqual(len(waiting), 3, "at most one waiting container per connection")
         for i in ids:
             self.assertEqual(self.result_for(i)["body"]["score"], 1)
 

@@ -170,6 +170,28 @@ TEST_F(ConfigNativeRoot, LimitsAcceptNumbersOrStrings) {
   EXPECT_EQ(limits.tmpfs_bytes, 16 * MiB);
 }
 
+TEST_F(ConfigNativeRoot, PrecreateIsStartedByDefaultAndTakesEachSpelling) {
+  auto result = load_queue("");
+  ASSERT_TRUE(result.config) << all_problems(result);
+  EXPECT_EQ(result.config->queues.at(0).precreate, Precreate::Started);
+  const std::vector<std::pair<std::string, Precreate>> spellings = {
+      {"true", Precreate::Started},  {"started", Precreate::Started}, {"'started'", Precreate::Started},
+      {"created", Precreate::Created}, {"Created", Precreate::Created}, {"false", Precreate::Off},
+      {"off", Precreate::Off}};
+  for (const auto& [text, expected] : spellings) {
+    result = load_queue("    precreate: " + text + "\n");
+    ASSERT_TRUE(result.config) << text << ": " << all_problems(result);
+    EXPECT_EQ(result.config->queues.at(0).precreate, expected) << text;
+  }
+  for (const std::string bad : {"sometimes", "1", "[started]"}) {
+    result = load_queue("    precreate: " + bad + "\n");
+    const auto* error = with_key(result.errors, "queues.q.precreate");
+    ASSERT_NE(error, nullptr) << bad << ": " << all_problems(result);
+    EXPECT_THAT(error->reason, HasSubstr("expected started (or true), created, or false (or off)")) << bad;
+  }
+  EXPECT_EQ(precreate_name(Precreate::Created), "created");
+}
+
 TEST_F(ConfigNativeRoot, WithoutAnyManagerFileTheStrictDefaultsApply) {
   const auto result = load_queue("");
   ASSERT_TRUE(result.config) << all_problems(result);
