@@ -89,6 +89,7 @@ class Engine:
 # before its submission gets when the watcher hands it the job (pre-start).
 LIFECYCLE = ("create", "start", "die", "destroy")
 JOB_SIGNAL = "10"
+MADE_AHEAD = ("waiting", "precreated")  # submission label of containers made before their submission
 
 
 def lifecycles(events: List[dict], container_of: Optional[Dict[str, str]] = None) -> Dict[str, Dict[str, float]]:
@@ -115,6 +116,6 @@ def lifecycles(events: List[dict], container_of: Optional[Dict[str, str]] = None
                 submission_of[container] = submission
     out: Dict[str, Dict[str, float]] = {}
     for container, times in sorted(by_container.items(), key=lambda item: item[1].get("create", 0)):
-        if submission_of.get(container) is not None:
+        if submission_of.get(container) not in (None, *MADE_AHEAD):
             out[submission_of[container]] = times
     return out

@@ -31,13 +31,13 @@ def event_time(job, name: Optional[str], default: float) -> Optional[float]:
 
 
 def phase_values(run: RunResult, start: Optional[str], end: Optional[str]) -> List[float]:
-    """Each job's time from event `start` to event `end` (None: the job's begin or end), for the jobs whose
-    `start` came after the job began (earlier ones were prepared ahead, off the critical path)."""
+    """Each job's time from event `start` to event `end` (None: the job's begin or end), for the jobs where
+    both came after the job began (a container prepared ahead did that part off the critical path)."""
     values = []
     for job in run.jobs:
         begin = event_time(job, start, job.begin)
         finish = event_time(job, end, job.end)
-        if begin is not None and finish is not None and begin >= job.begin - 0.002:
+        if begin is not None and finish is not None and min(begin, finish) >= job.begin - 0.002:
             values.append(finish - begin)
     return values
 

@@ -249,7 +249,7 @@ def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, r
 GRADING_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) .*?\] submission (\d+): grading with ")
 
 
-GRADED_LINE = re.compile(r"\] graded submission (\d+) .*\bcontainer=([0-9a-f]+)")
+GRADED_LINE = re.compile(r" graded submission (\d+) .*\bcontainer=([0-9a-f]+)")
 
 
 def grading_log(log_path: str) -> Tuple[Dict[int, float], Dict[str, str]]:

@@ -181,11 +181,15 @@ class ContainerGrader::Housekeeper {
     if (prepared_) remove(std::move(*prepared_));
   }
 
-  // The pre-created container, once any creation in progress has finished; nullopt if there is none.
+  // The prepared container, once any preparation in progress has finished (nullopt if it failed); the
+  // next one is prepared at once, so it is ready by the time this one's submission is done.
   std::optional<Container> take() {
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [this] { return !preparing_ && !want_prepare_; });
-    return std::exchange(prepared_, std::nullopt);
+    auto taken = std::exchange(prepared_, std::nullopt);
+    want_prepare_ = true;
+    changed_.notify_all();
+    return taken;
   }
 
   void prepare_next() {
@@ -218,7 +222,11 @@ class ContainerGrader::Housekeeper {
       } else {
         changed_.wait(lock, work);
       }
-      if (want_prepare_ && !stopping_) {  // first: the next submission may be waiting for it
+      if (want_prepare_ && (stopping_ || prepared_)) {  // nothing to do: a take() may be waiting on it
+        want_prepare_ = false;
+        changed_.notify_all();
+      }
+      if (want_prepare_) {  // first: the next submission may be waiting for it
         want_prepare_ = false;
         preparing_ = true;
         lock.unlock();
@@ -443,12 +451,11 @@ void ContainerGrader::collect_exit(const std::string& id, Clock::time_point dead
   }
 }
 
-// Removes the container and its job directory: off the critical path when a housekeeper runs (which
-// also creates the next container), right here otherwise.
+// Removes the container and its job directory: off the critical path when a housekeeper runs, right
+// here otherwise.
 void ContainerGrader::finish(std::optional<Container> container) {
   if (housekeeper_) {
     if (container) housekeeper_->dispose(std::move(*container));
-    housekeeper_->prepare_next();
     return;
   }
   if (container) remove_container(engine_, container->id);

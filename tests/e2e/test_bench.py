@@ -174,6 +174,41 @@ class BenchArithmetic(unittest.TestCase):
                   for action, t in (("create", 1.0), ("start", 1.1), ("attach", 1.05), ("die", 2.0), ("destroy", 2.1))]
         self.assertEqual(engine.lifecycles(events), {"7": {"create": 1.0, "start": 1.1, "die": 2.0, "destroy": 2.1}})
 
+    def test_lifecycles_map_containers_made_before_their_submission_through_the_log(self):
+        waiting = {engine.SUBMISSION_LABEL: "waiting"}
+        events = [{"Action": action, "id": cid, "timeNano": int(t * 1e9),
+                   "Actor": {"Attributes": dict(waiting, **extra)}}
+                  for cid, action, t, extra in (("aaa111", "create", 1.0, {}), ("aaa111", "start", 1.1, {}),
+                                                ("bbb222", "create", 1.2, {}), ("aaa111", "kill", 5.0, {"signal": "10"}),
+                                                ("aaa111", "kill", 5.5, {"signal": "9"}), ("aaa111", "die", 6.0, {}))]
+        self.assertEqual(engine.lifecycles(events, {"7": "aaa"}),
+                         {"7": {"create": 1.0, "start": 1.1, "job": 5.0, "die": 6.0}})
+        self.assertEqual(engine.lifecycles(events), {}, "a waiting container is nobody's without the log")
+
+    def test_the_graded_log_line_names_the_container(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".log") as log:
+            log.write("2026-11-26 15:22:56.316 info  [bench-0#0] submission 12: grading with a/grader.py\n"
+                      "2026-11-26 15:22:56.524 info  graded submission 12 in queue bench-0: graded in 207.971 ms "
+                      "queue=bench-0 submission_id=12 verdict=graded total_ms=207.971 container=af3d2d38faf3\n")
+            log.flush()
+            started, container_of = runs.grading_log(log.name)
+        self.assertEqual(container_of, {"12": "af3d2d38faf3"})
+        self.assertEqual(list(started), [12])
+
+    def test_phases_prepared_before_the_job_are_off_the_critical_path(self):
+        cpu = procfs.CpuSnapshot(procfs.MachineCpu(0, 0), 0, None)
+        ahead = runs.JobOutcome(0, "k", 0, 10.0, 10.5, None, None, "",
+                                {"create": 1.0, "start": 1.1, "job": 10.01, "die": 10.4})
+        cold = runs.JobOutcome(1, "k", 0, 20.0, 20.6, None, None, "",
+                               {"create": 20.01, "start": 20.1, "die": 20.5})
+        run = runs.RunResult("x", [ahead, cold], 0, 0, cpu)
+        self.assertEqual(report.phase_values(run, "create", "start"), [20.1 - 20.01])
+        self.assertEqual([round(v, 3) for v in report.phase_values(run, "run", "die")], [0.39, 0.4])
+        self.assertEqual(report.phase_values(run, None, "create"), [20.01 - 20.0])
+        # The next container starts (and waits) while this one grades: grading at once is still one.
+        after = runs.JobOutcome(2, "k", 0, 10.5, 11.0, None, None, "", {"start": 10.1, "job": 10.51, "die": 10.9})
+        self.assertEqual(report.max_running(runs.RunResult("x", [ahead, after], 0, 0, cpu)), 1)
+
     def test_max_running_counts_overlapping_containers_and_lets_a_die_precede_a_start(self):
         def job(index, start, die):
             return runs.JobOutcome(index, "k", 0, 0, 1, None, None, "", {"start": start, "die": die})

@@ -9,7 +9,6 @@ and the short tracebacks students see.
 import io
 import os
 import sys
-import traceback
 
 from grader_support import gradelib
 
@@ -132,6 +131,8 @@ def student_traceback(error, student_files, hidden_prefixes=()):
     frames = error.__traceback__
     while frames is not None and frames.tb_frame.f_code.co_filename not in student_files:
         frames = frames.tb_next
+    import traceback  # only when something failed: it costs every interpreter ~5 ms to import
+
     text = "".join(traceback.format_exception(type(error), error, frames, chain=False))
     for prefix in hidden_prefixes:
         if prefix:
@@ -140,5 +141,7 @@ def student_traceback(error, student_files, hidden_prefixes=()):
 
 
 def full_traceback():
+    import traceback
+
     return traceback.format_exc()
 
