@@ -85,10 +85,10 @@ class Engine:
         return len(containers)
 
 
-# The lifecycle events the report shows, in order; "job" is the job signal (SIGUSR1) that a container started
-# before its submission gets when the watcher hands it the job (pre-start).
+# The lifecycle events the report shows, in order; "job" is the job signal (SIGWINCH, the Python image's
+# label) that a container started before its submission gets when the watcher hands it the job (pre-start).
 LIFECYCLE = ("create", "start", "die", "destroy")
-JOB_SIGNAL = "10"
+JOB_SIGNAL = "28"
 MADE_AHEAD = ("waiting", "precreated")  # submission label of containers made before their submission
 
 

@@ -61,6 +61,28 @@ def containers_labelled(watcher_id):
     return json.loads(body)
 
 
+SUBMISSION_LABEL = "org.openedx.xqueue-watcher.submission"
+MADE_AHEAD = ("waiting", "precreated")  # submission label of containers prepared before their submission
+
+
+def has_job(container):
+    """True once the container's job directory holds job.json (a container prepared ahead gets it late)."""
+    mounts = {m["Destination"]: m["Source"] for m in container.get("Mounts", [])}
+    return any(os.path.exists(os.path.join(source, "job.json"))
+               for destination, source in mounts.items() if destination.endswith("/job"))
+
+
+def used_containers(watcher_id):
+    """The watcher's containers that have had a job: everything but those prepared ahead and unused."""
+    return [c for c in containers_labelled(watcher_id)
+            if c["Labels"].get(SUBMISSION_LABEL) not in MADE_AHEAD or has_job(c)]
+
+
+def grading_containers(watcher_id):
+    """Running containers that have their job; those started ahead and still waiting are not grading."""
+    return [c for c in used_containers(watcher_id) if c["State"] == "running"]
+
+
 def write_config_root(root, port, queues, poll_interval="0.2s", shutdown_grace="30s", manager_extra="",
                       requests_timeout="5s"):
     """A config root in the native YAML form; `queues` maps name -> dict of extra YAML lines."""

@@ -179,7 +179,7 @@ class BenchArithmetic(unittest.TestCase):
         events = [{"Action": action, "id": cid, "timeNano": int(t * 1e9),
                    "Actor": {"Attributes": dict(waiting, **extra)}}
                   for cid, action, t, extra in (("aaa111", "create", 1.0, {}), ("aaa111", "start", 1.1, {}),
-                                                ("bbb222", "create", 1.2, {}), ("aaa111", "kill", 5.0, {"signal": "10"}),
+                                                ("bbb222", "create", 1.2, {}), ("aaa111", "kill", 5.0, {"signal": "28"}),
                                                 ("aaa111", "kill", 5.5, {"signal": "9"}), ("aaa111", "die", 6.0, {}))]
         self.assertEqual(engine.lifecycles(events, {"7": "aaa"}),
                          {"7": {"create": 1.0, "start": 1.1, "job": 5.0, "die": 6.0}})

@@ -11,7 +11,7 @@ import time
 import unittest
 
 from harness import (HERE, SOURCE_DIR, WatcherProcess, containers_labelled, engine_request,
-                     require_engine_and_image, write_config_root, xqueue_standin)
+                     require_engine_and_image, used_containers, write_config_root, xqueue_standin)
 
 COURSE = os.path.join(HERE, "fixtures", "course")
 RIGHT = "def square(x):\n    return x * x\n"
@@ -70,11 +70,11 @@ class FaultTestCase(unittest.TestCase):
             self.assertEqual(scores, {score}, f"submission {i} scored {scores}")
 
     def assert_nothing_left(self):
-        """While it runs, only pre-created containers (never started, one per connection) may exist;
+        """While it runs, only containers prepared ahead and unused (one per connection) may exist;
         after a clean stop, no container and no job directory at all."""
-        running = containers_labelled(self.watcher_id)
-        self.assertEqual([c["State"] for c in running if c["State"] != "created"], [], "used containers left")
-        self.assertLessEqual(len(running), 2, "more pre-created containers than connections")
+        self.assertEqual([(c["Labels"], c["State"]) for c in used_containers(self.watcher_id)], [],
+                         "used containers left")
+        self.assertLessEqual(len(containers_labelled(self.watcher_id)), 2, "more containers ahead than connections")
         self.assertEqual(self.watcher.stop(signal.SIGTERM), 0, self.log())
         self.assertEqual(containers_labelled(self.watcher_id), [], "containers left after the watcher stopped")
         jobs = os.path.join(self.tmp, "jobs")

@@ -22,7 +22,7 @@ import unittest
 from typing import Callable, Optional, Sequence, Tuple
 
 from harness import (GRADER_IMAGE, HERE, SOURCE_DIR, WatcherTestCase, containers_labelled,
-                     engine_request)
+                     engine_request, used_containers)
 
 FIXTURES = os.path.join(HERE, "fixtures")  # every queue's grader_root
 HOSTILE = os.path.join(FIXTURES, "hostile")
@@ -344,10 +344,10 @@ class HostileRun(WatcherTestCase):
                                                       grader_payload={"grader": grader})
                              for queue, (grader, response, _) in cls.FOLLOW_UPS.items()}
         cls.wait_until(lambda: cls.posted_ids() >= set(cls.follow_up_ids.values()), 60)
-        # Everything that can be posted is: only pre-created (never started) containers may remain while
-        # the watcher runs; after it stops, nothing at all.
-        cls.wait_until(lambda: all(c["State"] == "created" for c in containers_labelled(cls.watcher_id)), 15)
-        cls.used_containers = [c for c in containers_labelled(cls.watcher_id) if c["State"] != "created"]
+        # Everything that can be posted is: only containers prepared ahead and unused may remain while the
+        # watcher runs; after it stops, nothing at all.
+        cls.wait_until(lambda: used_containers(cls.watcher_id) == [], 15)
+        cls.used_containers = used_containers(cls.watcher_id)
         cls.watcher_alive = cls.watcher.process.poll() is None
         cls.peak_rss_kib = peak_rss_kib(cls.watcher.process.pid)
         cls.results = {r["submission_id"]: r for r in cls.xqueue.results()}

@@ -6,35 +6,21 @@ import signal
 import time
 import unittest
 
-from harness import WatcherTestCase, containers_labelled, engine_request, HERE
+from harness import (SUBMISSION_LABEL, WatcherTestCase, containers_labelled, engine_request, grading_containers,
+                     HERE)
 
 COURSE = os.path.join(HERE, "fixtures", "course")
 RIGHT = "def square(x):\n    return x * x\n"
 WRONG = "def square(x):\n    return x + x\n"
 RAISES = "def square(x):\n    raise ValueError('boom <b>')\n"
 SLOW_RIGHT = "import time\ntime.sleep({seconds})\n" + RIGHT
-SUBMISSION_LABEL = "org.openedx.xqueue-watcher.submission"
 QUEUE_LABEL = "org.openedx.xqueue-watcher.queue"
-JOB_MOUNT = "/xqw/private/job"
 
 
 def inspect(container_id):
     status, body = engine_request("GET", f"/containers/{container_id}/json")
     assert status == 200, body
     return json.loads(body)
-
-
-def grading_containers(watcher_id):
-    """Running containers that have their job (job.json in the mounted job directory); containers started
-    ahead and still waiting for a job are not grading."""
-    grading = []
-    for container in containers_labelled(watcher_id):
-        if container["State"] != "running":
-            continue
-        mounts = {m["Destination"]: m["Source"] for m in container.get("Mounts", [])}
-        if os.path.exists(os.path.join(mounts.get(JOB_MOUNT, "/nonexistent"), "job.json")):
-            grading.append(container)
-    return grading
 
 
 def graded_by(watcher, submission_id):

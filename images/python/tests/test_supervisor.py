@@ -418,7 +418,7 @@ class JobErrorTest(unittest.TestCase):
 
 class WaitForJobTest(SupervisorTestCase):
     """XQW_WAIT_FOR_JOB: the container is started before its job; the watcher delivers it by writing the
-    job directory and sending SIGUSR1."""
+    job directory and sending SIGWINCH."""
 
     def wait_for_processes(self, uid, count, process):
         end = time.monotonic() + 30
@@ -437,13 +437,23 @@ class WaitForJobTest(SupervisorTestCase):
             self.assertIsNone(process.poll())
             self.workspace.write_job("import os\ndef add(a, b):\n"
                                      "    return a + b if 'XQW_WAIT_FOR_JOB' not in os.environ else 0\n")
-            process.send_signal(signal.SIGUSR1)
+            process.send_signal(signal.SIGWINCH)
             run = finished(process)
         finally:
             process.kill()
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertEqual((run.result["correct"], run.outputs), (True, ["5\n", "0\n"]), run.describe())
         self.assertEqual(_processes.processes_of(_contract.STUDENT_UID), [])
+
+    def test_a_signal_before_the_supervisor_listens_neither_kills_it_nor_is_lost(self):
+        self.workspace.write_job("def add(a, b):\n    return a + b\n")
+        process = self.workspace.start_waiting(60)
+        try:
+            process.send_signal(signal.SIGWINCH)  # the interpreter has not even started
+            run = finished(process)
+        finally:
+            process.kill()
+        self.assertEqual((run.returncode, run.result and run.result["correct"]), (0, True), run.describe())
 
     def test_a_job_written_without_a_signal_is_still_found(self):
         process = self.workspace.start_waiting(60)
@@ -476,7 +486,7 @@ class WaitForJobTest(SupervisorTestCase):
             self.wait_for_processes(_contract.STUDENT_UID, 1, process)
             time.sleep(2.5)  # longer than the job's whole time limit below
             self.workspace.write_job("def add(a, b):\n    return a + b\n", timeout_seconds=2)
-            process.send_signal(signal.SIGUSR1)
+            process.send_signal(signal.SIGWINCH)
             run = finished(process)
         finally:
             process.kill()

@@ -20,7 +20,7 @@ Started with ``XQW_WAIT_FOR_JOB=<seconds>`` (image label
 ``org.openedx.xqueue-watcher.job-signal``), the container is started before its
 submission exists: the reaper and the three interpreters start at once and wait,
 and the watcher delivers the job by writing the job directory (``job.json``
-last, by rename) and sending SIGUSR1. Grading time counts from that signal.
+last, by rename) and sending SIGWINCH. Grading time counts from that signal.
 
 Exit status 0 means stdout holds the result; 2 means the job or the container
 set-up is unusable (reason on stderr); 3 means no job arrived in the waiting time.
@@ -40,7 +40,8 @@ _STAFF_REPLY_LIMIT = 1 << 31
 _STUDENT_REPORT_BASE_LIMIT = 4 << 20
 _STUDENT_REPORT_PER_TEST = 64 << 10
 WAIT_FOR_JOB_ENV = "XQW_WAIT_FOR_JOB"
-JOB_SIGNAL = signal.SIGUSR1
+# Ignored by default: sent before the handler is set (the interpreter still starting), it must not kill us.
+JOB_SIGNAL = signal.SIGWINCH
 NO_JOB_ARRIVED = 3
 
 
@@ -127,8 +128,8 @@ def wait_for_job(job_dir, seconds):
     """True once job.json is in `job_dir` (the watcher renames it into place, then sends JOB_SIGNAL);
     False after `seconds` without it.
 
-    The handler is set before the first look, so a signal sent before it was set (PID 1 ignores
-    signals it has no handler for) finds the file already there; one look a second covers a lost signal.
+    The handler is set before the first look, so a signal sent before it was set (and ignored) finds
+    the file already there; one look a second covers a signal lost any other way.
     """
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     previous_fd = signal.set_wakeup_fd(wake_write)
