@@ -276,8 +276,8 @@ def measure_idle(bench: Bench):
     print(f"bench: idle watcher, {args.idle_queues} queues, {args.idle_seconds:g} s ...", file=sys.stderr)
     queues = [f"idle-{i}" for i in range(args.idle_queues)]
     root = bench.config_root("idle", {q: queue_settings(args, bench.course, 1) for q in queues})
-    return run_idle(bench.watcher_binary, bench.standin, root, bench.new_id("idle"), queues, args.idle_seconds,
-                    args.poll_interval)
+    return run_idle(bench.watcher_binary, bench.engine, bench.standin, root, bench.new_id("idle"), queues,
+                    args.idle_seconds, args.poll_interval)
 
 
 def measure_flood(bench: Bench):

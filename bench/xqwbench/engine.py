@@ -76,10 +76,14 @@ class Engine:
             events.append(event)
         return events
 
+    def containers(self, watcher_id: str) -> List[dict]:
+        """Every container (any state) labelled with `watcher_id`."""
+        filters = json.dumps({"label": [f"{WATCHER_LABEL}={watcher_id}"]})
+        return self.get_json("/containers/json?all=1&filters=" + urllib.parse.quote(filters))
+
     def remove_labelled(self, watcher_id: str) -> int:
         """Removes every container this benchmark labelled with `watcher_id` (ours only)."""
-        filters = json.dumps({"label": [f"{WATCHER_LABEL}={watcher_id}"]})
-        containers = self.get_json("/containers/json?all=1&filters=" + urllib.parse.quote(filters))
+        containers = self.containers(watcher_id)
         for container in containers:
             self.request("DELETE", f"/containers/{container['Id']}?force=1&v=1")
         return len(containers)

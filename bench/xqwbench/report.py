@@ -98,6 +98,7 @@ def run_metrics(run: RunResult) -> Dict[str, Optional[float]]:
         "peak_rss_mib": run.peak_rss_kib / 1024,
         "machine_cpu_s": run.cpu.machine.busy,
         "machine_cpu_per_submission_s": ratio(run.cpu.machine.busy, run.n),
+        "machine_busy_fraction": ratio(run.cpu.machine.busy, run.cpu.machine.total),
         "engine_cpu_per_submission_ms": ms(ratio(run.cpu.engine, run.n)),
         "containers_cpu_per_submission_ms": ms(ratio(run.cpu.containers, run.n)),
         "score_mismatches": run.mismatches(),
@@ -145,6 +146,7 @@ TABLE_ROWS = (
     ("process peak RSS (MiB)", "peak_rss_mib", 1),
     ("machine CPU (s, all cores)", "machine_cpu_s", 2),
     ("machine CPU per submission (s)", "machine_cpu_per_submission_s", 3),
+    ("machine busy (share of all cores)", "machine_busy_fraction", 2),
     ("  engine daemons' share (ms)", "engine_cpu_per_submission_ms", 0),
     ("  containers' share (ms)", "containers_cpu_per_submission_ms", 0),
     ("score mismatches (vs expected.json)", "score_mismatches", 0),
@@ -197,6 +199,8 @@ def comparisons(watcher: RunResult, floors: Dict[str, RunResult], scale: bool = 
         out["throughput_vs_api_floor"] = ratio(w["throughput_per_s"], f["throughput_per_s"])
         out["machine_cpu_per_submission_vs_api_floor"] = ratio(w["machine_cpu_per_submission_s"],
                                                               f["machine_cpu_per_submission_s"])
+    # 1.0: every core busy, so more connections cannot add throughput (the CPU ceiling).
+    out["watcher_machine_busy_fraction"] = w["machine_busy_fraction"]
     out["p50_result_to_next_pull_ms"] = ms(median(result_to_next_pull(watcher)))
     out["watcher_cpu_ms_per_submission"] = w["process_cpu_per_submission_ms"]
     out["watcher_peak_rss_mib"] = w["peak_rss_mib"]

@@ -334,7 +334,7 @@ class IdleResult:
     min_gap_after_empty_s: Optional[float]
 
 
-def run_idle(binary: str, standin: Standin, config_root: str, watcher_id: str, queues: List[str],
+def run_idle(binary: str, engine: Engine, standin: Standin, config_root: str, watcher_id: str, queues: List[str],
              seconds: float, poll_interval_s: float) -> IdleResult:
     standin.client.config(queues=queues)
     watcher = Watcher(binary, config_root, watcher_id)
@@ -349,6 +349,7 @@ def run_idle(binary: str, standin: Standin, config_root: str, watcher_id: str, q
             if time.monotonic() > deadline:
                 raise BenchError(f"the idle watcher did not poll every queue within 30 s:\n{watcher.tail()}")
             time.sleep(0.05)
+        wait_until_settled(engine, watcher_id)  # ... and so is preparing each connection's next container
         cpu_before, begin = procfs.process_cpu(watcher.pid), time.time()
         time.sleep(seconds)
         cpu_after, end = procfs.process_cpu(watcher.pid), time.time()
@@ -358,6 +359,18 @@ def run_idle(binary: str, standin: Standin, config_root: str, watcher_id: str, q
     rates = [polls_per_interval(times, begin, end, poll_interval_s) for times in poll_times(log, queues).values()]
     return IdleResult(len(queues), end - begin, poll_interval_s, 100 * (cpu_after - cpu_before) / (end - begin),
                       max(rates), sum(rates) / len(rates), min_gap_after_empty(log, queues))
+
+
+def wait_until_settled(engine: Engine, watcher_id: str, quiet_s: float = 1.0, limit_s: float = 30.0) -> None:
+    """Returns once the watcher's containers (ids and states) have not changed for `quiet_s`."""
+    last, since, end = None, time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() < end:
+        now = sorted((c["Id"], c["State"]) for c in engine.containers(watcher_id))
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.2)
 
 
 def poll_times(log: List[dict], queues: List[str]) -> Dict[str, List[float]]:

@@ -215,7 +215,7 @@ class ContainerGrader::Housekeeper {
     while (true) {
       if (prepared_ && prepared_->waiting) {
         // A waiting container ends itself after kWaitForJob: replace it before, so none is found ended.
-        if (!changed_.wait_until(lock, prepared_->made + kReplaceWaitingAfter, work)) {
+        if (!changed_.wait_until(lock, prepared_->made + owner_.queue_.wait_for_job * 9 / 10, work)) {
           disposals_.push_back(std::move(*std::exchange(prepared_, std::nullopt)));
           want_prepare_ = true;
         }
@@ -291,6 +291,11 @@ ContainerGrader::ContainerGrader(docker::Client& engine, QueueGrading queue, Ima
 
 ContainerGrader::~ContainerGrader() = default;
 
+config::Precreate ContainerGrader::precreate_mode() const {
+  if (!housekeeper_) return config::Precreate::Off;
+  return prestart() ? config::Precreate::Started : config::Precreate::Created;
+}
+
 ContainerGrader::Container ContainerGrader::new_container(docker::Client& engine, std::string_view submission_id,
                                                           std::vector<std::string> env) const {
   Container container;
@@ -307,7 +312,7 @@ ContainerGrader::Container ContainerGrader::new_container(docker::Client& engine
 
 ContainerGrader::Container ContainerGrader::waiting_container(docker::Client& engine) const {
   auto container = new_container(engine, "waiting",
-                                 {std::string(kWaitForJobEnv) + "=" + std::to_string(kWaitForJob.count())});
+                                 {std::string(kWaitForJobEnv) + "=" + std::to_string(queue_.wait_for_job.count())});
   try {
     engine.start(container.id);
   } catch (...) {

@@ -30,10 +30,9 @@ inline constexpr std::string_view kJobDirLabel = "org.openedx.xqueue-watcher.job
 inline constexpr std::string_view kSupervisorLabel = "org.openedx.xqueue-watcher.supervisor";
 inline constexpr std::string_view kJobSignalLabel = "org.openedx.xqueue-watcher.job-signal";
 // A container started before its job is told how long to wait for it (seconds); the watcher replaces a
-// waiting container well before that, so the wait only ends on its own when the watcher is gone.
+// waiting container after 90 % of that, so the wait only ends on its own when the watcher is gone.
 inline constexpr std::string_view kWaitForJobEnv = "XQW_WAIT_FOR_JOB";
 inline constexpr std::chrono::seconds kWaitForJob{600};
-inline constexpr std::chrono::seconds kReplaceWaitingAfter{540};
 // The image's exit status when no job arrived in that time.
 inline constexpr int kNoJobArrivedExit = 3;
 ImageContract image_contract(const docker::ImageInfo& image);
@@ -57,6 +56,7 @@ struct QueueGrading {
   std::filesystem::path work_dir;
   std::filesystem::path docker_host_work_dir;     // empty: same as work_dir
   config::Precreate precreate = config::Precreate::Off;  // images with a supervisor only
+  std::chrono::seconds wait_for_job = kWaitForJob;        // how long a container started ahead waits
 };
 
 // A configured queue as grading sees it (pre-create as configured).
@@ -106,6 +106,8 @@ class ContainerGrader {
   // Throws GradingUnavailable on infrastructure failure; every student-caused end is a report.
   GradeReport grade(const GradeJob& job);
   const QueueGrading& queue() const { return queue_; }
+  // What is prepared ahead for this queue: `precreate` as the image allows it.
+  config::Precreate precreate_mode() const;
 
  private:
   struct Container;

@@ -184,7 +184,12 @@ grading::ContainerGrader* QueueSession::grader() {
     const auto image = engine_.ensure_image(queue_.image, policy);
     auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
     if (!precreate_) settings.precreate = config::Precreate::Off;
+    const auto wanted = settings.precreate;
     grader_.emplace(engine_, std::move(settings), grading::image_contract(image));
+    if (grader_->precreate_mode() != wanted) {
+      spdlog::info("{} precreate: {} (image {} allows no more than that; wanted {})", name_,
+                   config::precreate_name(grader_->precreate_mode()), queue_.image, config::precreate_name(wanted));
+    }
     return &*grader_;
   } catch (const docker::EngineError& error) {
     spdlog::error("{} cannot prepare image {}: {}; not pulling submissions until it can", name_, queue_.image,

@@ -1,0 +1,143 @@
+// ContainerGrader against the real engine and the Python grader image: containers prepared ahead
+// (started and waiting, or only created), their replacement before they stop waiting, and cleanup.
+#include "grading/container_grader.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "engine_support.hpp"
+
+namespace xqw::grading {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string kGraderImage = "xqueue-watcher/python-grader:latest";
+const fs::path kCourse = fs::path(XQW_SOURCE_DIR) / "examples" / "demo-course";
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class PreparedContainersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "xqw-prepared-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    work_dir_ = pattern;
+    const auto image = engine_.inspect_image(kGraderImage);
+    ASSERT_TRUE(image) << kGraderImage << " is missing: scripts/images builds it";
+    contract_ = image_contract(*image);
+    ASSERT_EQ(contract_.job_signal, "SIGWINCH") << "the Python image declares its job signal";
+  }
+  void TearDown() override {
+    engine_.remove_by_label(orphan_filter(watcher_id_));
+    fs::remove_all(work_dir_);
+  }
+
+  QueueGrading queue(config::Precreate precreate, std::chrono::seconds wait_for_job = kWaitForJob) const {
+    QueueGrading queue{.queue = "prepared",
+                       .watcher_id = watcher_id_,
+                       .image = kGraderImage,
+                       .grader_root = kCourse,
+                       .work_dir = work_dir_,
+                       .precreate = precreate,
+                       .wait_for_job = wait_for_job};
+    queue.limits.timeout = 20s;
+    return queue;
+  }
+
+  static GradeJob right_answer(std::string submission_id) {
+    return GradeJob{.queue = "prepared",
+                    .submission_id = std::move(submission_id),
+                    .grader = "01-average/grader.py",
+                    .grader_payload = {{"grader", "01-average/grader.py"}},
+                    .student_response = read_file(kCourse / "01-average" / "submissions" / "right.py")};
+  }
+
+  std::vector<docker::ContainerSummary> containers() { return engine_.list_by_label(orphan_filter(watcher_id_)); }
+
+  // The one container prepared ahead once it is in `state`, waiting up to `within`.
+  std::optional<docker::ContainerSummary> prepared_in(const std::string& state, std::chrono::seconds within = 30s) {
+    const auto end = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < end) {
+      const auto listed = containers();
+      if (listed.size() == 1 && listed[0].state == state) return listed[0];
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::nullopt;
+  }
+
+  docker::Client engine_{docker::socket_from_environment()};
+  std::string watcher_id_ = "it-prepared-" + testing::unique_suffix();
+  fs::path work_dir_;
+  ImageContract contract_;
+};
+
+TEST_F(PreparedContainersTest, AStartedContainerWaitsForItsJobAndGradesIt) {
+  ContainerGrader grader(engine_, queue(config::Precreate::Started), contract_);
+  EXPECT_EQ(grader.precreate_mode(), config::Precreate::Started);
+  const auto waiting = prepared_in("running");
+  ASSERT_TRUE(waiting) << "one started container waiting for its job";
+  EXPECT_EQ(waiting->labels.at(std::string(kSubmissionLabel)), "waiting");
+
+  const auto report = grader.grade(right_answer("41"));
+  EXPECT_EQ(report.outcome.verdict, Verdict::Graded) << report.staff_stderr;
+  EXPECT_EQ(report.outcome.result.score, 1.0) << report.html;
+  EXPECT_EQ(report.container_id, waiting->id) << "the waiting container graded the submission";
+  EXPECT_EQ(report.times.create.count(), 0) << "nothing was created on the critical path";
+}
+
+TEST_F(PreparedContainersTest, AWaitingContainerIsReplacedBeforeItStopsWaiting) {
+  ContainerGrader grader(engine_, queue(config::Precreate::Started, 4s), contract_);
+  const auto first = prepared_in("running");
+  ASSERT_TRUE(first);
+  // Replaced after 90 % of its 4 s wait: a new one runs and the old one is gone, never found ended.
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  std::vector<docker::ContainerSummary> listed;
+  while (std::chrono::steady_clock::now() < end) {
+    listed = containers();
+    if (listed.size() == 1 && listed[0].id != first->id && listed[0].state == "running") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_NE(listed[0].id, first->id) << "the waiting container was not replaced";
+  const auto report = grader.grade(right_answer("42"));
+  EXPECT_EQ(report.outcome.result.score, 1.0) << report.staff_stderr;
+  EXPECT_EQ(report.container_id, listed[0].id);
+}
+
+TEST_F(PreparedContainersTest, AnImageWithoutAJobSignalGetsCreatedContainers) {
+  ImageContract without_signal = contract_;
+  without_signal.job_signal.clear();
+  ContainerGrader grader(engine_, queue(config::Precreate::Started), without_signal);
+  EXPECT_EQ(grader.precreate_mode(), config::Precreate::Created);
+  const auto created = prepared_in("created");
+  ASSERT_TRUE(created) << "one created, never started container";
+  EXPECT_EQ(created->labels.at(std::string(kSubmissionLabel)), "precreated");
+  const auto report = grader.grade(right_answer("43"));
+  EXPECT_EQ(report.outcome.result.score, 1.0) << report.staff_stderr;
+  EXPECT_EQ(report.container_id, created->id);
+}
+
+TEST_F(PreparedContainersTest, NothingIsLeftWhenTheGraderGoes) {
+  {
+    ContainerGrader grader(engine_, queue(config::Precreate::Started), contract_);
+    ASSERT_TRUE(prepared_in("running"));
+    EXPECT_EQ(grader.grade(right_answer("44")).outcome.result.score, 1.0);
+  }
+  EXPECT_TRUE(containers().empty()) << "containers left after the grader went";
+  EXPECT_TRUE(fs::is_empty(work_dir_)) << "job directories left after the grader went";
+}
+
+}  // namespace
+}  // namespace xqw::grading
