@@ -36,8 +36,8 @@ std::optional<Admission::Slot> Admission::acquire(const std::string& queue, int 
   queue_caps_[queue] = queue_cap;
   const Waiter me{queue, weight > 0 ? weight : 1, next_ticket_++};
   waiting_.emplace(me.ticket, me);
-  // The timed wait bounds how late a stop request is seen even if no one calls wake().
-  while (!stop.requested() && !is_next(me)) changed_.wait_for(lock, std::chrono::milliseconds(200));
+  // No timed wake-ups while idle: whoever requests a stop calls wake() after it.
+  changed_.wait(lock, [&] { return stop.requested() || is_next(me); });
   waiting_.erase(me.ticket);
   changed_.notify_all();  // the order among the others may have changed
   if (stop.requested()) return std::nullopt;
@@ -55,7 +55,11 @@ void Admission::release(const std::string& queue) {
   changed_.notify_all();
 }
 
-void Admission::wake() { changed_.notify_all(); }
+void Admission::wake() {
+  // Under the lock: a waiter that has just seen no stop request is then already waiting.
+  std::lock_guard lock(mutex_);
+  changed_.notify_all();
+}
 
 int Admission::running() const {
   std::lock_guard lock(mutex_);
@@ -70,8 +74,7 @@ int Admission::waiting() const {
 std::optional<std::uint64_t> PollPacer::wait_turn(const StopSignal& stop) {
   std::unique_lock lock(mutex_);
   while (!stop.requested() && Clock::now() < next_poll_) {
-    // Short waits so a stop request is seen promptly.
-    changed_.wait_until(lock, std::min(next_poll_, Clock::now() + std::chrono::milliseconds(100)));
+    changed_.wait_until(lock, next_poll_);  // wake() ends it early on a stop request
   }
   if (stop.requested()) return std::nullopt;
   // The queue was empty last time: this connection polls for everyone until it reports.
@@ -85,6 +88,11 @@ bool PollPacer::still_my_turn(std::uint64_t epoch) {
   if (Clock::now() < next_poll_) return false;
   next_poll_ = Clock::now() + interval_;
   return true;
+}
+
+void PollPacer::wake() {
+  std::lock_guard lock(mutex_);
+  changed_.notify_all();
 }
 
 void PollPacer::report(bool found_work) {

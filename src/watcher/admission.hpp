@@ -74,6 +74,8 @@ class PollPacer {
   // connection has found the queue empty since, and the interval has not passed yet.
   bool still_my_turn(std::uint64_t epoch);
   void report(bool found_work);
+  // Call after requesting a stop: waits end at once (there are no timed wake-ups to notice it).
+  void wake();
 
  private:
   using Clock = std::chrono::steady_clock;

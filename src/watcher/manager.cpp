@@ -132,6 +132,7 @@ void Manager::reload() {
   }
   prepare_images(*loaded.config);
   generations_.back()->retire();  // finishes its in-flight jobs, pulls nothing new
+  admission_->wake();
   generations_.push_back(std::make_unique<Generation>(std::move(*loaded.config), watcher_id_, engine_, *journal_, *admission_,
                                                       metrics_, health_));
   generations_.back()->start();

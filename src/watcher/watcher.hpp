@@ -156,7 +156,11 @@ struct Generation {
   Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
              Admission& admission, observability::Metrics& metrics, observability::Health& health);
   void start();
-  void retire() { stop.request(); }
+  // Stops pulling (in-flight jobs finish); the caller wakes the shared Admission.
+  void retire() {
+    stop.request();
+    for (auto& [queue, pacer] : pacers) pacer->wake();
+  }
   bool finished() const { return running.load() == 0; }
   config::Config config;
   StopSignal stop;

@@ -110,6 +110,22 @@ TEST(AdmissionTest, StopReleasesWaiters) {
   EXPECT_TRUE(returned_empty.load());
 }
 
+TEST(PollPacerTest, WakeEndsAWaitAtOnceOnStop) {
+  PollPacer pacer(1h);  // only a wake-up can end this wait in time
+  StopSignal stop;
+  ASSERT_TRUE(pacer.wait_turn(stop));
+  pacer.report(false);
+  std::atomic<bool> returned_empty{false};
+  std::thread connection([&] { returned_empty = !pacer.wait_turn(stop).has_value(); });
+  std::this_thread::sleep_for(20ms);
+  const auto asked = std::chrono::steady_clock::now();
+  stop.request();
+  pacer.wake();
+  connection.join();
+  EXPECT_TRUE(returned_empty.load());
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 10s);
+}
+
 TEST(PollPacerTest, AnEmptyQueueIsPolledOncePerIntervalWhateverTheConnections) {
   PollPacer pacer(200ms);
   StopSignal stop;
