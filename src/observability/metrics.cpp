@@ -171,6 +171,10 @@ void Metrics::submission_graded(std::string_view queue, std::string_view verdict
   families_->grading_duration.Add({{"queue", text(queue)}}, duration_buckets()).Observe(duration.count());
 }
 
+void Metrics::submission_malformed(std::string_view queue) {
+  families_->graded.Add({{"queue", text(queue)}, {"verdict", "malformed"}}).Increment();
+}
+
 void Metrics::submission_posted(std::string_view queue, PostOutcome outcome) {
   families_->posted.Add({{"queue", text(queue)}, {"outcome", text(post_outcome_label(outcome))}}).Increment();
 }

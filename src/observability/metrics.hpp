@@ -81,6 +81,9 @@ class Metrics {
   // xqueue_watcher_grading_duration_seconds{queue} (pull to grade, without the post).
   // `verdict` is grading::verdict_label(...).
   void submission_graded(std::string_view queue, std::string_view verdict, Seconds duration);
+  // xqueue_watcher_submissions_graded_total{queue,verdict="malformed"}: XQueue delivered a submission
+  // the watcher cannot read (answered with an error, never graded).
+  void submission_malformed(std::string_view queue);
   // xqueue_watcher_submissions_posted_total{queue,outcome}.
   void submission_posted(std::string_view queue, PostOutcome outcome);
 

@@ -8,16 +8,21 @@ namespace xqw::watcher {
 namespace {
 
 // A submission XQueue delivered broken would be re-served forever; answer it once with an error.
-void answer_malformed(xqueue::Client& client, const std::string& raw_header, const std::string& who) {
+observability::PostOutcome answer_malformed(xqueue::Client& client, const std::string& raw_header,
+                                            const std::string& who) {
   const grading::GraderResult result{
       .correct = false,
       .score = 0,
       .errors = {"This submission could not be graded because it reached the grader malformed. "
                  "Course staff have been told; please submit again."}};
   try {
-    client.put_result(raw_header, {.correct = false, .score = 0, .msg = grading::render_html(result)});
+    const auto outcome =
+        client.put_result(raw_header, {.correct = false, .score = 0, .msg = grading::render_html(result)});
+    return outcome == xqueue::PutOutcome::IncorrectKey ? observability::PostOutcome::IncorrectKey
+                                                       : observability::PostOutcome::Accepted;
   } catch (const xqueue::XQueueError& error) {
     spdlog::warn("{} could not answer a malformed submission: {}", who, error.what());
+    return observability::PostOutcome::Failed;
   }
 }
 
@@ -81,7 +86,11 @@ void Worker::run() {
       submission = session.pull();
     } catch (const xqueue::MalformedReply& error) {
       spdlog::error("{} malformed submission from XQueue: {}", name_, error.what());
-      if (error.raw_header()) answer_malformed(session.xqueue(), *error.raw_header(), name_);
+      if (error.raw_header()) {  // a submission, not a broken reply: count and answer it
+        shared_.metrics.submission_pulled(queue_.name);
+        shared_.metrics.submission_malformed(queue_.name);
+        shared_.metrics.submission_posted(queue_.name, answer_malformed(session.xqueue(), *error.raw_header(), name_));
+      }
       pacer_.report(true);  // there may be more behind it
       continue;
     } catch (const xqueue::XQueueAuthError& error) {

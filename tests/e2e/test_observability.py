@@ -70,6 +70,15 @@ class ObservabilityTest(WatcherTestCase):
             self.assertIn(line, text)
         self.assertRegex(text, r'xqueue_watcher_queue_length\{queue="course"\} \d')
 
+    def test_a_malformed_submission_is_counted_and_answered(self):
+        sid = self.xqueue.submit("course", student_response=RIGHT, grader_payload="grader.py, please")
+        self.assertIn("reached the grader malformed", self.result_for(sid)["body"]["msg"])
+        line = 'xqueue_watcher_submissions_graded_total{queue="course",verdict="malformed"} 1'
+        deadline = time.time() + 20
+        while time.time() < deadline and line not in fetch(self.port, "/metrics")[2]:
+            time.sleep(0.1)
+        self.assertIn(line, fetch(self.port, "/metrics")[2])
+
     def test_every_log_line_is_json_and_grading_lines_carry_their_fields(self):
         sid = self.submit("course", "square/grader.py", RIGHT)
         self.result_for(sid)

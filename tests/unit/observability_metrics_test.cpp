@@ -161,6 +161,20 @@ TEST(Metrics, CountsPulledGradedAndPostedByQueueVerdictAndOutcome) {
             prometheus::MetricType::Counter);
 }
 
+TEST(Metrics, MalformedSubmissionsCountAsTheirOwnVerdictWithoutADuration) {
+  Metrics metrics("0");
+  metrics.submission_malformed("py");
+  metrics.submission_malformed("py");
+  EXPECT_EQ(
+      series(metrics, "xqueue_watcher_submissions_graded_total", {{"queue", "py"}, {"verdict", "malformed"}})
+          .counter.value,
+      2);
+  const auto durations = family(metrics, "xqueue_watcher_grading_duration_seconds");
+  if (durations) {  // no series at all is fine too
+    for (const auto& metric : durations->metric) EXPECT_EQ(metric.histogram.sample_count, 0u);
+  }
+}
+
 TEST(Metrics, GradingDurationHistogramSpansMillisecondsToTwoMinutes) {
   Metrics metrics("0");
   metrics.submission_graded("py", "graded", 3ms);
