@@ -112,7 +112,7 @@ grading::GradeJob grade_job(const std::string& queue, const FloorJob& job) {
   submission.student_info = nlohmann::json{
       {"anonymous_student_id", "bench-" + std::to_string(job.submission_id)}, {"random_seed", job.seed}};
   submission.student_response = job.student_response;
-  return watcher::to_grade_job(submission);
+  return watcher::to_grade_job(std::move(submission));
 }
 
 grading::QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
@@ -231,7 +231,7 @@ void prepare(const grading::QueueGrading& queue, const grading::ImageContract& c
   grade.grader = grader.file_name;
   const double timeout_seconds = std::chrono::duration<double>(queue.limits.timeout).count();
   try {
-    dir.emplace(queue.work_dir, job_dir_name(job), grade, timeout_seconds);
+    dir.emplace(queue.work_dir, job_dir_name(job), grade, timeout_seconds, grade.grader);
   } catch (const grading::JobDirectoryError& error) {
     throw grading::GradingUnavailable(error.what());
   }

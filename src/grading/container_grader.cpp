@@ -324,10 +324,10 @@ ContainerGrader::Container ContainerGrader::waiting_container(docker::Client& en
   return container;
 }
 
-bool ContainerGrader::hand_over(Container& container, const GradeJob& job, double timeout_seconds,
-                                GradeReport& report) {
+bool ContainerGrader::hand_over(Container& container, const GradeJob& job, const std::string& mounted_grader,
+                                double timeout_seconds, GradeReport& report) {
   auto phase = Clock::now();
-  container.job_dir->write(job, timeout_seconds);
+  container.job_dir->write(job, timeout_seconds, mounted_grader);
   report.times.prepare = since(phase);
   if (!container.waiting) return true;
   phase = Clock::now();
@@ -347,18 +347,17 @@ bool ContainerGrader::hand_over(Container& container, const GradeJob& job, doubl
 GradeReport ContainerGrader::run_in_container(const GradeJob& job, const ResolvedGrader& grader) {
   GradeReport report;
   const auto started = Clock::now();
-  GradeJob contained = job;
   std::error_code ignored;
   const fs::path root = fs::canonical(queue_.grader_root, ignored);
   // With the whole root mounted the image finds the grader by its path inside it.
-  contained.grader = whole_root_mounted()
-                         ? (grader.problem_dir / grader.file_name).lexically_relative(root).string()
-                         : grader.file_name;
+  const std::string mounted_grader = whole_root_mounted()
+                                         ? (grader.problem_dir / grader.file_name).lexically_relative(root).string()
+                                         : grader.file_name;
   const double timeout_seconds = std::chrono::duration<double>(queue_.limits.timeout).count();
   std::optional<Container> container;
   try {
     if (housekeeper_) container = housekeeper_->take();
-    if (container && !hand_over(*container, contained, timeout_seconds, report)) {
+    if (container && !hand_over(*container, job, mounted_grader, timeout_seconds, report)) {
       housekeeper_->dispose(std::move(*std::exchange(container, std::nullopt)));
     }
     auto phase = Clock::now();
@@ -366,12 +365,13 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
       // prepared by the housekeeper: created, or started and now sent its job
     } else if (whole_root_mounted()) {
       container = new_container(engine_, job.submission_id);
-      container->job_dir->write(contained, timeout_seconds);
+      container->job_dir->write(job, timeout_seconds, mounted_grader);
       report.times.create = since(phase);
     } else {
       container.emplace();
       container->job_dir = std::make_unique<JobDirectory>(
-          queue_.work_dir, job_directory_name(queue_.watcher_id, job.submission_id), contained, timeout_seconds);
+          queue_.work_dir, job_directory_name(queue_.watcher_id, job.submission_id), job, timeout_seconds,
+          mounted_grader);
       report.times.prepare = since(phase);
       phase = Clock::now();
       container->id = engine_.create_container(

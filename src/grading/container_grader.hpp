@@ -119,7 +119,8 @@ class ContainerGrader {
   // A container started before its job, waiting for it (pre-start).
   Container waiting_container(docker::Client& engine) const;
   // The job written into a container the housekeeper prepared; false when a waiting one has ended.
-  bool hand_over(Container& container, const GradeJob& job, double timeout_seconds, GradeReport& report);
+  bool hand_over(Container& container, const GradeJob& job, const std::string& mounted_grader, double timeout_seconds,
+                 GradeReport& report);
   void run_container(const Container& container, GradeReport& report);
   // Exit code and engine state after the output ended; fills `signals` and the report's exit code.
   void collect_exit(const std::string& id, std::chrono::steady_clock::time_point deadline, RunSignals& signals,

@@ -118,10 +118,10 @@ JobDirectory::JobDirectory(const fs::path& work_dir, const std::string& name) {
 }
 
 JobDirectory::JobDirectory(const fs::path& work_dir, const std::string& name, const GradeJob& job,
-                           double timeout_seconds)
+                           double timeout_seconds, const std::string& grader)
     : JobDirectory(work_dir, name) {
   try {
-    write(job, timeout_seconds);
+    write(job, timeout_seconds, grader);
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(path_, ignored);
@@ -129,10 +129,10 @@ JobDirectory::JobDirectory(const fs::path& work_dir, const std::string& name, co
   }
 }
 
-void JobDirectory::write(const GradeJob& job, double timeout_seconds) {
+void JobDirectory::write(const GradeJob& job, double timeout_seconds, const std::string& grader) {
   write_file(path_ / "submission", job.student_response);
   const nlohmann::json description = {
-      {"grader", job.grader},
+      {"grader", grader},
       {"seed", job.seed},
       {"grader_payload", job.grader_payload},
       {"student_info", job.student_info},

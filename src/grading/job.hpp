@@ -49,9 +49,10 @@ class JobDirectory {
   // An empty directory, so a container can be created with it mounted before the job is known.
   JobDirectory(const std::filesystem::path& work_dir, const std::string& name);
   JobDirectory(const std::filesystem::path& work_dir, const std::string& name, const GradeJob& job,
-               double timeout_seconds);
-  // Writes `submission`, then `job.json` by rename (once).
-  void write(const GradeJob& job, double timeout_seconds);
+               double timeout_seconds, const std::string& grader);
+  // Writes `submission`, then `job.json` by rename (once). `grader` is the grader's path as the
+  // container sees it inside its grader mount (job.grader is relative to the queue's grader_root).
+  void write(const GradeJob& job, double timeout_seconds, const std::string& grader);
   JobDirectory(const JobDirectory&) = delete;
   JobDirectory& operator=(const JobDirectory&) = delete;
   ~JobDirectory();

@@ -50,13 +50,13 @@ bool StopSignal::wait_for(milliseconds duration) {
   return changed_.wait_for(lock, duration, [this] { return requested_.load(); });
 }
 
-grading::GradeJob to_grade_job(const xqueue::Submission& submission) {
+grading::GradeJob to_grade_job(xqueue::Submission submission) {
   grading::GradeJob job;
   job.queue = submission.queue;
   job.submission_id = std::to_string(submission.submission_id);
   job.grader_payload = submission.grader_payload;
   job.student_info = submission.student_info.is_object() ? submission.student_info : nlohmann::json::object();
-  job.student_response = submission.student_response;
+  job.student_response = std::move(submission.student_response);
   if (auto grader = grading::grader_from_payload(submission.grader_payload)) job.grader = *grader;
   const auto& payload = submission.grader_payload;
   if (payload.is_object()) {
@@ -199,8 +199,9 @@ grading::ContainerGrader* QueueSession::grader() {
 }
 
 std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry& entry,
-                                                                   const xqueue::Submission& submission) {
-  const auto job = to_grade_job(submission);
+                                                                   xqueue::Submission submission) {
+  const auto submission_id = submission.submission_id;
+  const auto job = to_grade_job(std::move(submission));
   const auto give_up_at = std::chrono::steady_clock::now() + kGradingRetryBudget;
   milliseconds backoff = kFirstGradingBackoff;
   for (int attempt = 1;; ++attempt) {
@@ -208,7 +209,7 @@ std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry&
     try {
       if (!grader) throw grading::GradingUnavailable("image " + queue_.image + " is not available");
       const auto report = grader->grade(job);
-      log_graded(report, submission.submission_id);
+      log_graded(report, submission_id);
       return xqueue::GradeReply{
           .correct = report.outcome.result.correct, .score = report.outcome.result.score, .msg = report.html};
     } catch (const grading::GradingUnavailable& error) {
@@ -225,7 +226,7 @@ std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry&
   return std::nullopt;
 }
 
-void QueueSession::handle(JournalEntry entry) {
+void QueueSession::handle(JournalEntry entry, std::optional<xqueue::Submission> parsed) {
   struct Release {  // the caller claimed the entry; it is free again however this ends
     Journal& journal;
     std::string id;
@@ -233,10 +234,11 @@ void QueueSession::handle(JournalEntry entry) {
   } release{shared_.journal, entry.id};
 
   if (!entry.result) {
-    xqueue::Submission submission = Journal::submission_of(entry);
+    xqueue::Submission submission = parsed ? std::move(*parsed) : Journal::submission_of(entry);
+    parsed.reset();
     spdlog::info("{} submission {}: grading with {}", name_, entry.submission_id,
                  grading::grader_from_payload(submission.grader_payload).value_or("(no grader)"));
-    auto reply = grade_with_retries(entry, submission);
+    auto reply = grade_with_retries(entry, std::move(submission));
     if (!reply) {
       if (shared_.stop.requested()) {
         spdlog::warn("{} submission {}: shutting down before it was graded; journalled for the next start", name_,

@@ -49,8 +49,9 @@ class EngineHealth {
   std::atomic<bool> up_{true};
 };
 
-// Submission (XQueue's view) → GradeJob (grading's view): the seam between the two.
-grading::GradeJob to_grade_job(const xqueue::Submission& submission);
+// Submission (XQueue's view) → GradeJob (grading's view): the seam between the two. Takes the
+// submission by value: a caller done with it moves it in, so a large response is not copied.
+grading::GradeJob to_grade_job(xqueue::Submission submission);
 
 // What every loop of one watcher shares.
 struct Shared {
@@ -76,8 +77,9 @@ class QueueSession {
   grading::ContainerGrader* grader();
   // Grades a journalled submission the caller has claimed, posts the result and releases the claim.
   // Infrastructure failures are retried a few times, then the submission is left to XQueue's requeue
-  // (or, when stopping, to the next start).
-  void handle(JournalEntry entry);
+  // (or, when stopping, to the next start). `parsed`: the entry's submission when the caller has it
+  // already (a fresh pull), so a large one is not parsed and held twice.
+  void handle(JournalEntry entry, std::optional<xqueue::Submission> parsed = std::nullopt);
   // Posts a journalled result; returns true when the entry is settled (acknowledged or re-served).
   bool deliver(const JournalEntry& entry, int attempts);
   const std::string& name() const { return name_; }
@@ -86,7 +88,7 @@ class QueueSession {
   // Runs one XQueue call, counting it by endpoint and outcome.
   template <typename Call>
   auto timed(observability::XQueueEndpoint endpoint, Call&& call) -> decltype(call());
-  std::optional<xqueue::GradeReply> grade_with_retries(JournalEntry& entry, const xqueue::Submission& submission);
+  std::optional<xqueue::GradeReply> grade_with_retries(JournalEntry& entry, xqueue::Submission submission);
   void log_graded(const grading::GradeReport& report, std::int64_t submission_id);
   const Shared& shared_;
   const config::QueueConfig& queue_;

@@ -109,7 +109,9 @@ void Worker::run() {
     try {
       auto in_flight = shared_.metrics.track_job(queue_.name);
       loop.busy_for(busy_allowance);
-      session.handle(shared_.journal.record_received(*submission));
+      auto entry = shared_.journal.record_received(*submission);
+      submission->raw_body = std::string();  // journalled; grading needs only the parsed fields
+      session.handle(std::move(entry), std::move(submission));
     } catch (const JournalError& error) {
       // Without the journal a crash could lose it; XQueue's requeue is the safer keeper.
       spdlog::error("{} submission {}: not graded, the journal is unusable: {}", name_, submission->submission_id,

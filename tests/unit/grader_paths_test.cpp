@@ -93,20 +93,21 @@ TEST(GraderPayload, ReadsTheGraderFromObjectsAndJsonStrings) {
 TEST(JobDirectoryTest, WritesSubmissionAndJobJsonAndRemovesThem) {
   const auto work = fs::temp_directory_path() / ("xqw-work-" + std::to_string(std::random_device{}()));
   GradeJob job;
-  job.grader = "grader.py";
+  job.grader = "ex1/grader.py";
   job.student_response = std::string("print('hi')\n\xff\x00 bytes", 21);
   job.grader_payload = {{"grader", "ex1/grader.py"}};
   job.seed = 42;
   fs::path where;
   {
-    JobDirectory dir(work, "job-1", job, 20.0);
+    JobDirectory dir(work, "job-1", job, 20.0, "grader.py");
     where = dir.path();
     std::ifstream submission(where / "submission", std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(submission)), {});
     EXPECT_EQ(bytes, job.student_response) << "the submission must arrive byte for byte";
     std::ifstream description(where / "job.json");
     auto parsed = nlohmann::json::parse(description);
-    EXPECT_EQ(parsed["grader"], "grader.py");
+    EXPECT_EQ(parsed["grader"], "grader.py") << "the path inside the container's grader mount";
+    EXPECT_FALSE(fs::exists(where / "job.json.tmp")) << "job.json is renamed into place";
     EXPECT_EQ(parsed["seed"], 42);
     EXPECT_EQ(parsed["timeout_seconds"], 20.0);
     EXPECT_EQ(parsed["grader_payload"]["grader"], "ex1/grader.py");
