@@ -36,19 +36,25 @@ LimitsForMessages limits_for_messages(const config::Limits& limits) {
                            .submission_bytes = limits.submission_bytes};
 }
 
-// Force-removes a used container; one failure (engine busy) is tried again, and what still remains
-// is the start-up sweep's to find by its labels. The verdict never depends on this.
-void remove_container(docker::Client& engine, const std::string& id) {
-  if (id.empty()) return;
+// Force-removes a used container; one failure (engine busy) is tried again at once. False when it is
+// still there: the caller may try later, and what remains is the start-up sweep's to find by its labels.
+// The verdict never depends on this.
+bool remove_container(docker::Client& engine, const std::string& id) {
+  if (id.empty()) return true;
   for (int attempt = 1; attempt <= 2; ++attempt) {
     try {
       engine.remove(id);
-      return;
+      return true;
     } catch (const docker::EngineError& error) {
       spdlog::warn("could not remove container {} (attempt {}): {}", id, attempt, error.what());
     }
   }
+  return false;
 }
+
+// A removal the engine refused (stopping, restarting): tried again every few seconds for a while.
+constexpr std::chrono::seconds kRemovalRetryInterval{2};
+constexpr int kRemovalRetries = 60;
 
 }  // namespace
 
@@ -178,7 +184,7 @@ class ContainerGrader::Housekeeper {
     }
     changed_.notify_all();
     thread_.join();
-    if (prepared_) remove(std::move(*prepared_));
+    if (prepared_) remove(std::move(*prepared_), kRemovalRetries);  // last chance: nobody retries now
   }
 
   // The prepared container, once any preparation in progress has finished (nullopt if it failed); the
@@ -213,14 +219,23 @@ class ContainerGrader::Housekeeper {
     std::unique_lock lock(mutex_);
     const auto work = [this] { return stopping_ || want_prepare_ || !disposals_.empty(); };
     while (true) {
-      if (prepared_ && prepared_->waiting) {
-        // A waiting container ends itself after kWaitForJob: replace it before, so none is found ended.
-        if (!changed_.wait_until(lock, prepared_->made + owner_.queue_.wait_for_job * 9 / 10, work)) {
-          disposals_.push_back(std::move(*std::exchange(prepared_, std::nullopt)));
-          want_prepare_ = true;
-        }
+      if (const auto wake_at = next_timer()) {
+        changed_.wait_until(lock, *wake_at, work);
       } else {
         changed_.wait(lock, work);
+      }
+      // A waiting container ends itself after wait_for_job: replace it before, so none is found ended.
+      if (prepared_ && prepared_->waiting && Clock::now() >= replace_at(*prepared_)) {
+        disposals_.push_back(std::move(*std::exchange(prepared_, std::nullopt)));
+        want_prepare_ = true;
+      }
+      if (!retries_.empty() && Clock::now() >= retries_.front().next && !stopping_) {
+        auto retry = std::move(retries_.front());
+        retries_.pop_front();
+        lock.unlock();
+        remove(std::move(retry.container), retry.attempts + 1);
+        lock.lock();
+        continue;
       }
       if (want_prepare_ && (stopping_ || prepared_)) {  // nothing to do: a take() may be waiting on it
         want_prepare_ = false;
@@ -248,9 +263,23 @@ class ContainerGrader::Housekeeper {
       if (stopping_) break;
     }
     while (!disposals_.empty()) {  // nothing is left behind at shutdown
-      remove(std::move(disposals_.front()));
+      remove(std::move(disposals_.front()), kRemovalRetries);
       disposals_.pop_front();
     }
+    for (auto& retry : retries_) remove(std::move(retry.container), kRemovalRetries);
+    retries_.clear();
+  }
+
+  Clock::time_point replace_at(const Container& waiting) const {
+    return waiting.made + owner_.queue_.wait_for_job * 9 / 10;
+  }
+
+  // The next time the loop has something to do without being asked (under the lock).
+  std::optional<Clock::time_point> next_timer() const {
+    std::optional<Clock::time_point> at;
+    if (prepared_ && prepared_->waiting) at = replace_at(*prepared_);
+    if (!retries_.empty() && (!at || retries_.front().next < *at)) at = retries_.front().next;
+    return at;
   }
 
   std::optional<Container> create() {
@@ -262,10 +291,27 @@ class ContainerGrader::Housekeeper {
     }
   }
 
-  void remove(Container used) {
-    remove_container(engine_, used.id);
-    used.job_dir.reset();
+  // Removes a used container and its job directory; a removal the engine refuses is queued to be tried
+  // again later (`attempts` so far), until kRemovalRetries.
+  void remove(Container used, int attempts = 0) {
+    const bool removed = remove_container(engine_, used.id);
+    if (removed || attempts >= kRemovalRetries) {
+      if (!removed) {
+        spdlog::error("queue {}: container {} could not be removed; the next start-up sweep removes it",
+                      owner_.queue_.queue, used.id);
+      }
+      used.job_dir.reset();
+      return;
+    }
+    std::lock_guard lock(mutex_);
+    retries_.push_back({std::move(used), attempts, Clock::now() + kRemovalRetryInterval});
   }
+
+  struct Retry {
+    Container container;
+    int attempts;
+    Clock::time_point next;
+  };
 
   const ContainerGrader& owner_;
   docker::Client engine_;
@@ -276,6 +322,7 @@ class ContainerGrader::Housekeeper {
   bool preparing_ = false;
   std::optional<Container> prepared_;
   std::deque<Container> disposals_;
+  std::deque<Retry> retries_;  // in order of their next attempt (all wait the same interval)
   std::thread thread_;
 };
 
