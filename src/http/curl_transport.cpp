@@ -72,7 +72,8 @@ class CurlTransport final : public Transport {
     ensure_curl_global_init();
     handle_.reset(curl_easy_init());
     if (!handle_) throw TransportError("libcurl: curl_easy_init failed", false);
-    if (options_.cookies) curl_easy_setopt(handle_.get(), CURLOPT_COOKIEFILE, "");
+    // The cookie engine is switched on per request in run(): libcurl 7.88 leaks a COOKIEFILE setting
+    // that curl_easy_reset() drops before a transfer has read it.
   }
 
   Response perform(const Request& request) override {
