@@ -1,40 +1,21 @@
-"""A temporary config root in the watcher's native YAML form (as tests/e2e/harness.py writes one)."""
-import json
+"""A temporary config root for the benchmark's watchers: tests/config_root.py, with the benchmark's
+intervals and password variable."""
 import os
 import subprocess
-import textwrap
+import sys
 from typing import Dict, Optional
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "tests"))
+import config_root  # noqa: E402
 
 PASSWORD_VARIABLE = "XQW_BENCH_PASSWORD"
 
 
 def write_config_root(root: str, port: int, queues: Dict[str, dict], poll_interval: str = "1s") -> None:
     """`queues` maps a queue name to its settings (connections, grader_root, limits, precreate, ...)."""
-    os.makedirs(os.path.join(root, "conf.d"), exist_ok=True)
-    with open(os.path.join(root, "xqwatcher.yaml"), "w") as out:
-        out.write(textwrap.dedent(f"""\
-            poll_interval: {poll_interval}
-            login_poll_interval: 1s
-            requests_timeout: 5s
-            work_dir: {root}/jobs
-            journal_dir: {root}/journal
-            shutdown_grace: 60s
-            metrics_port: 0
-            """))
-    with open(os.path.join(root, "xqueue_servers.yaml"), "w") as out:
-        out.write(textwrap.dedent(f"""\
-            default:
-              url: http://127.0.0.1:{port}
-              username: lms
-              password: ${{{PASSWORD_VARIABLE}}}
-            """))
-    lines = ["queues:"]
-    for name, settings in queues.items():
-        lines.append(f"  {name}:")
-        for key, value in settings.items():
-            lines.append(f"    {key}: {json.dumps(value)}")
-    with open(os.path.join(root, "conf.d", "queues.yaml"), "w") as out:
-        out.write("\n".join(lines) + "\n")
+    config_root.write_config_root(root, port, queues, poll_interval=poll_interval, login_poll_interval="1s",
+                                  requests_timeout="5s", shutdown_grace="60s", password_variable=PASSWORD_VARIABLE)
 
 
 def check_config(binary: str, root: str, env: dict) -> Optional[str]:

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import unittest
 
@@ -19,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("XQW_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests"))
 
+import config_root  # noqa: E402
 import xqueue_standin  # noqa: E402
 
 BINARY = os.environ.get("XQW_BINARY", os.path.join(SOURCE_DIR, "build", "xqueue-watcher"))
@@ -85,32 +85,10 @@ def grading_containers(watcher_id):
 
 def write_config_root(root, port, queues, poll_interval="0.2s", shutdown_grace="30s", manager_extra="",
                       requests_timeout="5s"):
-    """A config root in the native YAML form; `queues` maps name -> dict of extra YAML lines."""
-    os.makedirs(os.path.join(root, "conf.d"), exist_ok=True)
-    with open(os.path.join(root, "xqwatcher.yaml"), "w") as out:
-        out.write(textwrap.dedent(f"""\
-            poll_interval: {poll_interval}
-            login_poll_interval: 0.5s
-            requests_timeout: {requests_timeout}
-            work_dir: {root}/jobs
-            journal_dir: {root}/journal
-            shutdown_grace: {shutdown_grace}
-            metrics_port: 0
-            """) + manager_extra)
-    with open(os.path.join(root, "xqueue_servers.yaml"), "w") as out:
-        out.write(textwrap.dedent(f"""\
-            default:
-              url: http://127.0.0.1:{port}
-              username: lms
-              password: ${{XQW_TEST_PASSWORD}}
-            """))
-    lines = ["queues:"]
-    for name, settings in queues.items():
-        lines.append(f"  {name}:")
-        for key, value in settings.items():
-            lines.append(f"    {key}: {json.dumps(value)}")
-    with open(os.path.join(root, "conf.d", "queues.yaml"), "w") as out:
-        out.write("\n".join(lines) + "\n")
+    """A config root for the tests: short intervals, the password from XQW_TEST_PASSWORD."""
+    config_root.write_config_root(root, port, queues, poll_interval=poll_interval, login_poll_interval="0.5s",
+                                  requests_timeout=requests_timeout, shutdown_grace=shutdown_grace,
+                                  password_variable="XQW_TEST_PASSWORD", manager_extra=manager_extra)
 
 
 class WatcherProcess:
