@@ -112,7 +112,7 @@ grading::GradeJob grade_job(const std::string& queue, const FloorJob& job) {
   submission.student_info = nlohmann::json{
       {"anonymous_student_id", "bench-" + std::to_string(job.submission_id)}, {"random_seed", job.seed}};
   submission.student_response = job.student_response;
-  return watcher::to_grade_job(std::move(submission));
+  return watcher::to_grade_job(std::move(submission), config::QueueConfig{.name = queue});
 }
 
 grading::QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,

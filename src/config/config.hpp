@@ -60,11 +60,27 @@ struct LimitBounds {
   std::vector<std::string> allowed_runtimes;  // empty: any runtime the engine offers
 };
 
+// Which server answers at `url`: the old XQueue server, or the LMS's own /xqueue/ API (edx-submissions),
+// which uses real HTTP status codes, has no get_queuelen and stores only integer points.
+enum class ServerApi { XQueue, Lms };
+std::string_view server_api_name(ServerApi api);  // "xqueue", "lms"
+
 struct ServerConfig {
   std::string name;  // key in xqueue_servers, or "<queue>" for a server given inline
   std::string url;
   std::string username;
   std::string password;
+  ServerApi api = ServerApi::XQueue;
+};
+
+// Posting integer points out of the problem's points_possible, for servers that store only points
+// (the LMS): score = round(fraction * points) by `rounding`.
+enum class PointsRounding { Nearest, Down, Up };
+std::string_view points_rounding_name(PointsRounding rounding);  // "nearest", "down", "up"
+struct ScorePoints {
+  int points = 1;
+  PointsRounding rounding = PointsRounding::Nearest;
+  bool operator==(const ScorePoints&) const = default;
 };
 
 inline constexpr std::array<std::string_view, 3> kPullPolicies = {"never", "if-not-present", "always"};
@@ -103,6 +119,10 @@ struct QueueConfig {
   Precreate precreate = Precreate::Started;
   int weight = 1;         // share of the running-container capacity when queues compete for it
   int max_running = 0;    // containers this queue may run at once; 0: no per-queue cap
+  // Used when the grader_payload does not say (the LMS's API rebuilds the payload without them).
+  std::string lang = "en";
+  bool hide_output = false;
+  std::optional<ScorePoints> points;  // unset: the 0..1 score is posted as the grader gave it
 };
 
 struct ManagerConfig {

@@ -1,5 +1,6 @@
 // config (internal): `limits:`, `bounds:`, `messages:` and the per-queue fields both forms share.
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 
@@ -300,6 +301,34 @@ std::optional<Precreate> read_precreate(Reader& reader, const Node& node, const 
   return std::nullopt;
 }
 
+namespace {
+// One of `names` (case-insensitive) as its index; an error naming the choices otherwise.
+template <typename Enum, std::size_t N>
+std::optional<Enum> read_choice(Reader& reader, const Node& node, const std::string& key,
+                                const std::array<std::pair<std::string_view, Enum>, N>& names) {
+  auto text = reader.text(node, key);
+  if (!text) return std::nullopt;
+  std::transform(text->begin(), text->end(), text->begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string expected;
+  for (const auto& [name, value] : names) {
+    if (*text == name) return value;
+    expected += (expected.empty() ? "" : ", ") + std::string(name);
+  }
+  reader.error(node, key, "expected one of " + expected + ", got '" + node.text + "'");
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<ServerApi> read_server_api(Reader& reader, const Node& node, const std::string& key) {
+  return read_choice<ServerApi, 2>(reader, node, key, {{{"xqueue", ServerApi::XQueue}, {"lms", ServerApi::Lms}}});
+}
+
+std::optional<PointsRounding> read_points_rounding(Reader& reader, const Node& node, const std::string& key) {
+  return read_choice<PointsRounding, 3>(
+      reader, node, key,
+      {{{"nearest", PointsRounding::Nearest}, {"down", PointsRounding::Down}, {"up", PointsRounding::Up}}});
+}
+
 std::optional<std::string> read_url(Reader& reader, const Node& node, const std::string& key) {
   auto url = reader.text(node, key);
   if (!url) return std::nullopt;
@@ -355,6 +384,17 @@ std::string_view precreate_name(Precreate precreate) {
     case Precreate::Off: return "off";
     case Precreate::Created: return "created";
     case Precreate::Started: return "started";
+  }
+  return "?";
+}
+
+std::string_view server_api_name(ServerApi api) { return api == ServerApi::Lms ? "lms" : "xqueue"; }
+
+std::string_view points_rounding_name(PointsRounding rounding) {
+  switch (rounding) {
+    case PointsRounding::Nearest: return "nearest";
+    case PointsRounding::Down: return "down";
+    case PointsRounding::Up: return "up";
   }
   return "?";
 }

@@ -201,7 +201,18 @@ std::vector<QueueConfig> resolve_queues(std::vector<QueueDraft> drafts, const Se
                                  draft.line});
     }
   }
-  for (auto& draft : drafts) queues.push_back(std::move(draft.queue));
+  for (auto& draft : drafts) {
+    // The LMS stores integer points: a fractional score is acknowledged, then lost (retried, then failed).
+    if (draft.queue.server.api == ServerApi::Lms && !draft.queue.points) {
+      findings.warnings.push_back(
+          {draft.queue.source, detail::join_key(draft.key, "points"),
+           "queue '" + draft.queue.name + "' posts to an LMS (api: lms), which stores only whole points: a "
+           "fractional score would never reach the student; set points (the problem's points_possible, "
+           "usually 1) to post rounded points",
+           draft.line});
+    }
+    queues.push_back(std::move(draft.queue));
+  }
   return queues;
 }
 

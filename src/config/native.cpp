@@ -23,13 +23,14 @@ const std::vector<std::string_view> kManagerKeys = {"poll_interval",
                                                     "defaults",
                                                     "bounds"};
 const std::vector<std::string_view> kDefaultsKeys = {"limits", "image", "pull_policy", "messages"};
-const std::vector<std::string_view> kServerKeys = {"url", "username", "username_file", "password",
-                                                   "password_file"};
+const std::vector<std::string_view> kServerKeys = {"url",      "api",          "username", "username_file",
+                                                   "password", "password_file"};
 const std::vector<std::string_view> kCredentialKeys = {"username", "username_file", "password",
                                                        "password_file"};
 const std::vector<std::string_view> kQueueKeys = {
     "name",  "server",      "connections", "grader_root", "docker_host_grader_root",
-    "image", "pull_policy", "limits",      "messages", "precreate", "weight", "max_running"};
+    "image", "pull_policy", "limits",      "messages", "precreate", "weight", "max_running",
+    "lang",  "hide_output", "points",      "points_rounding"};
 
 void read_positive_duration(Reader& reader, const Node& node, const std::string& key,
                             std::chrono::milliseconds& out, bool allow_zero = false) {
@@ -110,6 +111,40 @@ void read_server_entry(Reader& reader, const Node& map, const std::string& key, 
   }
   server.username = username.value_or("");
   server.password = password.value_or("");
+  if (const Node* api = map.find("api")) {
+    if (auto value = read_server_api(reader, *api, join_key(key, "api"))) server.api = *value;
+  }
+}
+
+// lang, hide_output, points, points_rounding: what grading and posting use when the payload is silent.
+void read_course_defaults(Reader& reader, const Node& map, const std::string& key, QueueConfig& queue) {
+  if (const Node* lang = map.find("lang")) {
+    if (auto value = reader.text(*lang, join_key(key, "lang"))) {
+      if (value->empty() || value->size() > 16) {
+        reader.error(*lang, join_key(key, "lang"), "expected a language code such as en or fr");
+      } else {
+        queue.lang = *value;
+      }
+    }
+  }
+  if (const Node* hide = map.find("hide_output")) {
+    if (auto value = reader.boolean(*hide, join_key(key, "hide_output"))) queue.hide_output = *value;
+  }
+  const Node* points = map.find("points");
+  const Node* rounding = map.find("points_rounding");
+  if (rounding && !points) {
+    reader.error(*rounding, join_key(key, "points_rounding"), "has no effect without points");
+  }
+  if (!points) return;
+  auto value = reader.integer(*points, join_key(key, "points"), 1, 100000);
+  if (!value) return;
+  ScorePoints score{.points = static_cast<int>(*value)};
+  if (rounding) {
+    auto how = read_points_rounding(reader, *rounding, join_key(key, "points_rounding"));
+    if (!how) return;
+    score.rounding = *how;
+  }
+  queue.points = score;
 }
 
 }  // namespace
@@ -240,6 +275,7 @@ void read_native_queue(Reader& reader, const std::string& key_name, const Node& 
       queue.max_running = static_cast<int>(*value);
     }
   }
+  read_course_defaults(reader, map, key, queue);
   drafts.push_back(std::move(draft));
 }
 

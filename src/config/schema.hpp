@@ -66,6 +66,10 @@ std::optional<std::string> read_image(Reader& reader, const Node& node, const st
 std::optional<std::string> read_pull_policy(Reader& reader, const Node& node, const std::string& key);
 // A queue's `precreate`: started (or true), created, or false (or off).
 std::optional<Precreate> read_precreate(Reader& reader, const Node& node, const std::string& key);
+// A server's `api`: xqueue or lms.
+std::optional<ServerApi> read_server_api(Reader& reader, const Node& node, const std::string& key);
+// A queue's `points_rounding`: nearest, down or up.
+std::optional<PointsRounding> read_points_rounding(Reader& reader, const Node& node, const std::string& key);
 // An XQueue base URL (http:// or https://), without trailing slashes.
 std::optional<std::string> read_url(Reader& reader, const Node& node, const std::string& key);
 // A queue name as XQueue knows it.

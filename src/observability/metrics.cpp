@@ -7,6 +7,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <limits>
+
 namespace xqw::observability {
 
 namespace {
@@ -44,6 +46,8 @@ std::string_view post_outcome_label(PostOutcome outcome) {
       return "accepted";
     case PostOutcome::IncorrectKey:
       return "incorrect_key";
+    case PostOutcome::Rejected:
+      return "rejected";
     case PostOutcome::Failed:
       return "failed";
   }
@@ -78,6 +82,8 @@ std::string_view xqueue_outcome_label(XQueueOutcome outcome) {
       return "unreachable";
     case XQueueOutcome::Malformed:
       return "malformed";
+    case XQueueOutcome::Forbidden:
+      return "forbidden";
   }
   return "unknown";
 }
@@ -99,6 +105,8 @@ struct Metrics::Families {
   Family<Histogram>& xqueue_duration;
   Family<Gauge>& queue_length;
   Family<Gauge>& in_flight;
+  Family<Counter>& fractional_scores;
+  Family<Counter>& served_twice;
   Gauge& journal_backlog;
   Gauge& engine_up;
 };
@@ -126,7 +134,7 @@ Metrics::Metrics(std::string_view version) : registry_(std::make_shared<promethe
       counter(r, "xqueue_watcher_submissions_pulled_total", "Submissions received from XQueue, by queue."),
       counter(r, "xqueue_watcher_submissions_graded_total", "Submissions graded, by queue and verdict."),
       counter(r, "xqueue_watcher_submissions_posted_total",
-              "Results posted to XQueue, by queue and outcome (accepted, incorrect_key, failed)."),
+              "Results posted to XQueue, by queue and outcome (accepted, incorrect_key, rejected, failed)."),
       histogram(r, "xqueue_watcher_grading_duration_seconds",
                 "Time from pulling a submission to its verdict, by queue."),
       histogram(r, "xqueue_watcher_container_phase_duration_seconds",
@@ -135,8 +143,12 @@ Metrics::Metrics(std::string_view version) : registry_(std::make_shared<promethe
       histogram(r, "xqueue_watcher_xqueue_request_duration_seconds",
                 "Latency of XQueue requests, by endpoint."),
       gauge(r, "xqueue_watcher_queue_length",
-            "Submissions waiting in each queue (last get_queuelen answer)."),
+            "Submissions waiting in each queue (last get_queuelen answer; NaN when the server has none)."),
       gauge(r, "xqueue_watcher_jobs_in_flight", "Submissions pulled and not yet posted, by queue."),
+      counter(r, "xqueue_watcher_fractional_scores_total",
+              "Fractional scores posted to a server that stores only whole points (lost there), by queue."),
+      counter(r, "xqueue_watcher_submissions_served_twice_total",
+              "Submissions served again with the key of one in flight here (graded once), by queue."),
       gauge(r, "xqueue_watcher_journal_backlog", "Results in the journal not yet posted to XQueue.").Add({}),
       gauge(r, "xqueue_watcher_engine_up", "1 while the Docker engine answers, else 0.").Add({}),
   });
@@ -155,11 +167,14 @@ void Metrics::declare_queue(std::string_view queue) {
   const std::string name = text(queue);
   families_->pulled.Add({{"queue", name}});
   families_->grading_duration.Add({{"queue", name}}, duration_buckets());
-  for (auto outcome : {PostOutcome::Accepted, PostOutcome::IncorrectKey, PostOutcome::Failed}) {
+  for (auto outcome :
+       {PostOutcome::Accepted, PostOutcome::IncorrectKey, PostOutcome::Rejected, PostOutcome::Failed}) {
     families_->posted.Add({{"queue", name}, {"outcome", text(post_outcome_label(outcome))}});
   }
   families_->queue_length.Add({{"queue", name}});
   families_->in_flight.Add({{"queue", name}});
+  families_->fractional_scores.Add({{"queue", name}});
+  families_->served_twice.Add({{"queue", name}});
 }
 
 void Metrics::submission_pulled(std::string_view queue) {
@@ -194,6 +209,18 @@ void Metrics::xqueue_request(XQueueEndpoint endpoint, XQueueOutcome outcome, Sec
 
 void Metrics::set_queue_length(std::string_view queue, std::int64_t length) {
   families_->queue_length.Add({{"queue", text(queue)}}).Set(static_cast<double>(length));
+}
+
+void Metrics::set_queue_length_unknown(std::string_view queue) {
+  families_->queue_length.Add({{"queue", text(queue)}}).Set(std::numeric_limits<double>::quiet_NaN());
+}
+
+void Metrics::fractional_score_posted(std::string_view queue) {
+  families_->fractional_scores.Add({{"queue", text(queue)}}).Increment();
+}
+
+void Metrics::submission_served_twice(std::string_view queue) {
+  families_->served_twice.Add({{"queue", text(queue)}}).Increment();
 }
 
 void Metrics::job_started(std::string_view queue) {

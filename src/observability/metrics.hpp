@@ -23,9 +23,11 @@ std::string_view phase_label(ContainerPhase phase);  // "prepare", "create", ...
 enum class PostOutcome {
   Accepted,      // XQueue recorded the grade
   IncorrectKey,  // the submission was re-served meanwhile; the grade was not recorded
-  Failed,        // gave up: XQueue unreachable, rejected, or the retries ran out
+  Rejected,      // refused for good (unknown submission, bad format, already answered): settled, not retried
+  Failed,        // gave up for now: XQueue unreachable or the retries ran out (the journal keeps it)
 };
-std::string_view post_outcome_label(PostOutcome outcome);  // "accepted", "incorrect_key", "failed"
+// "accepted", "incorrect_key", "rejected", "failed"
+std::string_view post_outcome_label(PostOutcome outcome);
 
 enum class XQueueEndpoint { Login, GetSubmission, PutResult, GetQueuelen };
 std::string_view endpoint_label(XQueueEndpoint endpoint);  // "login", "get_submission", ...
@@ -38,8 +40,9 @@ enum class XQueueOutcome {
   ServerError,  // xqueue::XQueueServerError
   Unreachable,  // xqueue::XQueueUnreachable
   Malformed,    // xqueue::MalformedReply
+  Forbidden,    // xqueue::XQueuePermissionDenied
 };
-// "ok", "rejected", "auth_failed", "server_error", "unreachable", "malformed"
+// "ok", "rejected", "auth_failed", "server_error", "unreachable", "malformed", "forbidden"
 std::string_view xqueue_outcome_label(XQueueOutcome outcome);
 
 using Seconds = std::chrono::duration<double>;  // any std::chrono duration converts to it implicitly
@@ -96,6 +99,14 @@ class Metrics {
 
   // xqueue_watcher_queue_length{queue}: the last get_queuelen answer.
   void set_queue_length(std::string_view queue, std::int64_t length);
+  // The same gauge as NaN: the server has no get_queuelen (the LMS's API), so the length is unknown.
+  void set_queue_length_unknown(std::string_view queue);
+  // xqueue_watcher_fractional_scores_total{queue}: a score that is not whole points posted to a server
+  // that stores only points (the LMS): the student will not get it.
+  void fractional_score_posted(std::string_view queue);
+  // xqueue_watcher_submissions_served_twice_total{queue}: a submission served again with the key of one
+  // still in flight or journalled here; not graded twice.
+  void submission_served_twice(std::string_view queue);
   // xqueue_watcher_jobs_in_flight{queue}: pulled and not yet posted. Prefer track_job().
   void job_started(std::string_view queue);
   void job_finished(std::string_view queue);

@@ -106,14 +106,19 @@ void Journal::write(const JournalEntry& entry) const {
   fsync_directory(dir_);
 }
 
-JournalEntry Journal::record_received(const xqueue::Submission& submission) {
+std::optional<JournalEntry> Journal::record_received(const xqueue::Submission& submission) {
   JournalEntry entry{.id = entry_id(submission),
                      .queue = submission.queue,
                      .raw_header = submission.raw_header,
                      .raw_body = submission.raw_body,
                      .raw_files = submission.files.dump(),
                      .submission_id = submission.submission_id};
-  claim(entry.id);
+  if (!claim(entry.id)) return std::nullopt;
+  std::error_code error;
+  if (fs::exists(dir_ / (entry.id + ".json"), error)) {
+    release(entry.id);
+    return std::nullopt;
+  }
   try {
     write(entry);
   } catch (...) {

@@ -38,7 +38,10 @@ class Journal {
   explicit Journal(std::filesystem::path dir);
 
   // Before grading: the submission as received; the new entry comes back claimed by the caller.
-  JournalEntry record_received(const xqueue::Submission& submission);
+  // nullopt when this very submission (same queue, id and key) is already here, in a worker's hands or
+  // waiting for redelivery: the LMS serves a stale pulled submission again with the same key, and it
+  // must be graded and posted once.
+  std::optional<JournalEntry> record_received(const xqueue::Submission& submission);
   // Before put_result: the result that will be posted (also after a restart).
   void record_result(JournalEntry& entry, const xqueue::GradeReply& result);
   void record_attempt(JournalEntry& entry);

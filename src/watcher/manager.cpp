@@ -32,7 +32,7 @@ int container_capacity(const config::ManagerConfig& manager) {
 Generation::Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
                        Admission& admission, observability::Metrics& metrics, observability::Health& health)
     : config(std::move(loaded)),
-      shared{config.manager, watcher_id, stop, engine, journal, admission, metrics, health} {}
+      shared{config.manager, watcher_id, stop, engine, journal, admission, metrics, health, reported} {}
 
 void Generation::start() {
   for (const auto& queue : config.queues) {
@@ -52,15 +52,25 @@ QueueLengths::QueueLengths(const Shared& shared, const std::vector<config::Queue
   thread_ = std::thread([&shared, &queues] {
     std::vector<std::pair<std::unique_ptr<QueueSession>, std::string>> sessions;
     for (const auto& queue : queues) {
+      if (queue.server.api == config::ServerApi::Lms) {
+        // The LMS's API has no get_queuelen: nothing to ask, and no login to spend on it.
+        shared.metrics.set_queue_length_unknown(queue.name);
+        continue;
+      }
       sessions.emplace_back(std::make_unique<QueueSession>(shared, queue, "[" + queue.name + "#length]", false),
                             queue.name);
     }
     do {
       for (auto& [session, name] : sessions) {
+        auto& client = session->xqueue();
+        if (!client.has_queue_length()) continue;
         try {
-          auto& client = session->xqueue();
           if (!client.logged_in()) client.login();
-          shared.metrics.set_queue_length(name, client.get_queuelen(name));
+          if (const auto length = client.get_queuelen(name)) {
+            shared.metrics.set_queue_length(name, *length);
+          } else {
+            shared.metrics.set_queue_length_unknown(name);
+          }
         } catch (const xqueue::XQueueError& error) {
           spdlog::debug("queue length of {}: {}", name, error.what());
         }

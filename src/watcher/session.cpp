@@ -2,6 +2,8 @@
 // journalled submission, shared by the workers and the redelivery loop.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <type_traits>
 
@@ -50,7 +52,28 @@ bool StopSignal::wait_for(milliseconds duration) {
   return changed_.wait_for(lock, duration, [this] { return requested_.load(); });
 }
 
-grading::GradeJob to_grade_job(xqueue::Submission submission) {
+xqueue::ServerApi server_api(config::ServerApi api) {
+  return api == config::ServerApi::Lms ? xqueue::ServerApi::Lms : xqueue::ServerApi::XQueue;
+}
+
+double posted_score(double fraction, const std::optional<config::ScorePoints>& points) {
+  if (!points) return fraction;
+  if (!std::isfinite(fraction)) fraction = 0;
+  const double scaled = std::clamp(fraction, 0.0, 1.0) * points->points;
+  // A grader's 2/3 * 3 may land a hair under 2: that noise is no lost point.
+  constexpr double kNoise = 1e-9;
+  switch (points->rounding) {
+    case config::PointsRounding::Down:
+      return std::floor(scaled + kNoise);
+    case config::PointsRounding::Up:
+      return std::ceil(scaled - kNoise);
+    case config::PointsRounding::Nearest:
+      break;
+  }
+  return std::round(scaled);
+}
+
+grading::GradeJob to_grade_job(xqueue::Submission submission, const config::QueueConfig& queue) {
   grading::GradeJob job;
   job.queue = submission.queue;
   job.submission_id = std::to_string(submission.submission_id);
@@ -58,6 +81,8 @@ grading::GradeJob to_grade_job(xqueue::Submission submission) {
   job.student_info = submission.student_info.is_object() ? submission.student_info : nlohmann::json::object();
   job.student_response = std::move(submission.student_response);
   if (auto grader = grading::grader_from_payload(submission.grader_payload)) job.grader = *grader;
+  job.lang = queue.lang;
+  job.hide_output = queue.hide_output;
   const auto& payload = submission.grader_payload;
   if (payload.is_object()) {
     if (payload.contains("lang") && payload["lang"].is_string()) job.lang = payload["lang"].get<std::string>();
@@ -82,7 +107,8 @@ QueueSession::QueueSession(const Shared& shared, const config::QueueConfig& queu
       transport_(xqueue::make_transport(xqueue_transport_options(shared.manager))),
       client_(*transport_, {.base_url = queue.server.url,
                             .username = queue.server.username,
-                            .password = queue.server.password}),
+                            .password = queue.server.password,
+                            .api = server_api(queue.server.api)}),
       engine_(shared.manager.docker_socket),
       precreate_(precreate) {}
 
@@ -123,6 +149,10 @@ auto QueueSession::timed(observability::XQueueEndpoint endpoint, Call&& call) ->
     outcome = XQueueOutcome::Unreachable;
     record();
     throw;
+  } catch (const xqueue::XQueuePermissionDenied&) {
+    outcome = XQueueOutcome::Forbidden;
+    record();
+    throw;
   }
 }
 
@@ -135,6 +165,9 @@ std::optional<xqueue::Submission> QueueSession::pull() {
     if (submission) shared_.metrics.submission_pulled(queue_.name);
     return submission;
   } catch (const xqueue::XQueueAuthError&) {
+    shared_.health.set_xqueue_logged_in(name_, false);
+    throw;
+  } catch (const xqueue::XQueuePermissionDenied&) {
     shared_.health.set_xqueue_logged_in(name_, false);
     throw;
   } catch (const xqueue::XQueueUnreachable&) {
@@ -201,7 +234,7 @@ grading::ContainerGrader* QueueSession::grader() {
 std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry& entry,
                                                                    xqueue::Submission submission) {
   const auto submission_id = submission.submission_id;
-  const auto job = to_grade_job(std::move(submission));
+  const auto job = to_grade_job(std::move(submission), queue_);
   const auto give_up_at = std::chrono::steady_clock::now() + kGradingRetryBudget;
   milliseconds backoff = kFirstGradingBackoff;
   for (int attempt = 1;; ++attempt) {
@@ -210,8 +243,9 @@ std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry&
       if (!grader) throw grading::GradingUnavailable("image " + queue_.image + " is not available");
       const auto report = grader->grade(job);
       log_graded(report, submission_id);
-      return xqueue::GradeReply{
-          .correct = report.outcome.result.correct, .score = report.outcome.result.score, .msg = report.html};
+      return xqueue::GradeReply{.correct = report.outcome.result.correct,
+                                .score = posted_score(report.outcome.result.score, queue_.points),
+                                .msg = report.html};
     } catch (const grading::GradingUnavailable& error) {
       spdlog::error("{} submission {}: attempt {} could not grade: {}", name_, job.submission_id, attempt,
                     error.what());
@@ -256,22 +290,25 @@ void QueueSession::handle(JournalEntry entry, std::optional<xqueue::Submission> 
   deliver(entry, 3);
 }
 
+// The LMS stores whole points only: anything else is acknowledged there and then lost.
+void QueueSession::warn_if_fractional(const JournalEntry& entry) {
+  const double score = entry.result->score;
+  if (queue_.server.api != config::ServerApi::Lms || score == std::trunc(score)) return;
+  shared_.metrics.fractional_score_posted(queue_.name);
+  spdlog::warn("{} submission {}: posting the fractional score {} to an LMS, which stores only whole points: "
+               "the student will not get it; set `points` on queue {} (the problem's points_possible)",
+               name_, entry.submission_id, score, queue_.name);
+}
+
 bool QueueSession::deliver(const JournalEntry& entry, int attempts) {
   using observability::PostOutcome;
+  warn_if_fractional(entry);
   milliseconds backoff{500};
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     try {
-      const auto outcome = timed(observability::XQueueEndpoint::PutResult,
-                                 [&] { return client_.put_result(entry.raw_header, *entry.result); });
-      if (outcome == xqueue::PutOutcome::IncorrectKey) {
-        spdlog::warn("{} submission {}: XQueue refused the key (re-served meanwhile); result dropped", name_,
-                     entry.submission_id);
-        shared_.metrics.submission_posted(queue_.name, PostOutcome::IncorrectKey);
-      } else {
-        spdlog::info("{} submission {}: result posted", name_, entry.submission_id);
-        shared_.metrics.submission_posted(queue_.name, PostOutcome::Accepted);
-      }
-      shared_.journal.remove(entry.id);
+      const auto posted = timed(observability::XQueueEndpoint::PutResult,
+                                [&] { return client_.put_result(entry.raw_header, *entry.result); });
+      settle(entry, posted);
       return true;
     } catch (const xqueue::XQueueError& error) {
       spdlog::warn("{} submission {}: put_result failed: {}", name_, entry.submission_id, error.what());
@@ -285,6 +322,28 @@ bool QueueSession::deliver(const JournalEntry& entry, int attempts) {
   spdlog::warn("{} submission {}: result kept in the journal; redelivery continues in the background", name_,
                entry.submission_id);
   return false;
+}
+
+void QueueSession::settle(const JournalEntry& entry, const xqueue::PutResult& posted) {
+  using observability::PostOutcome;
+  switch (posted.outcome) {
+    case xqueue::PutOutcome::Accepted:
+      spdlog::info("{} submission {}: result posted", name_, entry.submission_id);
+      shared_.metrics.submission_posted(queue_.name, PostOutcome::Accepted);
+      break;
+    case xqueue::PutOutcome::IncorrectKey:
+      spdlog::warn("{} submission {}: XQueue refused the key (re-served meanwhile); result dropped", name_,
+                   entry.submission_id);
+      shared_.metrics.submission_posted(queue_.name, PostOutcome::IncorrectKey);
+      break;
+    case xqueue::PutOutcome::Refused:
+      // Posting it again cannot change a permanent refusal; XQueue keeps (or re-serves) the submission.
+      spdlog::error("{} submission {}: result refused for good (HTTP {}: {}); dropped from the journal", name_,
+                    entry.submission_id, posted.status, posted.reason);
+      shared_.metrics.submission_posted(queue_.name, PostOutcome::Rejected);
+      break;
+  }
+  shared_.journal.remove(entry.id);
 }
 
 }  // namespace xqw::watcher

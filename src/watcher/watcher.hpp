@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,9 +50,29 @@ class EngineHealth {
   std::atomic<bool> up_{true};
 };
 
+// Configuration errors every connection would hit alike: reported once, then quietly.
+class ReportOnce {
+ public:
+  // True the first time `what` is seen.
+  bool first(const std::string& what) {
+    std::lock_guard lock(mutex_);
+    return seen_.insert(what).second;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string> seen_;
+};
+
 // Submission (XQueue's view) → GradeJob (grading's view): the seam between the two. Takes the
-// submission by value: a caller done with it moves it in, so a large response is not copied.
-grading::GradeJob to_grade_job(xqueue::Submission submission);
+// submission by value: a caller done with it moves it in, so a large response is not copied. What the
+// payload does not say (lang, hide_output) comes from the queue.
+grading::GradeJob to_grade_job(xqueue::Submission submission, const config::QueueConfig& queue);
+
+xqueue::ServerApi server_api(config::ServerApi api);
+
+// The score to post: the grader's 0..1 score as is, or whole points out of the queue's `points`. Pure.
+double posted_score(double fraction, const std::optional<config::ScorePoints>& points);
 
 // What every loop of one watcher shares.
 struct Shared {
@@ -63,6 +84,7 @@ struct Shared {
   Admission& admission;
   observability::Metrics& metrics;
   observability::Health& health;
+  ReportOnce& reported;
 };
 
 // One queue's XQueue session and grader, owned by one thread.
@@ -89,6 +111,9 @@ class QueueSession {
   template <typename Call>
   auto timed(observability::XQueueEndpoint endpoint, Call&& call) -> decltype(call());
   std::optional<xqueue::GradeReply> grade_with_retries(JournalEntry& entry, xqueue::Submission submission);
+  void warn_if_fractional(const JournalEntry& entry);
+  // Counts and logs what became of a post, and removes the journal entry: it is settled.
+  void settle(const JournalEntry& entry, const xqueue::PutResult& posted);
   void log_graded(const grading::GradeReport& report, std::int64_t submission_id);
   const Shared& shared_;
   const config::QueueConfig& queue_;
@@ -166,6 +191,7 @@ struct Generation {
   bool finished() const { return running.load() == 0; }
   config::Config config;
   StopSignal stop;
+  ReportOnce reported;
   Shared shared;
   std::atomic<int> running{0};
   std::map<std::string, std::unique_ptr<PollPacer>> pacers;  // per queue

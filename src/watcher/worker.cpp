@@ -16,15 +16,25 @@ observability::PostOutcome answer_malformed(xqueue::Client& client, const std::s
       .errors = {"This submission could not be graded because it reached the grader malformed. "
                  "Course staff have been told; please submit again."}};
   try {
-    const auto outcome =
+    const auto posted =
         client.put_result(raw_header, {.correct = false, .score = 0, .msg = grading::render_html(result)});
-    return outcome == xqueue::PutOutcome::IncorrectKey ? observability::PostOutcome::IncorrectKey
-                                                       : observability::PostOutcome::Accepted;
+    switch (posted.outcome) {
+      case xqueue::PutOutcome::IncorrectKey:
+        return observability::PostOutcome::IncorrectKey;
+      case xqueue::PutOutcome::Refused:
+        return observability::PostOutcome::Rejected;
+      case xqueue::PutOutcome::Accepted:
+        break;
+    }
+    return observability::PostOutcome::Accepted;
   } catch (const xqueue::XQueueError& error) {
     spdlog::warn("{} could not answer a malformed submission: {}", who, error.what());
     return observability::PostOutcome::Failed;
   }
 }
+
+// A permission refusal does not pass by itself: retried ever more slowly, up to this.
+constexpr std::chrono::milliseconds kMaxForbiddenBackoff{300000};
 
 }  // namespace
 
@@ -63,6 +73,7 @@ void Worker::run() {
   const auto busy_allowance =
       std::chrono::duration_cast<std::chrono::seconds>(4 * queue_.limits.timeout + std::chrono::seconds(60));
   auto loop = shared_.health.register_scoped_loop("worker " + name_, idle_allowance);
+  auto forbidden_backoff = manager.login_poll_interval;
   while (!shared_.stop.requested()) {
     loop.heartbeat();
     // Never pull a submission that cannot be graded now: XQueue keeps it safer than we could.
@@ -93,6 +104,18 @@ void Worker::run() {
       }
       pacer_.report(true);  // there may be more behind it
       continue;
+    } catch (const xqueue::XQueuePermissionDenied& error) {
+      if (shared_.reported.first("forbidden " + queue_.server.url + " " + queue_.server.username)) {
+        spdlog::error("{} configuration error: {}. Pulling backs off (up to every {} s) until it is fixed", name_,
+                      error.what(), kMaxForbiddenBackoff.count() / 1000);
+      } else {
+        spdlog::debug("{} still refused: {}", name_, error.what());
+      }
+      pacer_.report(false);
+      slot.reset();
+      shared_.stop.wait_for(forbidden_backoff);
+      forbidden_backoff = std::min(forbidden_backoff * 2, kMaxForbiddenBackoff);
+      continue;
     } catch (const xqueue::XQueueAuthError& error) {
       spdlog::error("{} login to {} failed: {}", name_, queue_.server.url, error.what());
       pacer_.report(false);
@@ -104,14 +127,22 @@ void Worker::run() {
       pacer_.report(false);
       continue;
     }
+    forbidden_backoff = manager.login_poll_interval;
     pacer_.report(submission.has_value());
     if (!submission) continue;
     try {
       auto in_flight = shared_.metrics.track_job(queue_.name);
       loop.busy_for(busy_allowance);
       auto entry = shared_.journal.record_received(*submission);
+      if (!entry) {
+        shared_.metrics.submission_served_twice(queue_.name);
+        spdlog::warn("{} submission {}: served again with the same key while it is still in hand here; it is "
+                     "graded and posted once",
+                     name_, submission->submission_id);
+        continue;
+      }
       submission->raw_body = std::string();  // journalled; grading needs only the parsed fields
-      session.handle(std::move(entry), std::move(submission));
+      session.handle(std::move(*entry), std::move(submission));
     } catch (const JournalError& error) {
       // Without the journal a crash could lose it; XQueue's requeue is the safer keeper.
       spdlog::error("{} submission {}: not graded, the journal is unusable: {}", name_, submission->submission_id,

@@ -13,19 +13,23 @@ namespace {
 
 constexpr const char* kFormContentType = "application/x-www-form-urlencoded";
 
-// What Django answers when the session is not logged in: @login_required redirects (302; 301 when a
-// trailing slash is appended first), and auth middleware or a proxy in front may say 401/403.
-bool is_auth_status(long status) { return status == 301 || status == 302 || status == 401 || status == 403; }
-
-// Throws for anything but 200; auth statuses are handled by the caller before this.
-void require_ok_status(const std::string& url, const http::Response& response) {
-  if (response.status == 200) return;
-  if (response.status >= 500) {
-    throw XQueueServerError(fmt::format("XQueue {}: server error HTTP {}", url, response.status),
-                            response.status);
+// Throws for an answer that is not a reply; `meaning` is status_meaning's for it.
+void require_reply(StatusMeaning meaning, const std::string& url, const http::Response& response) {
+  switch (meaning) {
+    case StatusMeaning::Reply:
+      return;
+    case StatusMeaning::ServerError:
+      throw XQueueServerError(
+          fmt::format("XQueue {}: server error HTTP {}: {}", url, response.status, error_reason(response.body)),
+          response.status);
+    default: {
+      const auto location = response.header("Location");
+      throw XQueueServerError(fmt::format("XQueue {}: unexpected HTTP {}{}: {}; check the server url", url,
+                                          response.status, location ? " to " + *location : "",
+                                          error_reason(response.body)),
+                              response.status);
+    }
   }
-  throw XQueueServerError(fmt::format("XQueue {}: unexpected HTTP {}", url, response.status),
-                          response.status);
 }
 
 // For messages about a put_result given only its header: the id, never the key.
@@ -99,7 +103,9 @@ http::Response Client::send(const http::Request& request) {
 
 http::Headers Client::csrf_headers(const std::string& referer) const {
   // Django's CSRF check wants the cookie's token echoed in a header and, over HTTPS, a same-origin Referer.
-  const auto token = transport_.cookie("csrftoken");
+  // Open edX names the cookie edx-csrftoken where CSRF_COOKIE_NAME says so.
+  auto token = transport_.cookie("csrftoken");
+  if (!token || token->empty()) token = transport_.cookie("edx-csrftoken");
   if (!token || token->empty()) return {};
   return {{"X-CSRFToken", *token}, {"Referer", referer}};
 }
@@ -130,11 +136,12 @@ void Client::login() {
   const http::Response response =
       send(form_post(url, csrf_headers(url),
                      http::form_encode({{"username", options_.username}, {"password", options_.password}})));
-  if (response.status >= 500) require_ok_status(url, response);
+  if (response.status >= 500) require_reply(StatusMeaning::ServerError, url, response);
   if (response.status != 200) {
-    throw XQueueAuthError(
-        fmt::format("XQueue {}: login as '{}' failed with HTTP {}{}", url, options_.username, response.status,
-                    response.status == 403 ? " (CSRF check or HTTP basic auth refused)" : ""));
+    throw XQueueAuthError(fmt::format("XQueue {}: login as '{}' failed with HTTP {}{}: {}", url, options_.username,
+                                      response.status,
+                                      response.status == 403 ? " (CSRF check or HTTP basic auth refused)" : "",
+                                      error_reason(response.body)));
   }
   const Reply reply = parse_reply(response.body, "XQueue " + url);
   if (!reply.ok()) {
@@ -145,23 +152,33 @@ void Client::login() {
   spdlog::debug("XQueue {}: logged in as '{}'", base_, options_.username);
 }
 
-Reply Client::call(const std::function<http::Request()>& make_request) {
+http::Response Client::call(const std::function<http::Request()>& make_request) {
   if (!logged_in_) login();
   // nullopt: the server says this session is not logged in.
-  auto attempt = [&](http::Request request, long& status) -> std::optional<Reply> {
-    const http::Response response = send(request);
+  auto attempt = [&](const http::Request& request, long& status) -> std::optional<http::Response> {
+    http::Response response = send(request);
     status = response.status;
-    if (is_auth_status(response.status)) return std::nullopt;
-    require_ok_status(request.url, response);
-    Reply reply = parse_reply(response.body, "XQueue " + request.url);
-    if (says_login_required(reply)) return std::nullopt;
-    return reply;
+    const auto meaning = status_meaning(options_.api, response.status, response.body);
+    if (meaning == StatusMeaning::LoginRequired) return std::nullopt;
+    if (meaning == StatusMeaning::PermissionDenied) {
+      throw XQueuePermissionDenied(fmt::format(
+          "XQueue {}: the account '{}' may not use the XQueue API (HTTP {}: {}); on the LMS, add it to the "
+          "Django group 'xqueue' (LMS admin: Authentication and Authorization > Groups)",
+          request.url, options_.username, response.status, error_reason(response.body)));
+    }
+    // What a followed redirect to the login page gives; small, so a large submission is not parsed twice.
+    constexpr std::size_t kLoginPageReplyCap = 256;
+    if (response.status == 200 && response.body.size() < kLoginPageReplyCap &&
+        says_login_required(parse_reply(response.body, "XQueue " + request.url))) {
+      return std::nullopt;
+    }
+    return response;
   };
 
   long status = 0;
   // Built per attempt: a re-login may rotate the CSRF cookie the request echoes.
   http::Request request = make_request();
-  if (auto reply = attempt(request, status)) return *reply;
+  if (auto response = attempt(request, status)) return std::move(*response);
 
   logged_in_ = false;
   if (options_.username.empty()) {
@@ -171,7 +188,7 @@ Reply Client::call(const std::function<http::Request()>& make_request) {
   spdlog::warn("XQueue {}: not logged in (HTTP {}); logging in again once", request.url, status);
   login();
   request = make_request();
-  if (auto reply = attempt(request, status)) return *reply;
+  if (auto response = attempt(request, status)) return std::move(*response);
 
   logged_in_ = false;
   throw XQueueAuthError(fmt::format(
@@ -180,13 +197,23 @@ Reply Client::call(const std::function<http::Request()>& make_request) {
       request.url, status, options_.username));
 }
 
-std::optional<Submission> Client::get_submission(const std::string& queue) {
-  const std::string url = get_submission_url(queue);
-  const Reply reply = call([&] {
+http::Response Client::get(const std::string& url) {
+  return call([&] {
     http::Request request;
     request.url = url;
     return request;
   });
+}
+
+Reply Client::get_reply(const std::string& url) {
+  const http::Response response = get(url);
+  require_reply(status_meaning(options_.api, response.status, response.body), url, response);
+  return parse_reply(response.body, "XQueue " + url);
+}
+
+std::optional<Submission> Client::get_submission(const std::string& queue) {
+  const std::string url = get_submission_url(queue);
+  const Reply reply = get_reply(url);
   try {
     return submission_from_reply(reply, queue, "XQueue " + url, options_.grader_payload);
   } catch (const MalformedReply& error) {
@@ -197,36 +224,40 @@ std::optional<Submission> Client::get_submission(const std::string& queue) {
   }
 }
 
-PutOutcome Client::put_result(const Submission& submission, const GradeReply& reply) {
+PutResult Client::put_result(const Submission& submission, const GradeReply& reply) {
   return put_result(submission.raw_header, reply);
 }
 
-PutOutcome Client::put_result(std::string_view raw_header, const GradeReply& grade) {
+PutResult Client::put_result(std::string_view raw_header, const GradeReply& grade) {
   const std::string url = put_result_url();
   const std::string body = http::form_encode(
       {{"xqueue_header", std::string(raw_header)}, {"xqueue_body", encode_grade_reply(grade)}});
-  // put_result is CSRF-exempt upstream; echoing the token costs nothing and suits servers that are not.
-  const Reply reply = call([&] { return form_post(url, csrf_headers(url), body); });
-  if (reply.ok()) return PutOutcome::Accepted;
-
-  const std::string reason = reason_text(reply.content);
-  if (reason.find("Incorrect key") != std::string::npos) {  // XQueue: "Incorrect key for submission"
+  // put_result is CSRF-exempt on XQueue; the LMS wants the token (as rotated by the login) echoed.
+  const http::Response response = call([&] { return form_post(url, csrf_headers(url), body); });
+  PutResult result = put_result_outcome(options_.api, response.status, response.body, "XQueue " + url);
+  if (result.outcome == PutOutcome::IncorrectKey) {
     spdlog::warn("XQueue {}: {} was served again meanwhile; this result was not recorded", url,
                  describe_header(raw_header));
-    return PutOutcome::IncorrectKey;
+  } else if (result.outcome == PutOutcome::Refused) {
+    spdlog::error("XQueue {}: put_result for {} refused (HTTP {}): {}", url, describe_header(raw_header),
+                  result.status, result.reason);
   }
-  throw XQueueRejected(
-      fmt::format("XQueue {}: put_result for {} refused: {}", url, describe_header(raw_header), reason),
-      reason);
+  return result;
 }
 
-std::int64_t Client::get_queuelen(const std::string& queue) {
+std::optional<std::int64_t> Client::get_queuelen(const std::string& queue) {
+  if (options_.api == ServerApi::Lms || !has_queue_length_) return std::nullopt;
   const std::string url = get_queuelen_url(queue);
-  const Reply reply = call([&] {
-    http::Request request;
-    request.url = url;
-    return request;
-  });
+  const http::Response response = get(url);
+  if (response.status == 404) {
+    has_queue_length_ = false;
+    spdlog::warn("XQueue {}: the server has no get_queuelen (HTTP 404); the queue length is unknown. If this "
+                 "server is the LMS, set `api: lms` on it",
+                 url);
+    return std::nullopt;
+  }
+  require_reply(status_meaning(options_.api, response.status, response.body), url, response);
+  const Reply reply = parse_reply(response.body, "XQueue " + url);
   if (!reply.ok()) {
     const std::string reason = reason_text(reply.content);
     throw XQueueRejected(

@@ -1,6 +1,7 @@
 // Pure parsing of XQueue replies and encoding of put_result bodies (no transport, no logging).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -256,7 +257,13 @@ std::optional<Submission> parse_submission_reply(std::string_view body, std::str
 std::string encode_grade_reply(const GradeReply& reply) {
   nlohmann::ordered_json body;
   body["correct"] = reply.correct;
-  body["score"] = std::isfinite(reply.score) ? reply.score : 0.0;  // NaN would dump as null
+  const double score = std::isfinite(reply.score) ? reply.score : 0.0;  // NaN would dump as null
+  // Whole numbers go out as integers: a server that stores points (the LMS) wants 1, not 1.0.
+  if (score == std::trunc(score) && std::abs(score) < 1e15) {
+    body["score"] = static_cast<std::int64_t>(score);
+  } else {
+    body["score"] = score;
+  }
   body["msg"] = reply.msg;
   return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
@@ -269,12 +276,101 @@ bool says_login_required(const Reply& reply) {
 std::string reason_text(const nlohmann::json& content) {
   if (content.is_string()) return content.get<std::string>();
   if (content.is_object()) {
-    for (const char* key : {"content", "error", "message"}) {
+    for (const char* key : {"content", "detail", "error", "message"}) {
       if (const auto it = content.find(key); it != content.end() && it->is_string())
         return it->get<std::string>();
     }
   }
   return dump(content);
+}
+
+}  // namespace xqw::xqueue
+
+namespace xqw::xqueue {
+namespace {
+
+constexpr std::size_t kReasonCap = 300;
+
+// The LMS's API (Django REST framework) says "log in" with these 403 details; anything else is a refusal.
+bool detail_means_login(std::string_view detail) {
+  return detail == "Authentication credentials were not provided." || detail.starts_with("CSRF Failed");
+}
+
+std::optional<std::string> detail_of(std::string_view body) {
+  const auto parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_object()) return std::nullopt;
+  const auto it = parsed.find("detail");
+  if (it == parsed.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+bool has_return_code(std::string_view body) {
+  const auto parsed = json::parse(body, nullptr, false);
+  return parsed.is_object() && parsed.contains("return_code");
+}
+
+std::string capped(std::string text) {
+  if (text.size() > kReasonCap) text = text.substr(0, kReasonCap) + "...";
+  for (char& c : text) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string_view server_api_name(ServerApi api) { return api == ServerApi::Lms ? "lms" : "xqueue"; }
+
+std::string error_reason(std::string_view body) {
+  if (body.empty()) return "empty body";
+  const auto parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_discarded()) return capped(reason_text(parsed));
+  return capped("body: " + std::string(body.substr(0, kReasonCap + 1)));
+}
+
+StatusMeaning status_meaning(ServerApi api, long status, std::string_view body) {
+  if (status == 200) return StatusMeaning::Reply;
+  if (api == ServerApi::XQueue) {
+    // Django's @login_required redirects (302; 301 when a trailing slash is appended first); auth
+    // middleware or a proxy in front may say 401/403.
+    if (status == 301 || status == 302 || status == 401 || status == 403) return StatusMeaning::LoginRequired;
+    return status >= 500 ? StatusMeaning::ServerError : StatusMeaning::Unexpected;
+  }
+  if (status == 401) return StatusMeaning::LoginRequired;
+  if (status == 403) {
+    if (const auto detail = detail_of(body)) {
+      return detail_means_login(*detail) ? StatusMeaning::LoginRequired : StatusMeaning::PermissionDenied;
+    }
+    // The view's own 403 ("Incorrect key for submission") is a reply; a bare 403 (a proxy) asks for login.
+    return has_return_code(body) ? StatusMeaning::Reply : StatusMeaning::LoginRequired;
+  }
+  if ((status == 400 || status == 404) && has_return_code(body)) return StatusMeaning::Reply;
+  if (status == 409 || status >= 500) return StatusMeaning::ServerError;
+  return StatusMeaning::Unexpected;
+}
+
+PutResult put_result_outcome(ServerApi api, long status, std::string_view body, std::string_view where) {
+  if (api == ServerApi::Lms && status == 500) {
+    // The LMS records the first result and fails on any later one: a retried post whose first answer was
+    // lost lands here. Posting again cannot change that.
+    return {PutOutcome::Refused,
+            "HTTP 500, which the LMS answers for a submission that already has a result (" + error_reason(body) + ")",
+            status};
+  }
+  switch (status_meaning(api, status, body)) {
+    case StatusMeaning::Reply:
+      break;
+    case StatusMeaning::ServerError:
+      throw XQueueServerError(fmt::format("{}: HTTP {}: {}", where, status, error_reason(body)), status);
+    default:
+      throw XQueueServerError(fmt::format("{}: unexpected HTTP {}: {}", where, status, error_reason(body)), status);
+  }
+  const Reply reply = parse_reply(body, where);
+  if (reply.ok()) return {PutOutcome::Accepted, "", status};
+  std::string reason = reason_text(reply.content);
+  // XQueue and the LMS: "Incorrect key for submission" (200 from XQueue, 403 from the LMS).
+  const auto outcome = reason.find("Incorrect key") != std::string::npos ? PutOutcome::IncorrectKey : PutOutcome::Refused;
+  return {outcome, capped(std::move(reason)), status};
 }
 
 }  // namespace xqw::xqueue

@@ -1,5 +1,7 @@
-// xqueue: the XQueue pull protocol (login, get_submission, put_result, get_queuelen) and its replies.
-// Owns reply parsing (pure), the CSRF login and the re-login-once policy; talks HTTP via http::Transport.
+// xqueue: the XQueue pull protocol (login, get_submission, put_result, get_queuelen) and its replies, as
+// served by the old XQueue server and by the LMS itself (edx-submissions' XQueueViewSet). Owns reply
+// parsing and status meanings (pure), the CSRF login and the re-login-once policy; talks HTTP via
+// http::Transport.
 #pragma once
 
 #include <cstdint>
@@ -40,9 +42,25 @@ struct GradeReply {
   std::string msg;  // HTML shown to the student
 };
 
+// Which server speaks the protocol: they share paths and reply bodies, not status codes (DESIGN.md 5a).
+enum class ServerApi {
+  XQueue,  // openedx/xqueue: HTTP 200 with return_code 1 for refusals, 302 when logged out, get_queuelen
+  Lms,     // the LMS's /xqueue/ (edx-submissions): 4xx/5xx statuses, 403 {"detail"} when logged out,
+           // no get_queuelen
+};
+std::string_view server_api_name(ServerApi api);  // "xqueue", "lms"
+
 enum class PutOutcome {
   Accepted,
   IncorrectKey,  // the submission was re-served meanwhile (its key changed); the result was not recorded
+  Refused,       // a permanent refusal (unknown submission, bad format, already answered): never retried
+};
+
+// What became of a put_result; `reason` is the server's text (or what its status means) unless Accepted.
+struct PutResult {
+  PutOutcome outcome = PutOutcome::Accepted;
+  std::string reason;
+  long status = 200;
 };
 
 // A reply normalised from either shape the Python watcher accepts:
@@ -91,6 +109,13 @@ class XQueueServerError : public XQueueError {
 
 // Login refused, or still unauthenticated after logging in again once.
 class XQueueAuthError : public XQueueError {
+ public:
+  using XQueueError::XQueueError;
+};
+
+// Logged in, but the account may not use the API (the LMS: a user outside the group `xqueue`). Logging
+// in again cannot help: a configuration error for the operator.
+class XQueuePermissionDenied : public XQueueError {
  public:
   using XQueueError::XQueueError;
 };
@@ -150,8 +175,27 @@ std::string encode_grade_reply(const GradeReply& reply);
 // True when a reply says the session is not logged in (what a followed redirect to the login page gives).
 bool says_login_required(const Reply& reply);
 
-// The server's text from a reply's content (a string, or an object's "content"/"error"/"message").
+// The server's text from a reply's content (a string, or an object's "content"/"detail"/"error"/"message").
 std::string reason_text(const nlohmann::json& content);
+
+// The reason an error reply gives, for logs: its JSON text when it has one, else the start of the body
+// (an HTML error page), else "empty body". Never longer than about 300 characters.
+std::string error_reason(std::string_view body);
+
+// What an HTTP status (with its body) means before the body is read as a Reply. Pure.
+enum class StatusMeaning {
+  Reply,             // read the body as a Reply (200; the LMS's own refusals with a return_code body)
+  LoginRequired,     // not logged in (or a stale CSRF token): log in again once, then retry
+  PermissionDenied,  // logged in, but the account may not use the API
+  ServerError,       // a failure worth retrying later (5xx, 409, ...)
+  Unexpected,        // a status the protocol does not use (the URL is probably wrong)
+};
+StatusMeaning status_meaning(ServerApi api, long status, std::string_view body);
+
+// A put_result answer (status and body) as an outcome. Pure. Throws XQueueServerError for a transient
+// failure (retry later) and MalformedReply for a 200 that is not a reply.
+PutResult put_result_outcome(ServerApi api, long status, std::string_view body, std::string_view where);
+
 
 // ---------------------------------------------------------------------------------------------------------
 // The client
@@ -162,6 +206,7 @@ struct ClientOptions {
   std::string username;  // empty: never log in (as upstream with no credentials)
   std::string password;
   GraderPayloadPolicy grader_payload = GraderPayloadPolicy::RequireJson;
+  ServerApi api = ServerApi::XQueue;
 };
 
 // The transport an XQueue client needs: `options` as given (time-outs, HTTP basic auth, TLS verification
@@ -170,9 +215,9 @@ struct ClientOptions {
 std::unique_ptr<http::Transport> make_transport(http::TransportOptions options);
 
 // One XQueue session over one transport. Not thread-safe: one per worker.
-// Logs in lazily on the first call. A call answered 301/302/401/403 (or 200 "login_required", what a
-// followed redirect gives) logs in again once and is retried once; still unauthenticated -> XQueueAuthError.
-// So one call makes at most two login attempts, never a loop.
+// Logs in lazily on the first call. A call the server answers "not logged in" (status_meaning) logs in
+// again once and is retried once; still unauthenticated -> XQueueAuthError. So one call makes at most two
+// login attempts, never a loop. A permission refusal is XQueuePermissionDenied at once, without a login.
 class Client {
  public:
   Client(http::Transport& transport, ClientOptions options);
@@ -183,10 +228,14 @@ class Client {
   // nullopt when the queue is empty. A malformed submission is logged with its id and thrown as
   // MalformedReply.
   std::optional<Submission> get_submission(const std::string& queue);
-  PutOutcome put_result(const Submission& submission, const GradeReply& reply);
-  PutOutcome put_result(std::string_view raw_header, const GradeReply& reply);
-  std::int64_t get_queuelen(const std::string& queue);
+  PutResult put_result(const Submission& submission, const GradeReply& reply);
+  PutResult put_result(std::string_view raw_header, const GradeReply& reply);
+  // nullopt when the server has no get_queuelen (the LMS's API: never asked; an old server answering
+  // 404: asked once). Other failures throw.
+  std::optional<std::int64_t> get_queuelen(const std::string& queue);
+  bool has_queue_length() const { return has_queue_length_; }
   bool logged_in() const { return logged_in_; }
+  ServerApi api() const { return options_.api; }
 
   // URLs, exposed for logs and tests.
   std::string login_url() const;
@@ -195,8 +244,12 @@ class Client {
   std::string get_queuelen_url(std::string_view queue) const;
 
  private:
-  // One request with the re-login-once policy; the request is rebuilt for the retry.
-  Reply call(const std::function<http::Request()>& make_request);
+  // One request with the re-login-once policy; the request is rebuilt for the retry. Returns the answer
+  // once it is not "not logged in"; throws for a permission refusal.
+  http::Response call(const std::function<http::Request()>& make_request);
+  http::Response get(const std::string& url);
+  // get(), then the body as a Reply (status_meaning decides what else throws).
+  Reply get_reply(const std::string& url);
   http::Response send(const http::Request& request);
   http::Request form_post(const std::string& url, const http::Headers& extra_headers, std::string body) const;
   http::Headers csrf_headers(const std::string& referer) const;
@@ -205,6 +258,7 @@ class Client {
   ClientOptions options_;
   std::string base_;  // base_url without trailing '/'
   bool logged_in_ = false;
+  bool has_queue_length_ = true;
 };
 
 }  // namespace xqw::xqueue

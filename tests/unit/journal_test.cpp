@@ -32,7 +32,7 @@ class JournalTest : public ::testing::Test {
 
 TEST_F(JournalTest, RecordsReceivedAndGradedEntriesDurably) {
   Journal journal(dir_);
-  auto entry = journal.record_received(submission(7));
+  auto entry = *journal.record_received(submission(7));
   EXPECT_FALSE(journal.claim(entry.id)) << "a new entry comes back claimed";
   journal.record_result(entry, {.correct = true, .score = 1, .msg = "<p>ok</p>"});
   journal.release(entry.id);
@@ -50,7 +50,7 @@ TEST_F(JournalTest, RecordsReceivedAndGradedEntriesDurably) {
 
 TEST_F(JournalTest, ASettledEntryIsGoneForWhoeverListedItBefore) {
   Journal journal(dir_);
-  auto entry = journal.record_received(submission(8));
+  auto entry = *journal.record_received(submission(8));
   const auto stale_listing = journal.entries();  // a redelivery pass reads the directory...
   journal.remove(entry.id);                      // ...the worker settles the entry...
   journal.release(entry.id);
@@ -66,8 +66,24 @@ TEST_F(JournalTest, ResubmissionsWithANewKeyAreSeparateEntries) {
   auto again = submission(9);
   again.submission_key = "another-key";
   auto second = journal.record_received(again);
-  EXPECT_NE(first.id, second.id);
+  ASSERT_TRUE(first && second);
+  EXPECT_NE(first->id, second->id);
   EXPECT_EQ(journal.backlog(), 2u);
+}
+
+// The LMS serves a stale pulled submission again with the same key: one entry, graded and posted once.
+TEST_F(JournalTest, TheSameKeyServedAgainIsRefusedWhileInHandOrJournalled) {
+  Journal journal(dir_);
+  auto first = journal.record_received(submission(10));
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(journal.record_received(submission(10))) << "claimed by the first worker";
+  journal.record_result(*first, {.correct = true, .score = 1, .msg = ""});
+  journal.release(first->id);
+  EXPECT_FALSE(journal.record_received(submission(10))) << "journalled, waiting for redelivery";
+  EXPECT_TRUE(journal.claim(first->id)) << "a refused record must not leave its claim behind";
+  journal.release(first->id);
+  journal.remove(first->id);
+  EXPECT_TRUE(journal.record_received(submission(10))) << "settled: a later serve is a new job";
 }
 
 TEST_F(JournalTest, UnreadableEntriesAreSetAside) {

@@ -413,7 +413,7 @@ TEST(XQueueClientPutResult, PostsHeaderVerbatimAndGradeAsJson) {
   Submission submission;
   submission.raw_header = kHeader;
   submission.submission_id = 42;
-  EXPECT_EQ(client.put_result(submission, {true, 0.75, "<p>3 of 4 &amp; more</p>"}), PutOutcome::Accepted);
+  EXPECT_EQ(client.put_result(submission, {true, 0.75, "<p>3 of 4 &amp; more</p>"}).outcome, PutOutcome::Accepted);
 
   const auto& post = transport.requests.back();
   EXPECT_EQ(post.method, "POST");
@@ -429,20 +429,28 @@ TEST(XQueueClientPutResult, IncorrectKeyIsAnOutcomeNotAnError) {
   FakeTransport transport(
       concat({login_steps(), {reply({{"return_code", 1}, {"content", "Incorrect key for submission"}})}}));
   Client client(transport, options());
-  EXPECT_EQ(client.put_result(kHeader, {false, 0.0, "x"}), PutOutcome::IncorrectKey);
+  EXPECT_EQ(client.put_result(kHeader, {false, 0.0, "x"}).outcome, PutOutcome::IncorrectKey);
 }
 
-TEST(XQueueClientPutResult, OtherRefusalsAreRejectedWithTheId) {
+// "Submission does not exist", "Incorrect reply format": posting again cannot help.
+TEST(XQueueClientPutResult, OtherRefusalsArePermanentWithTheServersReason) {
   FakeTransport transport(
       concat({login_steps(), {reply({{"return_code", 1}, {"content", "Submission does not exist"}})}}));
   Client client(transport, options());
+  const auto posted = client.put_result(kHeader, {false, 0.0, "x"});
+  EXPECT_EQ(posted.outcome, PutOutcome::Refused);
+  EXPECT_EQ(posted.reason, "Submission does not exist");
+}
+
+TEST(XQueueClientPutResult, AnOldServersServerErrorIsRetriedLater) {
+  FakeTransport transport(concat({login_steps(), {raw(500, "<h1>Server Error (500)</h1>")}}));
+  Client client(transport, options());
   try {
     client.put_result(kHeader, {false, 0.0, "x"});
-    FAIL() << "expected XQueueRejected";
-  } catch (const XQueueRejected& error) {
-    EXPECT_EQ(error.reason(), "Submission does not exist");
-    EXPECT_THAT(error.what(), HasSubstr("submission 42"));
-    EXPECT_THAT(error.what(), Not(HasSubstr("5f1e0c0ffee")));  // never the key
+    FAIL() << "expected XQueueServerError";
+  } catch (const XQueueServerError& error) {
+    EXPECT_EQ(error.status(), 500);
+    EXPECT_THAT(error.what(), HasSubstr("Server Error (500)")) << "the body's reason is in the message";
   }
 }
 
@@ -453,7 +461,7 @@ TEST(XQueueClientPutResult, ReloginRebuildsTheCsrfHeaderForTheRetry) {
        with_cookie(reply({{"return_code", 1}, {"content", "login_required"}}), "csrftoken", "new"),
        reply({{"return_code", 0}, {"content", "Logged in"}}), reply({{"return_code", 0}, {"content", ""}})});
   Client client(transport, options());
-  EXPECT_EQ(client.put_result(kHeader, {true, 1.0, ""}), PutOutcome::Accepted);
+  EXPECT_EQ(client.put_result(kHeader, {true, 1.0, ""}).outcome, PutOutcome::Accepted);
   ASSERT_EQ(transport.requests.size(), 6u);
   EXPECT_EQ(header(transport.requests[2], "X-CSRFToken"), "old");
   EXPECT_EQ(header(transport.requests[5], "X-CSRFToken"), "new");
@@ -465,7 +473,7 @@ TEST(XQueueClientPutResult, ReloginRebuildsTheCsrfHeaderForTheRetry) {
 TEST(XQueueClientQueuelen, ReturnsTheCount) {
   FakeTransport transport(concat({login_steps(), {reply({{"return_code", 0}, {"content", 17}})}}));
   Client client(transport, options());
-  EXPECT_EQ(client.get_queuelen("py queue"), 17);
+  EXPECT_EQ(client.get_queuelen("py queue"), std::optional<std::int64_t>(17));
   EXPECT_EQ(transport.requests.back().url, kBase + "/xqueue/get_queuelen/?queue_name=py%20queue");
 }
 
@@ -479,6 +487,151 @@ TEST(XQueueClientQueuelen, UnknownQueueIsRejectedAndBadCountIsMalformed) {
     FakeTransport bad(concat({login_steps(), {reply({{"return_code", 0}, {"content", content}})}}));
     Client other(bad, options());
     EXPECT_THROW(other.get_queuelen("q"), MalformedReply) << content.dump();
+  }
+}
+
+TEST(XQueueClientQueuelen, AServerWithoutItIsAskedOnceThenNever) {
+  FakeTransport transport(concat({login_steps(), {raw(404, "<h1>Not Found</h1>")}}));
+  Client client(transport, options());
+  EXPECT_EQ(client.get_queuelen("q"), std::nullopt);
+  EXPECT_FALSE(client.has_queue_length());
+  EXPECT_EQ(client.get_queuelen("q"), std::nullopt);
+  EXPECT_TRUE(transport.script_done());  // the second call sent nothing (an unscripted request fails)
+}
+
+// ---- the LMS's API (edx-submissions XQueueViewSet) ------------------------------------------------------
+
+ClientOptions lms_options() {
+  auto lms = options();
+  lms.api = ServerApi::Lms;
+  return lms;
+}
+
+// The LMS's login: GET sets csrftoken, the POST logs in and rotates it.
+std::vector<Step> lms_login_steps() {
+  return {with_cookie(reply({{"return_code", 0}, {"content", ""}}), "csrftoken", "before-login"),
+          with_cookie(reply({{"return_code", 0}, {"content", "Logged in"}}), "csrftoken", "rotated")};
+}
+
+json lms_refusal(const std::string& content) { return {{"return_code", 1}, {"content", content}}; }
+json drf_detail(const std::string& detail) { return {{"detail", detail}}; }
+
+TEST(LmsStatusMeaning, EachStatusAsTheLmsMeansIt) {
+  const auto meaning = [](long status, const json& body) {
+    return status_meaning(ServerApi::Lms, status, body.dump());
+  };
+  EXPECT_EQ(meaning(200, lms_refusal("Queue 'q' is empty")), StatusMeaning::Reply);
+  EXPECT_EQ(meaning(403, drf_detail("Authentication credentials were not provided.")), StatusMeaning::LoginRequired);
+  EXPECT_EQ(meaning(403, drf_detail("CSRF Failed: CSRF token missing.")), StatusMeaning::LoginRequired);
+  EXPECT_EQ(meaning(403, drf_detail("You do not have permission to perform this action.")),
+            StatusMeaning::PermissionDenied);
+  EXPECT_EQ(meaning(403, lms_refusal("Incorrect key for submission")), StatusMeaning::Reply);
+  EXPECT_EQ(meaning(400, lms_refusal("Incorrect reply format")), StatusMeaning::Reply);
+  EXPECT_EQ(meaning(404, lms_refusal("Submission does not exist")), StatusMeaning::Reply);
+  EXPECT_EQ(status_meaning(ServerApi::Lms, 404, "<h1>Not Found</h1>"), StatusMeaning::Unexpected);
+  EXPECT_EQ(meaning(409, lms_refusal("Submission is currently being processed")), StatusMeaning::ServerError);
+  EXPECT_EQ(status_meaning(ServerApi::Lms, 502, "Bad gateway"), StatusMeaning::ServerError);
+  EXPECT_EQ(status_meaning(ServerApi::Lms, 401, ""), StatusMeaning::LoginRequired);
+  // The old server: statuses mean what its Django views and proxies meant.
+  EXPECT_EQ(status_meaning(ServerApi::XQueue, 302, ""), StatusMeaning::LoginRequired);
+  EXPECT_EQ(status_meaning(ServerApi::XQueue, 403, drf_detail("You do not have permission").dump()),
+            StatusMeaning::LoginRequired);
+  EXPECT_EQ(status_meaning(ServerApi::XQueue, 404, ""), StatusMeaning::Unexpected);
+}
+
+TEST(LmsPutResult, PermanentRefusalsAreSettledWithTheirReason) {
+  const auto outcome = [](long status, const json& body) {
+    return put_result_outcome(ServerApi::Lms, status, body.dump(), "put_result");
+  };
+  EXPECT_EQ(outcome(200, {{"return_code", 0}, {"content", ""}}).outcome, PutOutcome::Accepted);
+  EXPECT_EQ(outcome(403, lms_refusal("Incorrect key for submission")).outcome, PutOutcome::IncorrectKey);
+  const auto missing = outcome(404, lms_refusal("Submission does not exist"));
+  EXPECT_EQ(missing.outcome, PutOutcome::Refused);
+  EXPECT_EQ(missing.reason, "Submission does not exist");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(outcome(400, lms_refusal("Incorrect reply format")).outcome, PutOutcome::Refused);
+  const auto answered = put_result_outcome(ServerApi::Lms, 500, "<h1>Server Error (500)</h1>", "put_result");
+  EXPECT_EQ(answered.outcome, PutOutcome::Refused);
+  EXPECT_THAT(answered.reason, HasSubstr("already has a result"));
+  EXPECT_THAT(answered.reason, HasSubstr("Server Error (500)"));
+  EXPECT_THROW(outcome(409, lms_refusal("Submission is currently being processed")), XQueueServerError);
+  EXPECT_THROW(put_result_outcome(ServerApi::Lms, 503, "", "put_result"), XQueueServerError);
+  // On the old server a 500 is only a server error: retried.
+  EXPECT_THROW(put_result_outcome(ServerApi::XQueue, 500, "", "put_result"), XQueueServerError);
+}
+
+TEST(LmsClient, PutResultEchoesTheCsrfTokenAsRotatedByTheLogin) {
+  FakeTransport transport(concat({lms_login_steps(), {reply({{"return_code", 0}, {"content", ""}})}}));
+  Client client(transport, lms_options());
+  EXPECT_EQ(client.put_result(kHeader, {true, 1.0, ""}).outcome, PutOutcome::Accepted);
+  EXPECT_EQ(header(transport.requests.back(), "X-CSRFToken"), "rotated");
+  EXPECT_EQ(header(transport.requests.back(), "Referer"), kBase + "/xqueue/put_result/");
+}
+
+TEST(LmsClient, TheEdxCsrfCookieNameWorksToo) {
+  FakeTransport transport(
+      {reply({{"return_code", 0}, {"content", ""}}),
+       with_cookie(reply({{"return_code", 0}, {"content", "Logged in"}}), "edx-csrftoken", "edx-token"),
+       reply({{"return_code", 0}, {"content", ""}})});
+  Client client(transport, lms_options());
+  client.put_result(kHeader, {true, 1.0, ""});
+  EXPECT_EQ(header(transport.requests.back(), "X-CSRFToken"), "edx-token");
+}
+
+TEST(LmsClient, NotLoggedInLogsInOnceThenRetries) {
+  FakeTransport transport(concat({lms_login_steps(),
+                                  {reply(drf_detail("Authentication credentials were not provided."), 403)},
+                                  lms_login_steps(),
+                                  {reply(lms_refusal("Queue 'q' is empty"))}}));
+  Client client(transport, lms_options());
+  EXPECT_EQ(client.get_submission("q"), std::nullopt);
+  EXPECT_EQ(transport.count("POST", kLoginUrl), 2);
+}
+
+TEST(LmsClient, APermissionRefusalIsAConfigurationErrorWithoutAnotherLogin) {
+  FakeTransport transport(
+      concat({lms_login_steps(), {reply(drf_detail("You do not have permission to perform this action."), 403)}}));
+  Client client(transport, lms_options());
+  try {
+    client.get_submission("q");
+    FAIL() << "expected XQueuePermissionDenied";
+  } catch (const XQueuePermissionDenied& error) {
+    EXPECT_THAT(error.what(), HasSubstr("group 'xqueue'"));
+    EXPECT_THAT(error.what(), HasSubstr("You do not have permission"));
+  }
+  EXPECT_EQ(transport.count("POST", kLoginUrl), 1);
+}
+
+TEST(LmsClient, AWrongPasswordIsAnAuthErrorWithTheReason) {
+  FakeTransport transport({reply({{"return_code", 0}, {"content", ""}}),
+                           reply(lms_refusal("Incorrect login credentials"), 401)});
+  Client client(transport, lms_options());
+  try {
+    client.login();
+    FAIL() << "expected XQueueAuthError";
+  } catch (const XQueueAuthError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("HTTP 401"));
+    EXPECT_THAT(error.what(), HasSubstr("Incorrect login credentials"));
+    EXPECT_THAT(error.what(), Not(HasSubstr("p&ss word")));
+  }
+}
+
+TEST(LmsClient, NoQueueLengthIsAskedOf) {
+  FakeTransport transport({});
+  Client client(transport, lms_options());
+  EXPECT_EQ(client.get_queuelen("q"), std::nullopt);
+  EXPECT_TRUE(transport.requests.empty());
+}
+
+TEST(LmsClient, ServerErrorsCarryTheBodysReason) {
+  FakeTransport transport(concat({lms_login_steps(), {reply(lms_refusal("Unable to serialize submission payload"), 500)}}));
+  Client client(transport, lms_options());
+  try {
+    client.get_submission("q");
+    FAIL() << "expected XQueueServerError";
+  } catch (const XQueueServerError& error) {
+    EXPECT_EQ(error.status(), 500);
+    EXPECT_THAT(error.what(), HasSubstr("Unable to serialize submission payload"));
   }
 }
 
