@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """A faithful XQueue stand-in for the end-to-end tests, the demo and the benchmark.
 
-Behaves like openedx/xqueue's external (pull) interface, replies byte-for-byte in the
-upstream shape (Django `HttpResponse(json.dumps({...}))`, content type text/html):
+Two modes, chosen per instance (StandinConfig(mode=...), --mode, POST /_standin/config {"mode"}):
+"xqueue" (default) is the openedx/xqueue server, described first; "lms" is the LMS's own XQueue
+API (see "LMS mode" below; code in standin_lms.py next to this file).
+
+In xqueue mode it behaves like openedx/xqueue's external (pull) interface, replies byte-for-byte
+in the upstream shape (Django `HttpResponse(json.dumps({...}))`, content type text/html):
 
   GET  /xqueue/login/           sets a `csrftoken` cookie; replies return_code 1 "login_required"
   POST /xqueue/login/           form username, password -> 0 "Logged in" + `sessionid` cookie,
@@ -37,6 +41,80 @@ Queues are those declared (--queue, config "queues"); submitting to a new queue 
 control API declares it, as if the LMS's XQueue had it configured. Sessions survive
 refuse_connections (upstream keeps them in its database).
 
+LMS mode (openedx/edx-submissions XQueueViewSet, mounted at /xqueue/ on the LMS root; Django REST
+framework, session authentication). Replies are DRF JSON: compact separators, content type
+application/json. The view's own replies are {"return_code": 0|1, "content": ...} with a real
+status; DRF's authentication, permission, CSRF and method errors are {"detail": "..."}.
+  GET  /xqueue/login/           200 0 "" and a `csrftoken` cookie (kept if the request had a valid one)
+  POST /xqueue/login/           form (or JSON) username, password -> 200 0 "Logged in" + a new
+                                `sessionid` and a ROTATED `csrftoken` cookie; 401 1 "Incorrect login
+                                credentials"; 400 1 "Insufficient login info". Needs no CSRF token
+                                (unless the request already carries a live session: then as below).
+  GET  /xqueue/get_submission/?queue_name=Q
+                                200 0 <content as in xqueue mode> | 200 1 "Queue 'Q' is empty" (also for
+                                an unknown queue) | 400 1 "'get_submission' must provide parameter
+                                'queue_name'" (missing or empty)
+  POST /xqueue/put_result/      form (or JSON) xqueue_header, xqueue_body -> 200 0 "" |
+                                400 1 "Incorrect reply format" (field missing, header or body not JSON,
+                                header not an object or without submission_id/submission_key) |
+                                404 1 "Submission does not exist" | 403 1 "Incorrect key for submission" |
+                                409 1 "Submission is currently being processed" (fault "conflict") |
+                                500 (HTML) when xqueue_body is JSON but not an object, submission_id is
+                                not an integer, or the submission is already graded or failed (a
+                                retried post whose first reply was lost: the first was recorded).
+  POST /xqueue/logout/          200 0 "Goodbye"; POST /xqueue/status/ -> 200 text/html "return_codecontent"
+                                (upstream hands a dict to HttpResponse). Both need a group member.
+  No get_queuelen, no submit: 404 (HTML), with or without the trailing slash. A known endpoint without
+  its trailing slash: 301 to the slashed path (not logged, as in xqueue mode). The wrong method on a
+  known endpoint: 405 {"detail": "Method \\"GET\\" not allowed."} with Allow (GET /xqueue/status/,
+  GET /xqueue/logout/, GET /xqueue/put_result/), after the checks below.
+  Checks, in DRF's order, on every endpoint:
+   1. CSRF, only for a request with a live session and an unsafe method (POST); config csrf false
+      skips it (as edx-submissions 4.0.0's CSRF-exempt session authentication did):
+      403 {"detail": "CSRF Failed: <Django's reason>"}: "CSRF token missing.", "CSRF token from the
+      'X-Csrftoken' HTTP header incorrect." (also "... has incorrect length."; a csrfmiddlewaretoken
+      form field is read first: "CSRF token from POST incorrect."), "CSRF cookie not set.". The token
+      must equal the cookie as rotated by the login (a 64-character masked token is unmasked first):
+      the pre-login token is refused. An Origin header, when sent, must be http://<Host> ("Origin
+      checking failed - O does not match any trusted origins."); without Origin, the Referer must be
+      present and name this host ("Referer checking failed - no Referer." / "... R does not match any
+      trusted origins."), as Django checks over HTTPS (a production LMS) though the stand-in is HTTP.
+   2. Permission (all but login): no session -> 403 {"detail": "Authentication credentials were not
+      provided."} (never a 302; unauth_status is ignored); a user listed in `not_in_xqueue_group`
+      (outside the Django group "xqueue") -> 403 {"detail": "You do not have permission to perform
+      this action."}; such a user's login succeeds.
+   3. Method (405), then the view; put_result/login bodies: a form, multipart or JSON (other content
+      types: 415 {"detail": ...}; bad JSON: 400 {"detail": "JSON parse error - ..."}).
+  Submissions follow ExternalGraderDetail: status pending -> pulled -> graded (the LMS's "retired") |
+  retry | failed. get_submission serves the oldest (by status time) of pending, retry and stale
+  pulled ones. Pending or retry -> pulled with a new `submission_key` (a UUID4 string). A pulled
+  submission older than processing_delay (the LMS's fixed 5 minutes; default 300 s in this mode) is
+  handed out again on every poll WITH THE SAME KEY (its status time is not renewed).
+  The server rebuilds xqueue_body (keys in this order): "grader_payload" = json.dumps({"grader": <the
+  submitted payload's "grader", or "">}) (every other key, lang, hide_output, ..., is lost),
+  "student_info" = json.dumps({"anonymous_student_id": <submitted, or "student-N">, "submission_time":
+  "<unix seconds at submit, as a string>", "random_seed": 1}), "student_response" as submitted.
+  xqueue_files is json.dumps({original_filename: url}), "{}" when none. A file given by content is
+  stored and listed as "/media/<queue>/<uuid4>" (relative, no host, no extension: the LMS's file-system
+  storage) or, with submit option "files_absolute": true, as http://<stand-in>/media/<queue>/<uuid4>
+  (object storage). GET /media/<queue>/<uuid> serves it without login (logged as endpoint "media",
+  queue <queue>; unknown: 404); its "http_error"/"delay" options or a "media" fault make that fetch
+  fail or lag. A file given by URL is listed as given. Submit in LMS mode takes no raw "xqueue_body"
+  (400) and needs grader_payload to be a JSON object (or "").
+  put_result scores: xqueue_body's "score" must be integer points (2, 2.0 and "2" count; 0.5, true,
+  null, missing and negative do not); the LMS does not compare it with points_possible (submit option,
+  default 1), so a larger integer is recorded too. An integer score is recorded (a result with
+  "points_earned" and "points_possible"; status graded). Any other score is answered 200 0 "" but NOT
+  recorded: the submission goes to retry (num_failures + 1), is served again at once with a new key,
+  and the fifth such failure makes it failed (never served again). A post for a retry submission with
+  its old key: an integer score grades it; a non-integer one is a 500. The whole xqueue_body is the
+  score message (recorded in results as in xqueue mode).
+  Faults, request counters and the log work as in xqueue mode. Every request under /xqueue/ is counted
+  under its path's name (get_queuelen and status too, with their 404/405) and /media/ requests under
+  "media"; fault switches apply by that name. "incorrect_key" answers 403 1 "Incorrect key for
+  submission"; "conflict" {"times": n} answers 409 1 "Submission is currently being processed"; both
+  store nothing. Basic auth (config basic_auth) guards /xqueue/ only.
+
 Control API (not part of XQueue), JSON in and out, no login, never subject to faults:
   GET  /_standin/health                    {"ok": true, "port": P}
   POST /_standin/submit                    {"queue", "student_response", "grader_payload"
@@ -45,26 +123,45 @@ Control API (not part of XQueue), JSON in and out, no login, never subject to fa
                                             "student_info_as_object" (false: LMS sends it as a
                                             JSON string), "xqueue_body" (raw string, overrides
                                             the fields above), "files" {name: url | {"content":
-                                            text}}, "count" (n copies)}
+                                            text, "http_error": status, "delay": seconds}}
+                                            (a content file answers that status / sleeps first when
+                                            fetched), "count" (n copies), LMS mode: "points_possible"
+                                            (default 1), "files_absolute" (default false)}
                                             -> {"submission_id", "submission_ids", "queue",
                                                 "xqueue_body", "xqueue_files"}
   GET  /_standin/results[?queue=Q]         {"results": [...accepted, in order], "rejected": [...]}
   GET  /_standin/submissions               {"submissions": [state, ...]}
-  GET  /_standin/submissions/N             state (404 if unknown)
-  GET  /_standin/queues                    {"queues": {Q: {"waiting", "in_progress", "done", "total"}}}
+  GET  /_standin/submissions/N             state (404 if unknown): "submission_id", "queue", "state"
+                                            (waiting|in_progress|done; LMS mode also failed),
+                                            "pulled_count" (every hand-out), "keys_issued" (distinct
+                                            keys, oldest first), "current_key", "accepted_results"
+                                            (results recorded), "rejected_put_results" (wrong key),
+                                            "xqueue_body", "xqueue_files", ...; LMS mode also
+                                            "status" (pending|pulled|retry|graded|failed),
+                                            "num_failures", "points_possible", "put_results" (each
+                                            post that found the submission: "key", "score",
+                                            "status" (HTTP), "outcome" graded|retry|failed|
+                                            incorrect_key|conflict|invalid transition ...)
+  GET  /_standin/queues                    {"queues": {Q: {"waiting", "in_progress", "done", "total"
+                                            (LMS mode also "failed")}}}
   GET  /_standin/requests[?log=0]          {"counts", "by_queue", "polls", "log"}
   GET  /_standin/faults                    current switches
   POST /_standin/faults                    merge switches (see Faults below)
   GET  /_standin/config, POST /_standin/config
                                            {"processing_delay", "csrf", "unauth_status",
                                             "users" {name: password}, "queues" [names to add],
-                                            "basic_auth" "u:p" | null, "max_form_bytes"}
+                                            "basic_auth" "u:p" | null, "max_form_bytes",
+                                            "mode" "xqueue"|"lms" (only while no submission is
+                                            stored; drops every session; a processing_delay never
+                                            set follows the mode: 60 s / 300 s),
+                                            "not_in_xqueue_group" [user names] (LMS mode)}
   POST /_standin/reset                     {"sessions": false, "faults": true}: forget
                                            submissions, results and request counters
   GET  /_standin/files/N/NAME              file content given at submit time
 
 Faults (POST /_standin/faults), endpoint names: login, logout, status, get_submission,
-get_queuelen, put_result, or "*" for all of them. A value `v` applies until cleared; an object
+get_queuelen, put_result, media (LMS mode's files), or "*" for all of them. A value `v` applies
+until cleared; an object
 {"...": v, "times": n} applies to the next n matching requests only; null/false clears.
   "http_error":  {endpoint: status | {"status": s, "times": n}}   answer that status, do nothing
   "delay":       {endpoint: seconds | {"seconds": s, "times": n}} sleep before answering
@@ -72,15 +169,20 @@ get_queuelen, put_result, or "*" for all of them. A value `v` applies until clea
   "lose_reply":  {endpoint: true | {"times": n}}      do the work, then close without a reply
   "incorrect_key": true | {"times": n}                 put_result answers 1 "Incorrect key for
                                                        submission" and stores nothing
+  "conflict":      true | {"times": n}                 LMS mode: put_result (for an existing
+                                                       submission) answers 409 and stores nothing
   "drop_sessions": true                                forget every session now (next call: 302)
   "refuse_connections": seconds                        close the listening port and every open
                                                        connection now; re-open the same port later
   "clear": true                                        clear every switch first
 
 Run:  python3 tests/xqueue_standin.py --port 0 --port-file PATH --user lms:password
-        --processing-delay 60 [--no-csrf] [--unauth-status 302|401|403] [--queue NAME ...]
-        [--host 127.0.0.1] [--basic-auth u:p] [--quiet]; SIGTERM/SIGINT exit 0 and remove the port file.
+        [--mode xqueue|lms] [--processing-delay S] [--no-csrf] [--unauth-status 302|401|403]
+        [--queue NAME ...] [--not-in-xqueue-group NAME ...] [--host 127.0.0.1] [--basic-auth u:p]
+        [--quiet]; SIGTERM/SIGINT exit 0 and remove the port file.
 Use:  with XQueueStandin(StandinConfig(processing_delay=1)) as xq: xq.client().submit(...)
+      XQueueStandin(StandinConfig(mode="lms", not_in_xqueue_group=["x"])); StandinClient.wait_for_status(
+      sid, "graded"); GraderSession.put_result sends X-CSRFToken (the current cookie) and a Referer.
 Standard library only.
 """
 
@@ -110,12 +212,17 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional
 
+import standin_lms
+
 XQUEUE_PREFIX = "/xqueue/"
 CONTROL_PREFIX = "/_standin/"
 LOGIN_URL = "/xqueue/login"  # upstream settings.LOGIN_URL (no trailing slash)
 ENDPOINTS = ("login", "logout", "status", "get_submission", "get_queuelen", "put_result")
 PUBLIC_ENDPOINTS = ("login", "logout", "status")
-FAULT_KINDS = ("http_error", "delay", "drop", "lose_reply", "incorrect_key")
+FAULT_ENDPOINTS = ENDPOINTS + ("media",)  # "media": the LMS's file URLs (LMS mode)
+FAULT_KINDS = ("http_error", "delay", "drop", "lose_reply", "incorrect_key", "conflict")
+MODES = ("xqueue", "lms")
+DEFAULT_PROCESSING_DELAY = {"xqueue": 60.0, "lms": standin_lms.DEFAULT_PROCESSING_DELAY}
 MAX_BODY_BYTES = 64 * 1024 * 1024
 REQUEST_LOG_CAP = 50000
 HTML = "text/html; charset=utf-8"
@@ -147,13 +254,16 @@ class StandinConfig:
     host: str = "127.0.0.1"
     port: int = 0
     users: Dict[str, str] = dataclasses.field(default_factory=lambda: {"lms": "password"})
-    processing_delay: float = 60.0
+    processing_delay: Optional[float] = None  # None: the mode's server default (60 s xqueue, 300 s lms)
     csrf: bool = True
     unauth_status: int = 302
     queues: List[str] = dataclasses.field(default_factory=list)
     basic_auth: Optional[str] = None  # "user:pass" demanded on every XQueue call (nginx in front)
     max_form_bytes: int = 2621440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE: bigger forms get a 400
     verbose: bool = False
+    mode: str = "xqueue"  # "xqueue" (openedx/xqueue) or "lms" (the LMS's XQueue API, edx-submissions)
+    not_in_xqueue_group: List[str] = dataclasses.field(default_factory=list)  # LMS mode: users lacking
+    # the Django group "xqueue": they log in, then get 403 on everything else
 
 
 @dataclasses.dataclass
@@ -171,18 +281,30 @@ class _Submission:
     keys_issued: List[str] = dataclasses.field(default_factory=list)
     accepted_results: int = 0
     rejected_put_results: int = 0
+    # LMS mode (ExternalGraderDetail): status pending|pulled|retry|graded|failed, its time (monotonic)
+    lms: bool = False
+    status: str = "pending"
+    status_time: float = 0.0
+    num_failures: int = 0
+    points_possible: int = 1
+    put_results: List[dict] = dataclasses.field(default_factory=list)
 
     def servable(self, now: float, delay: float) -> bool:
         return not self.retired and (self.pull_time is None or self.pull_time <= now - delay)
 
     def describe(self, now: float, delay: float) -> dict:
+        if self.lms:
+            return dict(self._describe_common(), **standin_lms.describe(self, now, delay))
         if self.retired:
             state = "done"
         elif self.servable(now, delay):
             state = "waiting"
         else:
             state = "in_progress"
-        return {"submission_id": self.id, "queue": self.queue, "state": state,
+        return dict(self._describe_common(), state=state)
+
+    def _describe_common(self) -> dict:
+        return {"submission_id": self.id, "queue": self.queue,
                 "pulled_count": self.pulled_count, "keys_issued": list(self.keys_issued),
                 "current_key": self.pullkey, "accepted_results": self.accepted_results,
                 "rejected_put_results": self.rejected_put_results, "arrival_time": self.arrival_time,
@@ -201,7 +323,7 @@ class _Faults:
             self._switches[kind].clear()
 
     def update(self, kind: str, spec):
-        if kind == "incorrect_key":
+        if kind in ("incorrect_key", "conflict"):
             spec = {"put_result": spec}
         if spec is None or spec is False:
             self._switches[kind].clear()
@@ -209,7 +331,7 @@ class _Faults:
         if not isinstance(spec, dict):
             raise ValueError(f"fault '{kind}' needs an object keyed by endpoint")
         for endpoint, value in spec.items():
-            if endpoint != "*" and endpoint not in ENDPOINTS:
+            if endpoint != "*" and endpoint not in FAULT_ENDPOINTS:
                 raise ValueError(f"fault '{kind}': unknown endpoint '{endpoint}'")
             entry = self._normalise(kind, value)
             if entry is None:
@@ -232,7 +354,7 @@ class _Faults:
             raise ValueError("fault 'http_error' needs an HTTP status between 100 and 599")
         if kind == "delay" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
             raise ValueError("fault 'delay' needs a number of seconds")
-        if kind in ("drop", "lose_reply", "incorrect_key"):
+        if kind in ("drop", "lose_reply", "incorrect_key", "conflict"):
             value = True
         return {"value": value, "times": times}
 
@@ -262,7 +384,8 @@ class StandinState:
         self.queues: List[str] = list(dict.fromkeys(config.queues))
         self.sessions: Dict[str, str] = {}
         self.submissions: Dict[int, _Submission] = {}
-        self.files: Dict[tuple, bytes] = {}
+        self.files: Dict[tuple, standin_lms.StoredFile] = {}  # (submission id, name): xqueue mode
+        self.media: Dict[tuple, standin_lms.StoredFile] = {}  # (queue, uuid): LMS mode
         self.results: List[dict] = []
         self.rejected: List[dict] = []
         self.faults = _Faults()
@@ -281,17 +404,18 @@ class StandinState:
         with self.lock:
             return next(self._ids)
 
-    def add_submission(self, sid: int, queue: str, xqueue_body: str, xqueue_files: str):
+    def add_submission(self, sid: int, queue: str, xqueue_body: str, xqueue_files: str, **extra):
         """Queue a submission; its queue is declared on first use (as if the LMS had it configured)."""
         with self.lock:
             if queue not in self.queues:
                 self.queues.append(queue)
-            self.submissions[sid] = _Submission(sid, queue, xqueue_body, xqueue_files, time.time())
+            self.submissions[sid] = _Submission(sid, queue, xqueue_body, xqueue_files, time.time(), **extra)
 
     def reset(self, sessions: bool, faults: bool):
         with self.lock:
             self.submissions.clear()
             self.files.clear()
+            self.media.clear()
             self.results.clear()
             self.rejected.clear()
             self._reset_counters()
@@ -302,10 +426,11 @@ class StandinState:
 
     def queue_summary(self) -> dict:
         now, delay = time.monotonic(), self.config.processing_delay
+        states = ("waiting", "in_progress", "done") + (("failed",) if self.config.mode == "lms" else ())
         with self.lock:
-            summary = {q: {"waiting": 0, "in_progress": 0, "done": 0, "total": 0} for q in self.queues}
+            summary = {q: dict.fromkeys(states + ("total",), 0) for q in self.queues}
             for sub in self.submissions.values():
-                entry = summary.setdefault(sub.queue, {"waiting": 0, "in_progress": 0, "done": 0, "total": 0})
+                entry = summary.setdefault(sub.queue, dict.fromkeys(states + ("total",), 0))
                 entry[sub.describe(now, delay)["state"]] += 1
                 entry["total"] += 1
             return summary
@@ -547,8 +672,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _form(self, body: bytes) -> Dict[str, str]:
         """request.POST: url-encoded or multipart form fields, last value wins (Django QueryDict)."""
-        if len(body) > self.standin.config.max_form_bytes:
-            raise _FormTooLarge()
+        self._check_form_size(body)
         content_type = self.headers.get("Content-Type", "")
         if content_type.startswith("application/x-www-form-urlencoded"):
             return dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
@@ -563,6 +687,10 @@ class _Handler(BaseHTTPRequestHandler):
             return form
         return {}
 
+    def _check_form_size(self, body: bytes):
+        if len(body) > self.standin.config.max_form_bytes:
+            raise _FormTooLarge()
+
     def _dispatch(self):
         self._sent_status = None
         url = urllib.parse.urlsplit(self.path)
@@ -575,6 +703,9 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path.startswith(CONTROL_PREFIX):
             self._control(url, body)
             return
+        if self.standin.config.mode == "lms":
+            standin_lms.handle(self, url, body)
+            return
         endpoint = url.path[len(XQUEUE_PREFIX):].rstrip("/") if url.path.startswith(XQUEUE_PREFIX) else None
         if endpoint not in ENDPOINTS:
             self._reply(404, "<h1>Not Found</h1><p>The requested resource was not found on this server.</p>")
@@ -584,9 +715,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(301, "", headers=[("Location", location)])
             return
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        entry = self.state.count_request(self.command, endpoint, query.get("queue_name"))
+        self._logged(endpoint, query.get("queue_name"),
+                     lambda entry: self._xqueue(endpoint, url, query, body, entry))
+
+    def _logged(self, endpoint: str, queue: Optional[str], work):
+        """Count and log one request, run work(entry); turn a too-large form or a drop into their replies."""
+        entry = self.state.count_request(self.command, endpoint, queue)
         try:
-            self._xqueue(endpoint, url, query, body, entry)
+            work(entry)
         except _FormTooLarge:
             entry["fault"] = "form too large"
             self._reply(400, "<h1>Bad Request (400)</h1>")
@@ -608,7 +744,9 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"[standin] {self.command} {self.path} -> {status}{rc}{fault}\n")
 
     # -- XQueue ----------------------------------------------------------------------------------
-    def _xqueue(self, endpoint: str, url, query: dict, body: bytes, entry: dict):
+    def _apply_faults(self, endpoint: str, entry: dict):
+        """Apply this request's switches: (True, _) when already answered (http_error), else
+        (False, lose_reply); a drop raises _DropConnection."""
         state = self.state
         with state.lock:
             delay = state.faults.take("delay", endpoint)
@@ -627,7 +765,18 @@ class _Handler(BaseHTTPRequestHandler):
             if error_status == 500:
                 page = "<h1>Server Error (500)</h1>"
             self._reply(error_status, page)
+            return True, None
+        return False, lose_reply
+
+    def _lose_reply(self, entry: dict):
+        entry["fault"] = "lose_reply"
+        raise _DropConnection()
+
+    def _xqueue(self, endpoint: str, url, query: dict, body: bytes, entry: dict):
+        handled, lose_reply = self._apply_faults(endpoint, entry)
+        if handled:
             return
+        state = self.state
         if not self._basic_auth_ok():
             self._reply(401, "<h1>401 Authorization Required</h1>",
                         headers=[("WWW-Authenticate", 'Basic realm="xqueue"')])
@@ -776,8 +925,12 @@ class _Handler(BaseHTTPRequestHandler):
         ids = []
         for _ in range(count):
             sid = self.state.new_id()
-            body, files = self._build_submission(sid, payload)
-            self.state.add_submission(sid, queue, body, files)
+            if self.standin.config.mode == "lms":
+                body, files, extra = standin_lms.build_submission(self.standin, self.state, sid, queue,
+                                                                  payload)
+            else:
+                (body, files), extra = self._build_submission(sid, payload), {}
+            self.state.add_submission(sid, queue, body, files, **extra)
             ids.append(sid)
         return 200, {"submission_id": ids[0], "submission_ids": ids, "queue": queue,
                      "xqueue_body": body, "xqueue_files": files}, None
@@ -790,10 +943,9 @@ class _Handler(BaseHTTPRequestHandler):
         urls = {}
         for name, spec in files.items():
             if isinstance(spec, dict):
-                content = spec.get("content", "")
+                stored = standin_lms.file_from_spec(name, spec)
                 with self.state.lock:
-                    data = content.encode("utf-8") if isinstance(content, str) else b""
-                    self.state.files[(sid, name)] = data
+                    self.state.files[(sid, name)] = stored
                 urls[name] = f"{self.standin.base_url}/_standin/files/{sid}/{urllib.parse.quote(name)}"
             else:
                 urls[name] = str(spec)
@@ -843,12 +995,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _c_files(self, path, query, payload):
         parts = path.split("/", 2)
         with self.state.lock:
-            content = None
+            stored = None
             if len(parts) == 3:
-                content = self.state.files.get((int(parts[1]), urllib.parse.unquote(parts[2])))
-        if content is None:
+                stored = self.state.files.get((int(parts[1]), urllib.parse.unquote(parts[2])))
+        if stored is None:
             return 404, {"error": f"no file /_standin/{path}"}, None
-        return 200, content, None
+        if stored.delay:
+            time.sleep(stored.delay)
+        if stored.http_error:
+            return stored.http_error, {"error": f"file option http_error {stored.http_error}"}, None
+        return 200, stored.data, None
 
     def _c_faults_get(self, path, query, payload):
         return 200, self.standin.faults_snapshot(), None
@@ -957,6 +1113,13 @@ class XQueueStandin:
 
     def __init__(self, config: Optional[StandinConfig] = None, **overrides):
         self.config = dataclasses.replace(config or StandinConfig(), **overrides)
+        if self.config.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.config.mode!r}")
+        # A delay left to its default follows the mode (also when the mode is switched later).
+        self._default_delay = self.config.processing_delay is None
+        if self._default_delay:
+            self.config.processing_delay = DEFAULT_PROCESSING_DELAY[self.config.mode]
+        self.config.not_in_xqueue_group = list(self.config.not_in_xqueue_group)
         self.state = StandinState(self.config)
         self.port: Optional[int] = None
         self._server: Optional[_Server] = None
@@ -1048,11 +1211,12 @@ class XQueueStandin:
             return {"processing_delay": self.config.processing_delay, "csrf": self.config.csrf,
                     "unauth_status": self.config.unauth_status, "users": dict(self.config.users),
                     "queues": list(self.state.queues), "basic_auth": self.config.basic_auth,
-                    "max_form_bytes": self.config.max_form_bytes}
+                    "max_form_bytes": self.config.max_form_bytes, "mode": self.config.mode,
+                    "not_in_xqueue_group": list(self.config.not_in_xqueue_group)}
 
     def reconfigure(self, settings: dict):
         unknown = set(settings) - {"processing_delay", "csrf", "unauth_status", "users", "queues",
-                                   "basic_auth", "max_form_bytes"}
+                                   "basic_auth", "max_form_bytes", "mode", "not_in_xqueue_group"}
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
         if "unauth_status" in settings and settings["unauth_status"] not in (302, 401, 403):
@@ -1061,7 +1225,24 @@ class XQueueStandin:
             raise ValueError("'processing_delay' must be a number of seconds")
         if "users" in settings and not isinstance(settings["users"], dict):
             raise ValueError("'users' must be an object {name: password}")
+        if "mode" in settings and settings["mode"] not in MODES:
+            raise ValueError(f"'mode' must be one of {', '.join(MODES)}")
+        outside = settings.get("not_in_xqueue_group", [])
+        if not isinstance(outside, list) or not all(isinstance(name, str) for name in outside):
+            raise ValueError("'not_in_xqueue_group' must be a list of user names")
         with self.state.lock:
+            mode = settings.get("mode", self.config.mode)
+            if mode != self.config.mode:
+                if self.state.submissions:
+                    raise ValueError("switch the mode on an empty stand-in (POST /_standin/reset first)")
+                self.config.mode = mode
+                self.state.sessions.clear()  # another server: no session carries over
+                if self._default_delay:
+                    self.config.processing_delay = DEFAULT_PROCESSING_DELAY[mode]
+            if "processing_delay" in settings:
+                self._default_delay = False
+            if "not_in_xqueue_group" in settings:
+                self.config.not_in_xqueue_group = list(outside)
             for key in ("processing_delay", "unauth_status", "basic_auth", "max_form_bytes"):
                 if key in settings:
                     setattr(self.config, key, settings[key])
@@ -1133,13 +1314,15 @@ class StandinClient:
 
     def submit(self, queue: str, student_response: str = "", grader_payload=None, student_info=None,
                xqueue_body=None, files=None, student_info_as_object: bool = False,
-               count: Optional[int] = None):
+               count: Optional[int] = None, points_possible: Optional[int] = None,
+               files_absolute: Optional[bool] = None):
         """Queue a submission as the LMS would; returns its id (a list of ids when count is given)."""
         payload = {"queue": queue, "student_response": student_response,
                    "grader_payload": grader_payload if grader_payload is not None else "",
                    "student_info_as_object": student_info_as_object}
         for key, value in (("student_info", student_info), ("xqueue_body", xqueue_body), ("files", files),
-                           ("count", count)):
+                           ("count", count), ("points_possible", points_possible),
+                           ("files_absolute", files_absolute)):
             if value is not None:
                 payload[key] = value
         reply = self._call("POST", "submit", payload)
@@ -1179,6 +1362,26 @@ class StandinClient:
 
     def submissions(self) -> List[dict]:
         return self._call("GET", "submissions")["submissions"]
+
+    def wait_for_submission(self, submission_id: int, predicate, timeout: float = 30,
+                            what: str = "submission state") -> dict:
+        """Poll GET /_standin/submissions/N until predicate(state) holds; return that state."""
+        last = {}
+
+        def check():
+            last.update(self.submission(submission_id))
+            return dict(last) if predicate(last) else None
+
+        try:
+            return self.wait_for(check, timeout, what=what)
+        except TimeoutError:
+            raise TimeoutError(f"stand-in: submission {submission_id}: {what} not reached within "
+                               f"{timeout}s; last state {last}") from None
+
+    def wait_for_status(self, submission_id: int, status: str, timeout: float = 30) -> dict:
+        """LMS mode: wait until the submission's status (pending|pulled|retry|graded|failed) is `status`."""
+        return self.wait_for_submission(submission_id, lambda s: s.get("status") == status, timeout,
+                                        what=f"status {status}")
 
     def queues(self) -> dict:
         return self._call("GET", "queues")["queues"]
@@ -1234,16 +1437,26 @@ class GraderSession:
         except urllib.error.HTTPError as err:
             return HttpReply(err.code, err.headers, err.read())
 
-    def login(self) -> dict:
-        login_url = self.base_url + "/xqueue/login/"
-        headers = {}
+    def csrf_headers(self) -> dict:
+        """X-CSRFToken (the current csrftoken cookie) and a same-origin Referer; {} with csrf off."""
+        if not self.csrf:
+            return {}
+        return {"X-CSRFToken": self.cookie("csrftoken") or "", "Referer": self.base_url + "/xqueue/login/"}
+
+    def login_reply(self) -> HttpReply:
+        """GET the login URL (csrf on: for the cookie), then POST the credentials; the POST's reply."""
         if self.csrf:
             self.raw("GET", "/xqueue/login/")
-            headers = {"X-CSRFToken": self.cookie("csrftoken") or "", "Referer": login_url}
         form = {"username": self.username, "password": self.password}
-        reply = self.raw("POST", "/xqueue/login/", form=form, headers=headers)
-        if reply.status != 200:
-            raise RuntimeError(f"login to {login_url} answered {reply.status}: {reply.text[:200]}")
+        return self.raw("POST", "/xqueue/login/", form=form, headers=self.csrf_headers())
+
+    def login(self) -> dict:
+        """The login reply's JSON; raises unless it is one (LMS mode answers 400/401 with JSON too)."""
+        reply = self.login_reply()
+        if reply.status != 200 and not (reply.status in (400, 401)
+                                        and reply.headers.get("Content-Type") == JSON):
+            raise RuntimeError(f"login to {self.base_url}/xqueue/login/ answered {reply.status}: "
+                               f"{reply.text[:200]}")
         return reply.json()
 
     def get_submission(self, queue: str) -> HttpReply:
@@ -1252,10 +1465,14 @@ class GraderSession:
     def get_queuelen(self, queue: str) -> HttpReply:
         return self.raw("GET", "/xqueue/get_queuelen/", query={"queue_name": queue})
 
-    def put_result(self, xqueue_header: str, xqueue_body) -> HttpReply:
+    def put_result(self, xqueue_header: str, xqueue_body, headers: Optional[dict] = None) -> HttpReply:
+        """POST a result with csrf_headers() (the LMS checks them; openedx/xqueue ignores them);
+        `headers` adds or replaces headers, a None value leaves that header out."""
         body = xqueue_body if isinstance(xqueue_body, str) else json.dumps(xqueue_body)
         form = {"xqueue_header": xqueue_header, "xqueue_body": body}
-        return self.raw("POST", "/xqueue/put_result/", form=form)
+        merged = dict(self.csrf_headers(), **(headers or {}))
+        return self.raw("POST", "/xqueue/put_result/", form=form,
+                        headers={k: v for k, v in merged.items() if v is not None})
 
     def pull(self, queue: str) -> Optional[dict]:
         """One submission decoded layer by layer, or None when the queue is empty."""
@@ -1281,8 +1498,13 @@ def _parse_args(argv):
     parser.add_argument("--port-file", help="write the bound port here once listening; removed on exit")
     parser.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD",
                         help="an XQueue user (repeatable; default lms:password)")
-    parser.add_argument("--processing-delay", type=float, default=60.0,
-                        help="seconds before a pulled submission without a result is served again")
+    parser.add_argument("--mode", choices=MODES, default="xqueue",
+                        help="xqueue: the openedx/xqueue server; lms: the LMS's XQueue API (edx-submissions)")
+    parser.add_argument("--processing-delay", type=float, default=None,
+                        help="seconds before a pulled submission without a result is served again "
+                             "(default 60 in xqueue mode, 300 in lms mode)")
+    parser.add_argument("--not-in-xqueue-group", action="append", default=[], metavar="NAME",
+                        help="lms mode: this user is not in the Django group 'xqueue' (repeatable)")
     parser.add_argument("--no-csrf", action="store_true", help="accept logins without the CSRF handshake")
     parser.add_argument("--unauth-status", type=int, choices=(302, 401, 403), default=302)
     parser.add_argument("--queue", action="append", default=[], metavar="NAME",
@@ -1300,7 +1522,8 @@ def _parse_args(argv):
     return args, StandinConfig(host=args.host, port=args.port, users=users,
                                processing_delay=args.processing_delay, csrf=not args.no_csrf,
                                unauth_status=args.unauth_status, queues=args.queue,
-                               basic_auth=args.basic_auth, verbose=not args.quiet)
+                               basic_auth=args.basic_auth, verbose=not args.quiet, mode=args.mode,
+                               not_in_xqueue_group=args.not_in_xqueue_group)
 
 
 def _write_port_file(path: str, port: int):
@@ -1316,8 +1539,10 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     standin = XQueueStandin(config).start()
-    sys.stderr.write(f"[standin] listening on {standin.base_url} (users: {', '.join(config.users)}; "
-                     f"csrf {'on' if config.csrf else 'off'}; processing delay {config.processing_delay}s)\n")
+    config = standin.config
+    sys.stderr.write(f"[standin] listening on {standin.base_url} ({config.mode} mode; users: "
+                     f"{', '.join(config.users)}; csrf {'on' if config.csrf else 'off'}; "
+                     f"processing delay {config.processing_delay}s)\n")
     if args.port_file:
         _write_port_file(args.port_file, standin.port)
     try:

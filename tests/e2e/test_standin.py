@@ -1,4 +1,5 @@
-"""The XQueue stand-in behaves like openedx/xqueue over real HTTP (urllib with a cookie jar).
+"""The XQueue stand-in behaves like openedx/xqueue, and in LMS mode like the LMS's XQueue API
+(edx-submissions), over real HTTP (urllib with a cookie jar).
 
 Run: cd tests/e2e && python3 -m unittest -v test_standin
 """
@@ -198,6 +199,20 @@ class GetSubmissionTest(StandinTestCase):
         self.assertEqual(files["remote.txt"], "http://files.example/remote.txt")
         with urllib.request.urlopen(files["answer.py"], timeout=5) as response:
             self.assertEqual(response.read(), b"print(42)\n")
+
+    def test_file_options_make_a_fetch_fail_or_lag(self):
+        session = self.logged_in()
+        self.control.submit(QUEUE, "", PAYLOAD, files={"gone.py": {"content": "x", "http_error": 404},
+                                                       "slow.py": {"content": "y", "delay": 0.4}})
+        files = self.pull(session)["files"]
+        with self.assertRaises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(files["gone.py"], timeout=5)
+        self.assertEqual(caught.exception.code, 404)
+        caught.exception.close()
+        start = time.monotonic()
+        with urllib.request.urlopen(files["slow.py"], timeout=5) as response:
+            self.assertEqual(response.read(), b"y")
+        self.assertGreaterEqual(time.monotonic() - start, 0.4)
 
     def test_queue_errors(self):
         session = self.logged_in()
@@ -493,6 +508,489 @@ class ControlTest(StandinTestCase):
         self.assertEqual(len(self.control.wait_for_results(1, timeout=2)), 1)
 
 
+# ----------------------------------------------------------------------------------------------
+# LMS mode: the LMS's XQueue API (openedx/edx-submissions XQueueViewSet)
+# ----------------------------------------------------------------------------------------------
+UUID4 = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+NOT_AUTHENTICATED = {"detail": "Authentication credentials were not provided."}
+NOT_PERMITTED = {"detail": "You do not have permission to perform this action."}
+
+
+class LmsTestCase(StandinTestCase):
+    """A fresh LMS-mode stand-in per test; "outsider" can log in but is not in the group xqueue."""
+
+    config = StandinConfig(mode="lms", queues=[QUEUE], processing_delay=1.0,
+                           users={"lms": "password", "other": "s3cret", "outsider": "pw"},
+                           not_in_xqueue_group=["outsider"])
+
+    def pulled_submission(self, session: GraderSession, **submit) -> tuple:
+        sid = self.control.submit(QUEUE, "a", PAYLOAD, **submit)
+        pulled = self.pull(session)
+        self.assertEqual(pulled["header"]["submission_id"], sid)
+        return sid, pulled
+
+    def outcomes(self, sid: int) -> list:
+        return [p["outcome"] for p in self.control.submission(sid)["put_results"]]
+
+
+class LmsLoginTest(LmsTestCase):
+    def test_get_login_sets_csrf_cookie_and_keeps_it(self):
+        reply = self.grader.raw("GET", "/xqueue/login/")
+        self.assertEqual((reply.status, reply.body), (200, b'{"return_code":0,"content":""}'))
+        self.assertEqual(reply.headers["Content-Type"], "application/json")
+        token = self.grader.cookie("csrftoken")
+        self.assertRegex(token, "^[A-Za-z0-9]{32}$")
+        self.assertIsNone(self.grader.cookie("sessionid"))
+        self.grader.raw("GET", "/xqueue/login/")
+        self.assertEqual(self.grader.cookie("csrftoken"), token)
+
+    def test_login_needs_no_csrf_token_and_rotates_it(self):
+        self.grader.raw("GET", "/xqueue/login/")
+        before = self.grader.cookie("csrftoken")
+        reply = self.grader.raw("POST", "/xqueue/login/", form={"username": "lms", "password": "password"})
+        self.assertEqual((reply.status, reply.body), (200, b'{"return_code":0,"content":"Logged in"}'))
+        self.assertTrue(self.grader.cookie("sessionid"))
+        self.assertRegex(self.grader.cookie("csrftoken"), "^[A-Za-z0-9]{32}$")
+        self.assertNotEqual(self.grader.cookie("csrftoken"), before, "login rotates the CSRF token")
+        fresh = GraderSession(self.xq.base_url, csrf=False)  # never fetched a cookie at all
+        self.assertEqual(fresh.login(), {"return_code": 0, "content": "Logged in"})
+
+    def test_put_result_needs_the_token_as_rotated_by_the_login(self):
+        self.grader.raw("GET", "/xqueue/login/")
+        pre_login = self.grader.cookie("csrftoken")
+        self.grader.raw("POST", "/xqueue/login/", form={"username": "lms", "password": "password"})
+        sid, pulled = self.pulled_submission(self.grader)
+        referer = self.xq.url("/xqueue/login/")
+        cases = {
+            "pre-login token": ({"X-CSRFToken": pre_login},
+                                "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect."),
+            "no token": ({"X-CSRFToken": None}, "CSRF Failed: CSRF token missing."),
+            "short token": ({"X-CSRFToken": "abc"},
+                            "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header has incorrect "
+                            "length."),
+            "no referer": ({"Referer": None}, "CSRF Failed: Referer checking failed - no Referer."),
+            "foreign referer": ({"Referer": "http://evil.example/x"},
+                                "CSRF Failed: Referer checking failed - http://evil.example/x does not match "
+                                "any trusted origins."),
+            "foreign origin": ({"Origin": "http://evil.example", "Referer": referer},
+                               "CSRF Failed: Origin checking failed - http://evil.example does not match any "
+                               "trusted origins."),
+        }
+        for name, (headers, detail) in cases.items():
+            with self.subTest(name):
+                reply = self.grader.put_result(pulled["raw_header"], GOOD_RESULT, headers=headers)
+                self.assertEqual(reply.status, 403)
+                self.assertEqual(reply.json(), {"detail": detail})
+        self.assertEqual(self.control.results(), [])
+        self.assertEqual(self.outcomes(sid), [], "a CSRF failure never reaches the view")
+        reply = self.grader.put_result(pulled["raw_header"], GOOD_RESULT)  # the rotated cookie's token
+        self.assertEqual((reply.status, reply.body), (200, b'{"return_code":0,"content":""}'))
+
+    def test_a_login_over_a_live_session_is_csrf_checked(self):
+        session = self.logged_in()
+        form = {"username": "lms", "password": "password"}
+        referer = {"Referer": self.xq.url("/xqueue/login/")}
+        reply = session.raw("POST", "/xqueue/login/", form=form, headers=referer)
+        self.assertEqual((reply.status, reply.json()), (403, {"detail": "CSRF Failed: CSRF token missing."}))
+        reply = session.raw("POST", "/xqueue/login/", form=form, headers=session.csrf_headers())
+        self.assertEqual(reply.json(), {"return_code": 0, "content": "Logged in"})
+
+    def test_csrf_off_accepts_put_result_without_token(self):
+        session = self.logged_in()
+        _, pulled = self.pulled_submission(session)
+        bare = {"X-CSRFToken": None, "Referer": None}
+        self.assertEqual(session.put_result(pulled["raw_header"], GOOD_RESULT, headers=bare).status, 403)
+        self.control.config(csrf=False)
+        reply = session.put_result(pulled["raw_header"], GOOD_RESULT, headers=bare)
+        self.assertEqual(reply.json(), {"return_code": 0, "content": ""})
+
+    def test_wrong_credentials_401_and_missing_fields_400(self):
+        for username, password in (("lms", "nope"), ("ghost", "password")):
+            with self.subTest(username):
+                session = GraderSession(self.xq.base_url, username, password)
+                reply = session.login_reply()
+                self.assertEqual((reply.status, reply.body),
+                                 (401, b'{"return_code":1,"content":"Incorrect login credentials"}'))
+                self.assertIsNone(session.cookie("sessionid"))
+        reply = self.grader.raw("POST", "/xqueue/login/", form={"username": "lms"})
+        self.assertEqual((reply.status, reply.json()),
+                         (400, {"return_code": 1, "content": "Insufficient login info"}))
+
+
+class LmsAuthTest(LmsTestCase):
+    def test_logged_out_calls_are_403_without_redirect(self):
+        self.control.config(unauth_status=302)  # ignored in LMS mode
+        for path, method in (("/xqueue/get_submission/", "GET"), ("/xqueue/put_result/", "POST"),
+                             ("/xqueue/logout/", "POST"), ("/xqueue/status/", "GET")):
+            with self.subTest(path):
+                reply = self.grader.raw(method, path, query={"queue_name": QUEUE},
+                                        form={} if method == "POST" else None)
+                self.assertEqual((reply.status, reply.json()), (403, NOT_AUTHENTICATED))
+                self.assertIsNone(reply.headers["Location"])
+
+    def test_user_outside_the_xqueue_group_logs_in_but_is_refused(self):
+        sid = self.control.submit(QUEUE, "a", PAYLOAD)
+        outsider = self.logged_in("outsider", "pw")
+        self.assertEqual((outsider.get_submission(QUEUE).status, outsider.get_submission(QUEUE).json()),
+                         (403, NOT_PERMITTED))
+        header = json.dumps({"submission_id": sid, "submission_key": "k"})
+        reply = outsider.put_result(header, GOOD_RESULT)
+        self.assertEqual((reply.status, reply.json()), (403, NOT_PERMITTED))
+        state = self.control.submission(sid)
+        self.assertEqual((state["status"], state["pulled_count"]), ("pending", 0))
+        self.control.config(not_in_xqueue_group=[])  # membership is looked up on every request
+        self.assertEqual(self.pull(outsider)["header"]["submission_id"], sid)
+
+    def test_missing_trailing_slash_redirects_and_is_not_counted(self):
+        session = self.logged_in()
+        reply = session.raw("GET", "/xqueue/get_submission", query={"queue_name": QUEUE})
+        self.assertEqual((reply.status, reply.headers["Location"]),
+                         (301, f"/xqueue/get_submission/?queue_name={QUEUE}"))
+        for path in ("/xqueue/put_result", "/xqueue/login"):
+            with self.subTest(path):
+                reply = session.raw("POST", path, form={"username": "lms", "password": "password"})
+                self.assertEqual((reply.status, reply.headers["Location"]), (301, path + "/"))
+        counts = self.control.requests()["counts"]
+        self.assertNotIn("get_submission", counts)
+        self.assertNotIn("put_result", counts)
+
+    def test_no_get_queuelen_no_submit_and_status_is_post_only(self):
+        session = self.logged_in()
+        self.assertEqual(session.get_queuelen(QUEUE).status, 404)
+        self.assertEqual(session.raw("GET", "/xqueue/get_queuelen", query={"queue_name": QUEUE}).status, 404,
+                         "no redirect: the slashed path does not exist either")
+        self.assertEqual(session.raw("POST", "/xqueue/submit/", form={}).status, 404)
+        reply = session.raw("GET", "/xqueue/status/")
+        self.assertEqual((reply.status, reply.json()), (405, {"detail": 'Method "GET" not allowed.'}))
+        self.assertEqual(reply.headers["Allow"], "POST, OPTIONS")
+        reply = session.raw("POST", "/xqueue/status/", form={}, headers=session.csrf_headers())
+        self.assertEqual((reply.status, reply.body), (200, b"return_codecontent"))
+        stats = self.control.requests()
+        self.assertEqual(stats["counts"]["get_queuelen"], 2)
+        self.assertEqual(stats["by_queue"]["get_queuelen"], {QUEUE: 2})
+        self.assertEqual(stats["counts"]["submit"], 1)
+        by_endpoint = {}
+        for entry in stats["log"]:
+            by_endpoint.setdefault(entry["endpoint"], []).append(entry["status"])
+        self.assertEqual(by_endpoint["get_queuelen"], [404, 404])
+        self.assertEqual(by_endpoint["status"], [405, 200])
+
+    def test_logout_is_post_only_and_ends_the_session(self):
+        session = self.logged_in()
+        self.assertEqual(session.raw("GET", "/xqueue/logout/").status, 405)
+        reply = session.raw("POST", "/xqueue/logout/", form={}, headers=session.csrf_headers())
+        self.assertEqual(reply.body, b'{"return_code":0,"content":"Goodbye"}')
+        self.assertEqual(session.get_submission(QUEUE).json(), NOT_AUTHENTICATED)
+
+    def test_drop_sessions_means_403_until_the_next_login(self):
+        session = self.logged_in()
+        self.control.drop_sessions()
+        self.assertEqual((session.get_submission(QUEUE).status, session.get_submission(QUEUE).json()),
+                         (403, NOT_AUTHENTICATED))
+        self.assertEqual(session.login()["return_code"], 0)
+        self.assertEqual(session.get_submission(QUEUE).status, 200)
+
+
+class LmsGetSubmissionTest(LmsTestCase):
+    def test_body_is_rebuilt_and_the_key_is_a_uuid4(self):
+        session = self.logged_in()
+        self.control.submit("another-queue", "x", PAYLOAD)  # so that our id is not 1 (random_seed is 1)
+        before = int(time.time())
+        sid = self.control.submit(QUEUE, "print('é')\n", dict(PAYLOAD, lang="python", hide_output=True),
+                                  student_info={"anonymous_student_id": "abc", "random_seed": 7,
+                                                "submission_time": "20240101000000"})
+        after = int(time.time())
+        reply = session.get_submission(QUEUE)
+        self.assertEqual(reply.status, 200)
+        self.assertTrue(reply.body.startswith(b'{"return_code":0,"content":"'), reply.body[:40])
+        content = json.loads(reply.json()["content"])
+        self.assertEqual(set(content), {"xqueue_header", "xqueue_body", "xqueue_files"})
+        header = json.loads(content["xqueue_header"])
+        self.assertEqual(header["submission_id"], sid)
+        self.assertRegex(header["submission_key"], UUID4)
+        body = json.loads(content["xqueue_body"])
+        self.assertEqual(list(body), ["grader_payload", "student_info", "student_response"])
+        self.assertEqual(body["grader_payload"], '{"grader": "ps01/hello/grader.py"}')
+        info = json.loads(body["student_info"])
+        self.assertEqual(list(info), ["anonymous_student_id", "submission_time", "random_seed"])
+        self.assertEqual((info["anonymous_student_id"], info["random_seed"]), ("abc", 1))
+        self.assertRegex(info["submission_time"], "^[0-9]+$")
+        self.assertTrue(before <= int(info["submission_time"]) <= after, info["submission_time"])
+        self.assertEqual(body["student_response"], "print('é')\n")
+        self.assertEqual(content["xqueue_files"], "{}")
+
+    def test_empty_unknown_and_missing_queue(self):
+        session = self.logged_in()
+        reply = session.get_submission(QUEUE)
+        self.assertEqual((reply.status, reply.body),
+                         (200, ('{"return_code":1,"content":"Queue \'%s\' is empty"}' % QUEUE).encode()))
+        reply = session.get_submission("nope")
+        self.assertEqual((reply.status, reply.json()),
+                         (200, {"return_code": 1, "content": "Queue 'nope' is empty"}))
+        for query in (None, {"queue_name": ""}):
+            with self.subTest(query):
+                reply = session.raw("GET", "/xqueue/get_submission/", query=query)
+                self.assertEqual((reply.status, reply.json()),
+                                 (400, {"return_code": 1,
+                                        "content": "'get_submission' must provide parameter 'queue_name'"}))
+
+    def test_stale_pulled_submission_is_served_on_every_poll_with_the_same_key(self):
+        session = self.logged_in()
+        sid, first = self.pulled_submission(session)
+        pulled_at = time.monotonic()
+        self.assertIsNone(session.pull(QUEUE), "served again before the processing delay")
+        self.assertEqual(self.control.submission(sid)["state"], "in_progress")
+        second = self.control.wait_for(lambda: session.pull(QUEUE), timeout=5, what="stale re-serve")
+        self.assertGreaterEqual(time.monotonic() - pulled_at, 1.0)
+        third = self.pull(session)
+        key = first["header"]["submission_key"]
+        self.assertEqual([second["header"]["submission_key"], third["header"]["submission_key"]], [key, key])
+        state = self.control.submission(sid)
+        self.assertEqual((state["status"], state["pulled_count"], state["keys_issued"]), ("pulled", 3, [key]))
+        self.assertEqual(session.put_result(first["raw_header"], GOOD_RESULT).status, 200)
+        self.assertEqual(self.control.submission(sid)["status"], "graded")
+        self.assertIsNone(session.pull(QUEUE))
+
+    def test_files_are_relative_media_urls_served_without_login(self):
+        session = self.logged_in()
+        self.control.submit(QUEUE, "", PAYLOAD, files={"answer.py": {"content": "print(42)\n"},
+                                                       "remote.txt": "http://files.example/remote.txt"})
+        files = self.pull(session)["files"]
+        self.assertRegex(files["answer.py"], f"^/media/{QUEUE}/" + UUID4[1:])
+        self.assertEqual(files["remote.txt"], "http://files.example/remote.txt")
+        anonymous = GraderSession(self.xq.base_url)
+        reply = anonymous.raw("GET", files["answer.py"])
+        self.assertEqual((reply.status, reply.body), (200, b"print(42)\n"))
+        unknown = f"/media/{QUEUE}/00000000-0000-4000-8000-000000000000"
+        self.assertEqual(anonymous.raw("GET", unknown).status, 404)
+        stats = self.control.requests()
+        self.assertEqual(stats["counts"]["media"], 2)
+        self.assertEqual(stats["by_queue"]["media"], {QUEUE: 2})
+
+    def test_absolute_file_urls_point_at_the_standin(self):
+        session = self.logged_in()
+        self.control.submit(QUEUE, "", PAYLOAD, files={"a.txt": {"content": "A"}}, files_absolute=True)
+        url = self.pull(session)["files"]["a.txt"]
+        self.assertRegex(url, f"^{self.xq.base_url}/media/{QUEUE}/" + UUID4[1:])
+        with urllib.request.urlopen(url, timeout=5) as response:
+            self.assertEqual(response.read(), b"A")
+
+    def test_file_fetch_failures(self):
+        session = self.logged_in()
+        self.control.submit(QUEUE, "", PAYLOAD, files={"gone.py": {"content": "x", "http_error": 404},
+                                                       "slow.py": {"content": "y", "delay": 0.5},
+                                                       "ok.py": {"content": "z"}})
+        files = self.pull(session)["files"]
+        self.assertEqual(session.raw("GET", files["gone.py"]).status, 404)
+        start = time.monotonic()
+        self.assertEqual(session.raw("GET", files["slow.py"]).body, b"y")
+        self.assertGreaterEqual(time.monotonic() - start, 0.5)
+        self.control.faults(http_error={"media": {"status": 503, "times": 1}})
+        self.assertEqual([session.raw("GET", files["ok.py"]).status for _ in range(2)], [503, 200])
+        statuses = [e["status"] for e in self.control.requests()["log"] if e["endpoint"] == "media"]
+        self.assertEqual(statuses, [404, 200, 503, 200])
+
+
+class LmsPutResultTest(LmsTestCase):
+    def test_integer_score_is_recorded(self):
+        session = self.logged_in()
+        sid, pulled = self.pulled_submission(session)
+        reply = session.put_result(pulled["raw_header"], GOOD_RESULT)
+        self.assertEqual((reply.status, reply.body), (200, b'{"return_code":0,"content":""}'))
+        [result] = self.control.results()
+        self.assertEqual((result["submission_id"], result["points_earned"], result["points_possible"]),
+                         (sid, 1, 1))
+        self.assertEqual(result["body"], GOOD_RESULT)
+        self.assertEqual(result["xqueue_body"], json.dumps(GOOD_RESULT))
+        state = self.control.submission(sid)
+        self.assertEqual((state["status"], state["state"], state["accepted_results"]), ("graded", "done", 1))
+
+    def test_repost_after_a_lost_reply_is_500_and_the_first_counts(self):
+        session = self.logged_in()
+        sid, pulled = self.pulled_submission(session)
+        self.control.faults(lose_reply={"put_result": {"times": 1}})
+        with self.assertRaises((http.client.HTTPException, urllib.error.URLError, ConnectionError)):
+            session.put_result(pulled["raw_header"], GOOD_RESULT)
+        self.assertEqual(session.put_result(pulled["raw_header"], GOOD_RESULT).status, 500)
+        self.assertEqual(len(self.control.results()), 1)
+        state = self.control.submission(sid)
+        self.assertEqual((state["status"], state["accepted_results"]), ("graded", 1))
+        self.assertEqual([p["status"] for p in state["put_results"]], [200, 500])
+
+    def test_error_codes(self):
+        session = self.logged_in()
+        sid, pulled = self.pulled_submission(session)
+        unpulled = self.control.submit(QUEUE, "b", PAYLOAD)
+        incorrect_format = (400, {"return_code": 1, "content": "Incorrect reply format"})
+        cases = [
+            ("wrong key", json.dumps({"submission_id": sid, "submission_key": "0" * 32}), GOOD_RESULT,
+             (403, {"return_code": 1, "content": "Incorrect key for submission"})),
+            ("never pulled", json.dumps({"submission_id": unpulled, "submission_key": ""}), GOOD_RESULT,
+             (403, {"return_code": 1, "content": "Incorrect key for submission"})),
+            ("unknown", json.dumps({"submission_id": 999, "submission_key": "k"}), GOOD_RESULT,
+             (404, {"return_code": 1, "content": "Submission does not exist"})),
+            ("header not json", "not json", GOOD_RESULT, incorrect_format),
+            ("header a list", "[1, 2]", GOOD_RESULT, incorrect_format),
+            ("header without key", json.dumps({"submission_id": sid}), GOOD_RESULT, incorrect_format),
+            ("body not json", pulled["raw_header"], "<html>not json", incorrect_format),
+        ]
+        for name, header, body, expected in cases:
+            with self.subTest(name):
+                reply = session.put_result(header, body)
+                self.assertEqual((reply.status, reply.json()), expected)
+        reply = session.raw("POST", "/xqueue/put_result/", form={"xqueue_header": pulled["raw_header"]},
+                            headers=session.csrf_headers())
+        self.assertEqual((reply.status, reply.json()), incorrect_format)
+        self.assertEqual(session.put_result(pulled["raw_header"], "[1]").status, 500)
+        non_integer = json.dumps({"submission_id": "abc", "submission_key": "k"})
+        self.assertEqual(session.put_result(non_integer, GOOD_RESULT).status, 500)
+        self.assertEqual(session.raw("GET", "/xqueue/put_result/").status, 405)
+        self.assertEqual(self.control.results(), [])
+        self.assertEqual(self.control.submission(sid)["rejected_put_results"], 1)
+        self.assertEqual(self.control.submission(sid)["status"], "pulled")
+        self.assertEqual(session.put_result(pulled["raw_header"], GOOD_RESULT).status, 200)
+
+    def test_fractional_score_is_not_recorded_retried_then_failed_after_five(self):
+        session = self.logged_in()
+        sid = self.control.submit(QUEUE, "a", PAYLOAD)
+        keys = []
+        for attempt in range(1, 6):
+            item = self.pull(session)  # a retry is served again at once
+            keys.append(item["header"]["submission_key"])
+            reply = session.put_result(item["raw_header"], {"correct": False, "score": 0.333, "msg": "1/3"})
+            self.assertEqual((reply.status, reply.body), (200, b'{"return_code":0,"content":""}'))
+            state = self.control.submission(sid)
+            self.assertEqual((state["status"], state["num_failures"]),
+                             ("retry" if attempt < 5 else "failed", attempt))
+        self.assertIsNone(session.pull(QUEUE), "a failed submission is never served again")
+        self.assertEqual(self.control.results(), [])
+        state = self.control.submission(sid)
+        self.assertEqual((state["pulled_count"], state["keys_issued"], state["state"]), (5, keys, "failed"))
+        self.assertEqual(len(set(keys)), 5)
+        self.assertEqual(self.outcomes(sid), ["retry"] * 4 + ["failed"])
+        self.assertEqual(self.control.queues()[QUEUE]["failed"], 1)
+
+    def test_points_out_of_points_possible(self):
+        session = self.logged_in()
+        sid, pulled = self.pulled_submission(session, points_possible=3)
+        self.assertEqual(self.control.submission(sid)["points_possible"], 3)
+        self.assertEqual(session.put_result(pulled["raw_header"], dict(GOOD_RESULT, score=2.0)).status, 200)
+        [result] = self.control.results()
+        self.assertEqual((result["points_earned"], result["points_possible"]), (2, 3))
+        other = self.control.submit(QUEUE, "b", PAYLOAD)
+        for score in (True, -1, None):
+            with self.subTest(score):
+                item = self.pull(session)
+                reply = session.put_result(item["raw_header"], dict(GOOD_RESULT, score=score))
+                self.assertEqual(reply.status, 200)
+        self.assertEqual(self.control.submission(other)["status"], "retry")
+        item = self.pull(session)
+        self.assertEqual(session.put_result(item["raw_header"], dict(GOOD_RESULT, score=0)).status, 200)
+        self.assertEqual([r["points_earned"] for r in self.control.results()], [2, 0])
+        self.assertEqual(self.outcomes(other), ["retry", "retry", "retry", "graded"])
+
+    def test_old_key_of_a_retry_submission(self):
+        session = self.logged_in()
+        sid, pulled = self.pulled_submission(session)
+        fractional = dict(GOOD_RESULT, score=0.5)
+        self.assertEqual(session.put_result(pulled["raw_header"], fractional).status, 200)
+        self.assertEqual(session.put_result(pulled["raw_header"], fractional).status, 500)
+        self.assertEqual(self.control.submission(sid)["status"], "retry")
+        self.assertEqual(session.put_result(pulled["raw_header"], GOOD_RESULT).status, 200)
+        self.assertEqual(self.control.submission(sid)["status"], "graded")
+        self.assertEqual(len(self.control.results()), 1)
+
+    def test_conflict_is_409_and_transient(self):
+        session = self.logged_in()
+        sid, pulled = self.pulled_submission(session)
+        self.control.faults(conflict={"times": 1})
+        reply = session.put_result(pulled["raw_header"], GOOD_RESULT)
+        self.assertEqual((reply.status, reply.body),
+                         (409, b'{"return_code":1,"content":"Submission is currently being processed"}'))
+        self.assertEqual(self.control.results(), [])
+        self.assertEqual(self.control.submission(sid)["status"], "pulled")
+        self.assertEqual(session.put_result(pulled["raw_header"], GOOD_RESULT).status, 200)
+        self.assertEqual(self.outcomes(sid), ["conflict", "graded"])
+
+    def test_incorrect_key_fault_is_403(self):
+        session = self.logged_in()
+        sid, pulled = self.pulled_submission(session)
+        self.control.faults(incorrect_key={"times": 1})
+        reply = session.put_result(pulled["raw_header"], GOOD_RESULT)
+        self.assertEqual((reply.status, reply.json()),
+                         (403, {"return_code": 1, "content": "Incorrect key for submission"}))
+        self.assertEqual(session.put_result(pulled["raw_header"], GOOD_RESULT).status, 200)
+        self.assertEqual(self.outcomes(sid), ["incorrect_key", "graded"])
+
+    def test_json_request_body(self):
+        session = self.logged_in()
+        sid, pulled = self.pulled_submission(session)
+        data = json.dumps({"xqueue_header": pulled["raw_header"], "xqueue_body": json.dumps(GOOD_RESULT)})
+        headers = dict(session.csrf_headers(), **{"Content-Type": "application/json"})
+        request = urllib.request.Request(self.xq.url("/xqueue/put_result/"), data=data.encode(),
+                                         method="POST", headers=headers)
+        with session.opener.open(request, timeout=5) as response:
+            self.assertEqual(response.read(), b'{"return_code":0,"content":""}')
+        self.assertEqual(self.control.submission(sid)["status"], "graded")
+
+
+class LmsControlTest(LmsTestCase):
+    def test_counters_and_faults_work_as_in_xqueue_mode(self):
+        session = self.logged_in()
+        self.control.faults(http_error={"get_submission": {"status": 502, "times": 1}})
+        self.assertEqual([session.get_submission(QUEUE).status for _ in range(3)], [502, 200, 200])
+        self.control.faults(delay={"get_submission": 0.4})
+        start = time.monotonic()
+        session.get_submission(QUEUE)
+        self.assertGreaterEqual(time.monotonic() - start, 0.4)
+        self.control.clear_faults()
+        _, pulled = self.pulled_submission(session)
+        session.put_result(pulled["raw_header"], GOOD_RESULT)
+        self.control.faults(drop={"put_result": {"times": 1}})
+        with self.assertRaises((http.client.HTTPException, urllib.error.URLError, ConnectionError)):
+            session.put_result(pulled["raw_header"], GOOD_RESULT)
+        stats = self.control.requests()
+        self.assertEqual(stats["counts"]["login"], 2)  # the CSRF GET and the POST
+        self.assertEqual(stats["counts"]["get_submission"], 5)
+        self.assertEqual(stats["counts"]["put_result"], 2)
+        self.assertEqual(stats["polls"][QUEUE]["count"], 5)
+        polled = [(e["status"], e["return_code"]) for e in stats["log"] if e["endpoint"] == "get_submission"]
+        self.assertEqual(polled, [(502, None), (200, 1), (200, 1), (200, 1), (200, 0)])
+        self.assertEqual([e["status"] for e in stats["log"] if e["endpoint"] == "put_result"], [200, None])
+
+    def test_mode_switch_and_default_delays(self):
+        self.assertEqual(XQueueStandin(StandinConfig(mode="lms")).config.processing_delay, 300)
+        self.assertEqual(XQueueStandin(StandinConfig()).config.processing_delay, 60)
+        with self.assertRaises(ValueError):
+            XQueueStandin(StandinConfig(mode="edx"))
+        xq = XQueueStandin(StandinConfig(queues=[QUEUE])).start()
+        self.addCleanup(xq.stop)
+        control = xq.client()
+        session = GraderSession(xq.base_url)
+        self.assertEqual(session.login()["return_code"], 0)
+        control.submit(QUEUE, "a", PAYLOAD)
+        with self.assertRaisesRegex(RuntimeError, "400.*empty stand-in"):
+            control.config(mode="lms")
+        control.reset()
+        config = control.config(mode="lms")
+        self.assertEqual((config["mode"], config["processing_delay"]), ("lms", 300))
+        self.assertEqual(session.get_submission(QUEUE).json(), NOT_AUTHENTICATED, "sessions are dropped")
+        self.assertEqual(session.login()["return_code"], 0)
+        self.assertEqual(session.get_queuelen(QUEUE).status, 404)
+        self.assertEqual(control.config(mode="xqueue")["processing_delay"], 60)
+        control.config(processing_delay=5)
+        self.assertEqual(control.config(mode="lms")["processing_delay"], 5, "an explicit delay stays")
+        with self.assertRaisesRegex(RuntimeError, "400"):
+            control.config(mode="bogus")
+
+    def test_lms_submit_rejects_what_the_lms_cannot_queue(self):
+        for submit in ({"xqueue_body": "{}"}, {"grader_payload": "not json"}, {"points_possible": -1},
+                       {"files": {"a": {"content": "x", "http_error": 99}}}):
+            with self.subTest(submit), self.assertRaisesRegex(RuntimeError, "400"):
+                self.control.submit(QUEUE, **submit)
+        self.assertEqual(self.control.submissions(), [])
+
+
 class CliTest(unittest.TestCase):
     def start(self, *extra):
         directory = tempfile.mkdtemp(prefix="standin-")
@@ -525,6 +1023,22 @@ class CliTest(unittest.TestCase):
         self.assertEqual(session.login()["return_code"], 0)
         self.assertEqual(control.config()["processing_delay"], 60)
         process.send_signal(signal.SIGINT)
+        self.assertEqual(process.wait(timeout=5), 0)
+
+    def test_lms_mode(self):
+        process, _, control = self.start("--mode", "lms", "--user", "outsider:pw", "--not-in-xqueue-group",
+                                         "outsider", "--quiet")
+        config = control.config()
+        self.assertEqual((config["mode"], config["not_in_xqueue_group"]), ("lms", ["outsider"]))
+        session = GraderSession(control.base_url)
+        self.assertEqual(session.login()["return_code"], 0)
+        self.assertEqual(session.get_queuelen(QUEUE).status, 404)
+        self.assertEqual(session.get_submission(QUEUE).json(), {"return_code": 1,
+                                                                "content": f"Queue '{QUEUE}' is empty"})
+        outsider = GraderSession(control.base_url, "outsider", "pw")
+        self.assertEqual(outsider.login()["return_code"], 0)
+        self.assertEqual(outsider.get_submission(QUEUE).status, 403)
+        process.send_signal(signal.SIGTERM)
         self.assertEqual(process.wait(timeout=5), 0)
 
 
