@@ -6,9 +6,11 @@ import textwrap
 
 
 def write_config_root(root, port, queues, *, poll_interval, login_poll_interval, requests_timeout,
-                      shutdown_grace, password_variable, manager_extra=""):
+                      shutdown_grace, password_variable, manager_extra="", server_extra=None):
     """`queues` maps a queue name to its settings (each value written as JSON, which YAML reads);
-    the server's password is `${password_variable}`, taken from the watcher's environment."""
+    the server's password is `${password_variable}`, taken from the watcher's environment.
+    `server_extra` maps more keys of the `default` server (e.g. {"api": "lms"}) to their values,
+    written as JSON after the password; none by default (the files are then as before)."""
     os.makedirs(os.path.join(root, "conf.d"), exist_ok=True)
     with open(os.path.join(root, "xqwatcher.yaml"), "w") as out:
         out.write(textwrap.dedent(f"""\
@@ -27,6 +29,8 @@ def write_config_root(root, port, queues, *, poll_interval, login_poll_interval,
               username: lms
               password: ${{{password_variable}}}
             """))
+        for key, value in (server_extra or {}).items():
+            out.write(f"  {key}: {json.dumps(value)}\n")
     lines = ["queues:"]
     for name, settings in queues.items():
         lines.append(f"  {name}:")

@@ -168,8 +168,23 @@ def _media(handler, parts, entry: dict):
     serve_file(handler, stored)
 
 
+# What the view itself answers with these statuses (an http_error fault reuses them).
+VIEW_REFUSALS = {("put_result", 400): "Incorrect reply format",
+                 ("put_result", 403): "Incorrect key for submission",
+                 ("put_result", 404): "Submission does not exist",
+                 ("put_result", 409): "Submission is currently being processed",
+                 ("get_submission", 400): "'get_submission' must provide parameter 'queue_name'"}
+
+
 def _xqueue(handler, endpoint: str, query: dict, body: bytes, entry: dict):
-    handled, lose_reply = handler._apply_faults(endpoint, entry)
+    def error_reply(status):
+        reason = VIEW_REFUSALS.get((endpoint, status))
+        if reason is None:
+            return None
+        entry["return_code"] = 1
+        return render(reply(False, reason)), JSON
+
+    handled, lose_reply = handler._apply_faults(endpoint, entry, error_reply)
     if handled:
         return
     if not handler._basic_auth_ok():

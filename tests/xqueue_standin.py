@@ -113,7 +113,12 @@ status; DRF's authentication, permission, CSRF and method errors are {"detail": 
   under its path's name (get_queuelen and status too, with their 404/405) and /media/ requests under
   "media"; fault switches apply by that name. "incorrect_key" answers 403 1 "Incorrect key for
   submission"; "conflict" {"times": n} answers 409 1 "Submission is currently being processed"; both
-  store nothing. Basic auth (config basic_auth) guards /xqueue/ only.
+  store nothing. "http_error" answers the view's own JSON refusal where the view has one for that
+  status: put_result 400 "Incorrect reply format", 403 "Incorrect key for submission", 404 "Submission
+  does not exist", 409 "Submission is currently being processed"; get_submission 400 "'get_submission'
+  must provide parameter 'queue_name'" (each {"return_code": 1, "content": ...}, application/json);
+  any other status or endpoint gets the generic HTML error page. Basic auth (config basic_auth) guards
+  /xqueue/ only.
 
 Control API (not part of XQueue), JSON in and out, no login, never subject to faults:
   GET  /_standin/health                    {"ok": true, "port": P}
@@ -744,9 +749,10 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"[standin] {self.command} {self.path} -> {status}{rc}{fault}\n")
 
     # -- XQueue ----------------------------------------------------------------------------------
-    def _apply_faults(self, endpoint: str, entry: dict):
+    def _apply_faults(self, endpoint: str, entry: dict, error_reply=None):
         """Apply this request's switches: (True, _) when already answered (http_error), else
-        (False, lose_reply); a drop raises _DropConnection."""
+        (False, lose_reply); a drop raises _DropConnection. `error_reply(status)` may give the
+        (body, content type) an http_error answers with (None: the generic error page)."""
         state = self.state
         with state.lock:
             delay = state.faults.take("delay", endpoint)
@@ -761,6 +767,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _DropConnection()
         if error_status:
             entry["fault"] = f"http_error {error_status}"
+            special = error_reply(error_status) if error_reply else None
+            if special is not None:
+                self._reply(error_status, special[0], special[1])
+                return True, None
             page = f"<h1>Error ({error_status})</h1>"
             if error_status == 500:
                 page = "<h1>Server Error (500)</h1>"

@@ -84,11 +84,14 @@ def grading_containers(watcher_id):
 
 
 def write_config_root(root, port, queues, poll_interval="0.2s", shutdown_grace="30s", manager_extra="",
-                      requests_timeout="5s"):
-    """A config root for the tests: short intervals, the password from XQW_TEST_PASSWORD."""
-    config_root.write_config_root(root, port, queues, poll_interval=poll_interval, login_poll_interval="0.5s",
+                      requests_timeout="5s", login_poll_interval="0.5s", server_extra=None):
+    """A config root for the tests: short intervals, the password from XQW_TEST_PASSWORD.
+    `server_extra`: more keys of the XQueue server, e.g. {"api": "lms"}."""
+    config_root.write_config_root(root, port, queues, poll_interval=poll_interval,
+                                  login_poll_interval=login_poll_interval,
                                   requests_timeout=requests_timeout, shutdown_grace=shutdown_grace,
-                                  password_variable="XQW_TEST_PASSWORD", manager_extra=manager_extra)
+                                  password_variable="XQW_TEST_PASSWORD", manager_extra=manager_extra,
+                                  server_extra=server_extra)
 
 
 class WatcherProcess:
@@ -138,6 +141,10 @@ class WatcherTestCase(unittest.TestCase):
     PROCESSING_DELAY = 60
     MANAGER_EXTRA = ""  # more xqwatcher.yaml lines
     WATCHER_ARGS = ()  # more command-line arguments
+    STANDIN_MODE = "xqueue"  # "lms": the stand-in plays the LMS's XQueue API (and the server gets api: lms)
+    NOT_IN_XQUEUE_GROUP = ()  # LMS mode: users outside the Django group "xqueue" at start
+    SERVER_EXTRA = None  # more keys of the XQueue server; None: {"api": "lms"} in LMS mode, else none
+    LOGIN_POLL_INTERVAL = "0.5s"
 
     @classmethod
     def setUpClass(cls):
@@ -145,12 +152,18 @@ class WatcherTestCase(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="xqw-e2e-")
         cls.standin = xqueue_standin.XQueueStandin(
             xqueue_standin.StandinConfig(port=0, users={"lms": "secret-pw"},
-                                         processing_delay=cls.PROCESSING_DELAY, verbose=False))
+                                         processing_delay=cls.PROCESSING_DELAY, verbose=False,
+                                         mode=cls.STANDIN_MODE,
+                                         not_in_xqueue_group=list(cls.NOT_IN_XQUEUE_GROUP)))
         cls.standin.start()
         cls.xqueue = cls.standin.client()
         cls.watcher_id = "e2e-" + os.path.basename(cls.tmp)
+        server_extra = cls.SERVER_EXTRA
+        if server_extra is None and cls.STANDIN_MODE == "lms":
+            server_extra = {"api": "lms"}
         write_config_root(cls.tmp, cls.standin.port, cls.QUEUES, shutdown_grace=cls.SHUTDOWN_GRACE,
-                          manager_extra=cls.MANAGER_EXTRA)
+                          manager_extra=cls.MANAGER_EXTRA, login_poll_interval=cls.LOGIN_POLL_INTERVAL,
+                          server_extra=server_extra)
         cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id, cls.WATCHER_ARGS)
 
     @classmethod

@@ -244,6 +244,27 @@ class ChartTest(HelmTestCase):
         self.assertEqual(run.returncode, 1, run.stdout)
         self.assertIn("queues.demo-course.limits.memory", run.stdout)
 
+    def test_the_lms_api_reaches_the_server_and_its_queue_keys_pass_check_config(self):
+        lms = {"xqueue": {"url": "http://lms:8000", "api": "lms"},
+               "queues": {"demo-course": {"points": 1, "points_rounding": "down", "lang": "fr",
+                                          "hide_output": True, "precreate": "created", "weight": 2,
+                                          "max_running": 1}}}
+        values = merged(scenario("dind", "pvc"), lms)
+        self.lint(values)
+        rendered = self.render(values)
+        self.assertEqual(rendered.config_file("xqueue_servers.yaml")["default"]["api"], "lms")
+        run = self.check_config(rendered)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        # The other queue has no points: the LMS would lose its fractional scores, and check-config says so.
+        self.assertIn("whole points", run.stdout)
+        self.assertEqual(self.render().config_file("xqueue_servers.yaml")["default"]["api"], "xqueue")
+        for bad in ({"xqueue": {"api": "edx"}}, {"queues": {"q": {"points": 0}}},
+                    {"queues": {"q": {"points_rounding": "banker"}}}):
+            with self.subTest(values=bad):
+                run = self.run_helm("template", bad)
+                self.assertNotEqual(run.returncode, 0, f"{bad} was accepted")
+                self.assertIn("values don't meet the specifications of the schema", run.stderr)
+
     def test_dind_shares_socket_jobs_and_graders_at_identical_paths(self):
         rendered = self.render(scenario("dind", "configMaps"))
         manager = rendered.config_file("xqwatcher.yaml")
