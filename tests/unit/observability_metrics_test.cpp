@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -73,6 +74,8 @@ TEST(Metrics, EveryMethodFeedsItsPrefixedFamily) {
   metrics.job_started("py");
   metrics.set_journal_backlog(0);
   metrics.set_engine_up(true);
+  metrics.fractional_score_posted("py");
+  metrics.submission_served_twice("py");
   std::vector<std::string> names;
   for (const auto& collected : metrics.registry().Collect()) {
     EXPECT_FALSE(collected.help.empty()) << collected.name;
@@ -83,6 +86,7 @@ TEST(Metrics, EveryMethodFeedsItsPrefixedFamily) {
                        "xqueue_watcher_build_info",
                        "xqueue_watcher_container_phase_duration_seconds",
                        "xqueue_watcher_engine_up",
+                       "xqueue_watcher_fractional_scores_total",
                        "xqueue_watcher_grading_duration_seconds",
                        "xqueue_watcher_jobs_in_flight",
                        "xqueue_watcher_journal_backlog",
@@ -90,6 +94,7 @@ TEST(Metrics, EveryMethodFeedsItsPrefixedFamily) {
                        "xqueue_watcher_submissions_graded_total",
                        "xqueue_watcher_submissions_posted_total",
                        "xqueue_watcher_submissions_pulled_total",
+                       "xqueue_watcher_submissions_served_twice_total",
                        "xqueue_watcher_xqueue_request_duration_seconds",
                        "xqueue_watcher_xqueue_requests_total",
                    }));
@@ -113,7 +118,7 @@ TEST(Metrics, DeclaredQueueShowsZeroSeriesBeforeAnyJob) {
   EXPECT_FALSE(has_series(metrics, "xqueue_watcher_submissions_pulled_total", {{"queue", "py"}}));
   metrics.declare_queue("py");
   EXPECT_EQ(series(metrics, "xqueue_watcher_submissions_pulled_total", {{"queue", "py"}}).counter.value, 0);
-  for (const char* outcome : {"accepted", "incorrect_key", "failed"}) {
+  for (const char* outcome : {"accepted", "incorrect_key", "rejected", "failed"}) {
     EXPECT_TRUE(has_series(metrics, "xqueue_watcher_submissions_posted_total",
                            {{"queue", "py"}, {"outcome", outcome}}))
         << outcome;
@@ -121,6 +126,18 @@ TEST(Metrics, DeclaredQueueShowsZeroSeriesBeforeAnyJob) {
   EXPECT_TRUE(has_series(metrics, "xqueue_watcher_queue_length", {{"queue", "py"}}));
   EXPECT_TRUE(has_series(metrics, "xqueue_watcher_jobs_in_flight", {{"queue", "py"}}));
   EXPECT_TRUE(has_series(metrics, "xqueue_watcher_grading_duration_seconds", {{"queue", "py"}}));
+  EXPECT_EQ(series(metrics, "xqueue_watcher_fractional_scores_total", {{"queue", "py"}}).counter.value, 0);
+  EXPECT_EQ(series(metrics, "xqueue_watcher_submissions_served_twice_total", {{"queue", "py"}}).counter.value, 0);
+}
+
+// The LMS's API has no get_queuelen: the gauge says "unknown" (NaN), never a misleading 0.
+TEST(Metrics, QueueLengthOfAServerWithoutOneIsNaN) {
+  Metrics metrics("0");
+  metrics.declare_queue("lms");
+  metrics.set_queue_length_unknown("lms");
+  EXPECT_TRUE(std::isnan(series(metrics, "xqueue_watcher_queue_length", {{"queue", "lms"}}).gauge.value));
+  EXPECT_NE(metrics.exposition().find("xqueue_watcher_queue_length{queue=\"lms\"} Nan"), std::string::npos)
+      << metrics.exposition();
 }
 
 TEST(Metrics, CountsPulledGradedAndPostedByQueueVerdictAndOutcome) {
@@ -238,7 +255,8 @@ TEST(Metrics, XQueueRequestsByEndpointAndOutcome) {
 TEST(Metrics, LabelsForEveryEnumValueAreDistinct) {
   std::vector<std::string_view> outcomes;
   for (auto outcome : {XQueueOutcome::Ok, XQueueOutcome::Rejected, XQueueOutcome::AuthFailed,
-                       XQueueOutcome::ServerError, XQueueOutcome::Unreachable, XQueueOutcome::Malformed}) {
+                       XQueueOutcome::ServerError, XQueueOutcome::Unreachable, XQueueOutcome::Malformed,
+                       XQueueOutcome::Forbidden}) {
     outcomes.push_back(xqueue_outcome_label(outcome));
   }
   std::sort(outcomes.begin(), outcomes.end());
