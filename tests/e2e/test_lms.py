@@ -163,6 +163,8 @@ class LmsGradingTest(LmsTestCase):
             self.assertIsNotNone(value, f"no queue length gauge for {queue}")
             self.assertTrue(math.isnan(value), f"queue length of {queue} is {value}, expected NaN")
         # No login for a queue length: one per connection, no more.
+        self.wait_until(lambda: self.logins() >= self.CONNECTIONS, 30, "every connection logged in")
+        time.sleep(1)
         self.assertEqual(self.logins(), self.CONNECTIONS, self.request_log("login", "POST"))
 
     def test_hide_output_from_the_queue_when_the_lms_drops_it_from_the_payload(self):
@@ -354,6 +356,9 @@ class SameKeyReserveTest(LmsTestCase):
     MANAGER_EXTRA = "max_running_containers: 2\n"
 
     def test_served_again_with_the_same_key_is_graded_and_posted_once(self):
+        posted = {o: self.metric("xqueue_watcher_submissions_posted_total", outcome=o, queue="course")
+                  for o in ("accepted", "rejected", "incorrect_key")}
+        twice = self.metric("xqueue_watcher_submissions_served_twice_total", queue="course")
         sid = self.submit_lms("course", SQUARE, SLOW_RIGHT.format(seconds=8))
         state = self.wait_status(sid, "graded", timeout=120)
         self.wait_journal_empty()
@@ -365,13 +370,30 @@ class SameKeyReserveTest(LmsTestCase):
                          [(200, "graded", 1)], f"{state['put_results']}{self.log_tail()}")
         self.assertEqual(state["accepted_results"], 1)
         self.assertEqual({e["status"] for e in self.request_log("put_result")}, {200})
-        self.assertGreater(self.metric("xqueue_watcher_submissions_served_twice_total", queue="course"), 0)
+        self.assertGreater(self.metric("xqueue_watcher_submissions_served_twice_total", queue="course"), twice)
         self.assertIn(f"submission {sid}: served again with the same key", self.watcher.output())
-        self.assertEqual(self.log_count(f"grading with {SQUARE}"), 1, "graded more than once" + self.log_tail())
-        self.assertEqual(self.metric("xqueue_watcher_submissions_posted_total", outcome="accepted", queue="course"), 1)
-        self.assertEqual(self.metric("xqueue_watcher_submissions_posted_total", outcome="rejected", queue="course"), 0)
-        polls = len(self.request_log("get_submission"))
-        print(f"\n[same-key] pulled_count={state['pulled_count']} get_submission requests={polls}")
+        self.assertEqual(self.log_count(f"submission {sid}: grading with"), 1, "graded more than once" + self.log_tail())
+        self.assertEqual({o: self.metric("xqueue_watcher_submissions_posted_total", outcome=o, queue="course") - v
+                          for o, v in posted.items()}, {"accepted": 1, "rejected": 0, "incorrect_key": 0})
+
+    # KNOWN WATCHER BUG (src/watcher/worker.cpp): a duplicate is reported to the poll pacer as found
+    # work (pacer_.report(true)), so the other connection re-polls at once, without poll_interval, for as
+    # long as the first one grades: about 1,800 get_submission requests (and as many warning lines) a
+    # second. Remove expectedFailure once a duplicate counts as no work.
+    @unittest.expectedFailure
+    def test_a_re_served_submission_does_not_make_the_watcher_poll_in_a_loop(self):
+        before = len(self.request_log("get_submission"))
+        warned = self.log_count("served again with the same key")
+        sid = self.submit_lms("course", SQUARE, SLOW_RIGHT.format(seconds=6))
+        self.wait_status(sid, "graded", timeout=120)
+        state = self.xqueue.submission(sid)
+        self.assertGreater(state["pulled_count"], 1, f"never re-served: {state}")
+        polls = len(self.request_log("get_submission")) - before
+        warnings = self.log_count("served again with the same key") - warned
+        # poll_interval is 0.2 s: some 40 polls in the ~6 s the duplicate is on offer, not thousands.
+        self.assertLessEqual(polls, 150, f"{polls} get_submission requests while one submission was graded "
+                                         f"(served {state['pulled_count']} times, {warnings} warnings)")
+        self.assertLessEqual(warnings, 150, f"{warnings} 'served again' warnings for one submission")
 
 
 if __name__ == "__main__":
