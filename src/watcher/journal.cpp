@@ -19,6 +19,10 @@ using nlohmann::json;
 
 namespace {
 
+// Longer than the LMS's re-serve delay (5 minutes) plus a grading: a copy pulled before the post was
+// answered has been seen by then.
+constexpr std::chrono::minutes kSettledMemory{15};
+
 void write_all(int fd, const std::string& bytes, const fs::path& path) {
   std::size_t written = 0;
   while (written < bytes.size()) {
@@ -113,7 +117,7 @@ std::optional<JournalEntry> Journal::record_received(const xqueue::Submission& s
                      .raw_body = submission.raw_body,
                      .raw_files = submission.files.dump(),
                      .submission_id = submission.submission_id};
-  if (!claim(entry.id)) return std::nullopt;
+  if (recently_settled(entry.id) || !claim(entry.id)) return std::nullopt;
   std::error_code error;
   if (fs::exists(dir_ / (entry.id + ".json"), error)) {
     release(entry.id);
@@ -143,6 +147,20 @@ void Journal::remove(const std::string& id) {
   fs::remove(dir_ / (id + ".json"), error);
   if (error) spdlog::error("journal: cannot remove entry {}: {}", id, error.message());
   fsync_directory(dir_);
+}
+
+void Journal::settle(const std::string& id) {
+  remove(id);
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(settled_, [&](const auto& item) { return now - item.second > kSettledMemory; });
+  settled_[id] = now;
+}
+
+bool Journal::recently_settled(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = settled_.find(id);
+  return it != settled_.end() && std::chrono::steady_clock::now() - it->second <= kSettledMemory;
 }
 
 std::vector<JournalEntry> Journal::entries() const {

@@ -2,7 +2,9 @@
 // its container starts, its result before put_result, and the entry is deleted once XQueue acknowledges.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -45,8 +47,11 @@ class Journal {
   // Before put_result: the result that will be posted (also after a restart).
   void record_result(JournalEntry& entry, const xqueue::GradeReply& result);
   void record_attempt(JournalEntry& entry);
-  // XQueue acknowledged (or refused the key: re-served meanwhile).
+  // Removes an entry (e.g. left for XQueue to serve again).
   void remove(const std::string& id);
+  // XQueue answered the post (acknowledged, or refused it for good): removed, and remembered for a while
+  // so that a copy pulled just before the answer is not graded again.
+  void settle(const std::string& id);
   // Every entry on disk, oldest first; unreadable files are set aside as *.corrupt and skipped.
   std::vector<JournalEntry> entries() const;
   // The entry as it is on disk now; nullopt once it is settled (removed).
@@ -62,9 +67,11 @@ class Journal {
 
  private:
   void write(const JournalEntry& entry) const;
+  bool recently_settled(const std::string& id) const;
   std::filesystem::path dir_;
   mutable std::mutex mutex_;
   std::set<std::string> claimed_;
+  std::map<std::string, std::chrono::steady_clock::time_point> settled_;  // id -> when; pruned as it goes
 };
 
 }  // namespace xqw::watcher

@@ -343,7 +343,7 @@ void QueueSession::settle(const JournalEntry& entry, const xqueue::PutResult& po
       shared_.metrics.submission_posted(queue_.name, PostOutcome::Rejected);
       break;
   }
-  shared_.journal.remove(entry.id);
+  shared_.journal.settle(entry.id);
 }
 
 }  // namespace xqw::watcher

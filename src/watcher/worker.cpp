@@ -74,6 +74,7 @@ void Worker::run() {
       std::chrono::duration_cast<std::chrono::seconds>(4 * queue_.limits.timeout + std::chrono::seconds(60));
   auto loop = shared_.health.register_scoped_loop("worker " + name_, idle_allowance);
   auto forbidden_backoff = manager.login_poll_interval;
+  std::int64_t last_served_twice = -1;  // logged at warning once per submission, then at debug
   while (!shared_.stop.requested()) {
     loop.heartbeat();
     // Never pull a submission that cannot be graded now: XQueue keeps it safer than we could.
@@ -128,22 +129,31 @@ void Worker::run() {
       continue;
     }
     forbidden_backoff = manager.login_poll_interval;
-    pacer_.report(submission.has_value());
-    if (!submission) continue;
+    if (!submission) {
+      pacer_.report(false);
+      continue;
+    }
     try {
       auto in_flight = shared_.metrics.track_job(queue_.name);
       loop.busy_for(busy_allowance);
       auto entry = shared_.journal.record_received(*submission);
+      // A copy of one in hand is no work found: the queue is polled at its pace, not at once again.
+      pacer_.report(entry.has_value());
       if (!entry) {
         shared_.metrics.submission_served_twice(queue_.name);
-        spdlog::warn("{} submission {}: served again with the same key while it is still in hand here; it is "
-                     "graded and posted once",
-                     name_, submission->submission_id);
+        const auto log_level = std::exchange(last_served_twice, submission->submission_id) == submission->submission_id
+                                   ? spdlog::level::debug
+                                   : spdlog::level::warn;
+        spdlog::log(log_level,
+                    "{} submission {}: served again with the same key while it is in hand here (or just posted); "
+                    "it is graded and posted once",
+                    name_, submission->submission_id);
         continue;
       }
       submission->raw_body = std::string();  // journalled; grading needs only the parsed fields
       session.handle(std::move(*entry), std::move(submission));
     } catch (const JournalError& error) {
+      pacer_.report(true);
       // Without the journal a crash could lose it; XQueue's requeue is the safer keeper.
       spdlog::error("{} submission {}: not graded, the journal is unusable: {}", name_, submission->submission_id,
                     error.what());

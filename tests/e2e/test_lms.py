@@ -118,6 +118,9 @@ class LmsTestCase(WatcherTestCase):
     def log_count(self, text):
         return self.watcher.output().count(text)
 
+    def warning_count(self, text):
+        return sum(1 for line in self.watcher.output().splitlines() if " warning " in line and text in line)
+
 
 class LmsGradingTest(LmsTestCase):
     """Grading through the LMS's API: scores, points, the payload the LMS rebuilds, no get_queuelen."""
@@ -376,24 +379,22 @@ class SameKeyReserveTest(LmsTestCase):
         self.assertEqual({o: self.metric("xqueue_watcher_submissions_posted_total", outcome=o, queue="course") - v
                           for o, v in posted.items()}, {"accepted": 1, "rejected": 0, "incorrect_key": 0})
 
-    # KNOWN WATCHER BUG (src/watcher/worker.cpp): a duplicate is reported to the poll pacer as found
-    # work (pacer_.report(true)), so the other connection re-polls at once, without poll_interval, for as
-    # long as the first one grades: about 1,800 get_submission requests (and as many warning lines) a
-    # second. Remove expectedFailure once a duplicate counts as no work.
-    @unittest.expectedFailure
+    # A duplicate counts as no work found: the other connection polls at poll_interval, not in a loop
+    # (before the fix: about 1,800 get_submission requests, and as many warning lines, a second).
     def test_a_re_served_submission_does_not_make_the_watcher_poll_in_a_loop(self):
         before = len(self.request_log("get_submission"))
-        warned = self.log_count("served again with the same key")
+        warned = self.warning_count("served again with the same key")
         sid = self.submit_lms("course", SQUARE, SLOW_RIGHT.format(seconds=6))
         self.wait_status(sid, "graded", timeout=120)
         state = self.xqueue.submission(sid)
         self.assertGreater(state["pulled_count"], 1, f"never re-served: {state}")
         polls = len(self.request_log("get_submission")) - before
-        warnings = self.log_count("served again with the same key") - warned
+        warnings = self.warning_count("served again with the same key") - warned
         # poll_interval is 0.2 s: some 40 polls in the ~6 s the duplicate is on offer, not thousands.
         self.assertLessEqual(polls, 150, f"{polls} get_submission requests while one submission was graded "
                                          f"(served {state['pulled_count']} times, {warnings} warnings)")
-        self.assertLessEqual(warnings, 150, f"{warnings} 'served again' warnings for one submission")
+        # Warned once per connection that met the copy; the rest at debug.
+        self.assertLessEqual(warnings, 2, f"{warnings} 'served again' warnings for one submission")
 
 
 if __name__ == "__main__":

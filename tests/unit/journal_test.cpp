@@ -83,7 +83,20 @@ TEST_F(JournalTest, TheSameKeyServedAgainIsRefusedWhileInHandOrJournalled) {
   EXPECT_TRUE(journal.claim(first->id)) << "a refused record must not leave its claim behind";
   journal.release(first->id);
   journal.remove(first->id);
-  EXPECT_TRUE(journal.record_received(submission(10))) << "settled: a later serve is a new job";
+  EXPECT_TRUE(journal.record_received(submission(10))) << "removed unanswered: XQueue serves it again";
+}
+
+TEST_F(JournalTest, ACopyPulledJustBeforeThePostWasAnsweredIsNotGradedAgain) {
+  Journal journal(dir_);
+  auto first = journal.record_received(submission(11));
+  ASSERT_TRUE(first);
+  journal.settle(first->id);
+  journal.release(first->id);
+  EXPECT_EQ(journal.backlog(), 0u);
+  EXPECT_FALSE(journal.record_received(submission(11))) << "settled moments ago";
+  auto renewed = submission(11);
+  renewed.submission_key = "new-key";
+  EXPECT_TRUE(journal.record_received(renewed)) << "a new key is a new job";
 }
 
 TEST_F(JournalTest, UnreadableEntriesAreSetAside) {
