@@ -29,7 +29,7 @@ struct Style {
 std::optional<std::string> read_file(const std::string& path, std::string& error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    error = "cannot read submission file " + path;
+    error = "cannot read file " + path;
     return std::nullopt;
   }
   std::ostringstream bytes;
@@ -59,6 +59,7 @@ std::optional<grading::QueueGrading> queue_for(const GradeOptions& options, std:
     queue.image = found->image;
     queue.limits = found->limits;
     queue.messages = found->messages;
+    queue.files = found->files;
     queue.grader_root = found->grader_root;
     queue.docker_host_grader_root = found->docker_host_grader_root;
   } else {
@@ -170,6 +171,9 @@ void add_grade_options(CLI::App& command, GradeOptions& options) {
   command.add_option("submission", options.submission_file, "file holding the student's submission")
       ->required()
       ->check(CLI::ExistingFile);
+  command.add_option("--file", options.files,
+                     "a file uploaded with the submission (repeatable; the grader sees it under its base name)")
+      ->check(CLI::ExistingFile);
   command.add_option("--seed", options.seed, "random seed given to both the staff and the student run");
   command.add_option("--lang", options.lang, "language for the grader's messages")->capture_default_str();
   command.add_flag("--hide-output", options.hide_output, "grade as a hide_output problem");
@@ -205,6 +209,14 @@ int run_grade(const GradeOptions& options, std::ostream& out) {
   job.lang = options.lang;
   job.hide_output = options.hide_output;
   job.seed = options.seed.value_or(1);
+  for (const auto& path : options.files) {
+    auto bytes = read_file(path, error);
+    if (!bytes) {
+      std::cerr << "xqueue-watcher grade: " << error << "\n";
+      return 2;
+    }
+    job.files.push_back({.name = fs::path(path).filename().string(), .bytes = std::move(*bytes)});
+  }
   try {
     docker::Client engine(docker::socket_from_environment());
     const auto image = engine.ensure_image(queue->image, docker::PullPolicy::IfNotPresent);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace xqw::cli {
 
@@ -17,6 +18,7 @@ struct GradeOptions {
   std::string grader_root;
   std::string grader;       // path relative to grader_root, as in grader_payload
   std::string submission_file;
+  std::vector<std::string> files;  // uploaded files (--file), named by their base names
   std::optional<std::int64_t> seed;
   std::string lang = "en";
   bool hide_output = false;

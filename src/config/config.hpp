@@ -43,6 +43,18 @@ struct Limits {
   bool operator==(const Limits&) const = default;
 };
 
+// Files uploaded with a submission (XQueue's xqueue_files: {original name: URL}), fetched by the watcher
+// before grading and handed to the container in its job directory.
+struct FilesConfig {
+  std::int64_t max_count = 10;               // files per submission; 0: this queue takes no files
+  std::int64_t max_size_bytes = 1 * MiB;     // each file
+  std::int64_t max_total_bytes = 4 * MiB;    // all of a submission's files together
+  std::chrono::milliseconds timeout{10000};  // each file's download
+  std::string base_url;                      // relative URLs resolve against it; empty: the XQueue server URL
+  std::vector<std::string> allowed_hosts;    // hosts besides base_url's: "host", "host:port", "*.example.org"
+  bool operator==(const FilesConfig&) const = default;
+};
+
 // Upper bounds the operator sets in xqwatcher.yaml; no queue (nor the defaults) may exceed them.
 // An unset maximum means "no bound".
 struct LimitBounds {
@@ -58,6 +70,11 @@ struct LimitBounds {
   std::optional<std::int64_t> submission_bytes;
   bool network_allowed = false;               // may a queue turn network on?
   std::vector<std::string> allowed_runtimes;  // empty: any runtime the engine offers
+  // `bounds.files`: the FilesConfig numbers.
+  std::optional<std::int64_t> file_count;
+  std::optional<std::int64_t> file_size_bytes;
+  std::optional<std::int64_t> file_total_bytes;
+  std::optional<std::chrono::milliseconds> file_timeout;
 };
 
 // Which server answers at `url`: the old XQueue server, or the LMS's own /xqueue/ API (edx-submissions),
@@ -87,7 +104,7 @@ inline constexpr std::array<std::string_view, 3> kPullPolicies = {"never", "if-n
 
 // Outcomes whose student-facing message a queue may replace; `{limit}` in a template is replaced
 // by the limit that was hit, formatted for people ("20s", "256 MiB").
-inline constexpr std::array<std::string_view, 8> kMessageVerdicts = {
+inline constexpr std::array<std::string_view, 10> kMessageVerdicts = {
     "timeout",               // wall-clock deadline hit
     "out_of_memory",         // the kernel OOM-killed the container
     "pids_limit",            // too many processes or threads
@@ -96,6 +113,8 @@ inline constexpr std::array<std::string_view, 8> kMessageVerdicts = {
     "grader_error",          // the grader itself failed (non-zero exit, no result)
     "invalid_output",        // the grader printed something that is not a result
     "grader_not_found",      // the payload names no grader, or one outside grader_root
+    "files_too_large",       // more files than files.max_count, one over max_size, or all over max_total
+    "file_unavailable",      // an uploaded file could not be fetched (missing, host not allowed, unreachable)
 };
 
 // How far ahead a queue prepares the container for its next submission (one container per submission,
@@ -115,6 +134,7 @@ struct QueueConfig {
   std::string pull_policy = "if-not-present";  // never | if-not-present | always
   Limits limits;
   std::map<std::string, std::string> messages;  // verdict (kMessageVerdicts) -> template with {limit}
+  FilesConfig files;                            // uploaded files (xqueue_files)
   bool from_jailed_grader = false;              // upstream JailedGrader (or unknown handler) mapped here
   Precreate precreate = Precreate::Started;
   int weight = 1;         // share of the running-container capacity when queues compete for it
@@ -145,6 +165,7 @@ struct ManagerConfig {
   std::string default_image = std::string(kDefaultImage);
   std::string default_pull_policy = "if-not-present";
   std::map<std::string, std::string> default_messages;
+  FilesConfig default_files;
 };
 
 // One finding: "file:line: key: reason" (line only when known; key is a dotted path such as

@@ -103,7 +103,8 @@ const std::vector<std::string_view>& limit_field_names() {
 const std::vector<std::string_view>& bound_field_names() {
   static const std::vector<std::string_view> names = {"memory", "cpus",       "pids",    "timeout",
                                                       "stdout", "stderr",     "tmpfs",   "nofile",
-                                                      "fsize",  "submission", "network", "runtimes"};
+                                                      "fsize",  "submission", "network", "runtimes",
+                                                      "files"};
   return names;
 }
 
@@ -168,6 +169,8 @@ void read_bounds(Reader& reader, const Node& map, const std::string& key, LimitB
     const std::string field_key = join_key(key, name);
     if (name == "network") {
       if (const auto flag = reader.boolean(value, field_key)) bounds.network_allowed = *flag;
+    } else if (name == "files") {
+      read_file_bounds(reader, value, field_key, bounds);
     } else if (name == "runtimes") {
       if (!reader.expect(value, Node::Kind::List, field_key)) continue;
       for (std::size_t i = 0; i < value.items.size(); ++i) {
@@ -215,9 +218,8 @@ void read_messages(Reader& reader, const Node& map, const std::string& key,
       if (const auto suggestion = closest(verdict, verdicts); !suggestion.empty()) {
         reason += " (did you mean '" + suggestion + "'?)";
       }
-      reason +=
-          "; messages can be set for timeout, out_of_memory, output_too_large, submission_too_large, "
-          "grader_error";
+      reason += "; messages can be set for";
+      for (std::size_t i = 0; i < verdicts.size(); ++i) reason += (i == 0 ? " " : ", ") + std::string(verdicts[i]);
       reader.error(value, verdict_key, reason);
       continue;
     }
@@ -365,6 +367,7 @@ QueueDraft new_queue_draft(Reader& reader, const Node& map, const std::string& k
   queue.pull_policy = manager.default_pull_policy;
   queue.limits = manager.default_limits;
   queue.messages = manager.default_messages;
+  queue.files = manager.default_files;
   if (const Node* rename = map.find(std::string(rename_key))) {
     const std::string rename_path = join_key(key, std::string(rename_key));
     if (auto value = reader.text(*rename, rename_path)) queue.name = *value;

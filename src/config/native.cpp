@@ -22,7 +22,7 @@ const std::vector<std::string_view> kManagerKeys = {"poll_interval",
                                                     "max_running_containers",
                                                     "defaults",
                                                     "bounds"};
-const std::vector<std::string_view> kDefaultsKeys = {"limits", "image", "pull_policy", "messages"};
+const std::vector<std::string_view> kDefaultsKeys = {"limits", "image", "pull_policy", "messages", "files"};
 const std::vector<std::string_view> kServerKeys = {"url",      "api",          "username", "username_file",
                                                    "password", "password_file"};
 const std::vector<std::string_view> kCredentialKeys = {"username", "username_file", "password",
@@ -30,7 +30,7 @@ const std::vector<std::string_view> kCredentialKeys = {"username", "username_fil
 const std::vector<std::string_view> kQueueKeys = {
     "name",  "server",      "connections", "grader_root", "docker_host_grader_root",
     "image", "pull_policy", "limits",      "messages", "precreate", "weight", "max_running",
-    "lang",  "hide_output", "points",      "points_rounding"};
+    "lang",  "hide_output", "points",      "points_rounding", "files"};
 
 void read_positive_duration(Reader& reader, const Node& node, const std::string& key,
                             std::chrono::milliseconds& out, bool allow_zero = false) {
@@ -70,6 +70,8 @@ void read_defaults(Reader& reader, const Node& map, ManagerConfig& manager) {
   if (const Node* messages = map.find("messages")) {
     read_messages(reader, *messages, "defaults.messages", manager.default_messages);
   }
+  // Checked against the bounds as a whole by the caller, as the limits are.
+  if (const Node* files = map.find("files")) read_files(reader, *files, "defaults.files", manager.default_files, nullptr);
 }
 
 void read_basic_auth(Reader& reader, const Node& map, ManagerConfig& manager) {
@@ -160,6 +162,9 @@ void read_manager_native(Reader& reader, const Node& root, ManagerConfig& manage
   const Node* default_limits = defaults ? defaults->find("limits") : nullptr;
   check_limits_within_bounds(reader, default_limits ? *default_limits : root, "defaults.limits",
                              manager.default_limits, manager.bounds);
+  const Node* default_files = defaults ? defaults->find("files") : nullptr;
+  check_files_within_bounds(reader, default_files ? *default_files : root, "defaults.files", manager.default_files,
+                            manager.bounds);
 
   for (const auto& [name, value] : root.entries) {
     if (name == "poll_interval") read_positive_duration(reader, value, name, manager.poll_interval);
@@ -269,6 +274,9 @@ void read_native_queue(Reader& reader, const std::string& key_name, const Node& 
   }
   if (const Node* weight = map.find("weight")) {
     if (auto value = reader.integer(*weight, join_key(key, "weight"), 1, 1000)) queue.weight = static_cast<int>(*value);
+  }
+  if (const Node* files = map.find("files")) {
+    read_files(reader, *files, join_key(key, "files"), queue.files, &manager.bounds);
   }
   if (const Node* cap = map.find("max_running")) {
     if (auto value = reader.integer(*cap, join_key(key, "max_running"), 0, 10000)) {

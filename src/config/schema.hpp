@@ -79,4 +79,18 @@ bool check_queue_name(Reader& reader, const Node& at, const std::string& key, co
 QueueDraft new_queue_draft(Reader& reader, const Node& map, const std::string& key, const std::string& name,
                            std::string_view rename_key, const ManagerConfig& manager);
 
+// ---- `files:` (files_schema.cpp) ----
+// A `files:` map (a queue's, or defaults.files) onto `files`; when `bounds` is given, a number above its
+// bound is an error at its key.
+void read_files(Reader& reader, const Node& map, const std::string& key, FilesConfig& files,
+                const LimitBounds* bounds);
+// `bounds.files`: max_count, max_size, max_total, timeout.
+void read_file_bounds(Reader& reader, const Node& map, const std::string& key, LimitBounds& bounds);
+// Every number of `files` against `bounds` (the operator's defaults, built-in or written).
+void check_files_within_bounds(Reader& reader, const Node& at, const std::string& key, const FilesConfig& files,
+                               const LimitBounds& bounds);
+// Why `entry` is not a usable files.allowed_hosts entry ("host", "host:port", "*.domain", "[v6]:port"),
+// or nullopt (pure).
+std::optional<std::string> allowed_host_problem(std::string_view entry);
+
 }  // namespace xqw::config::detail

@@ -1,5 +1,6 @@
 #include "grading/container_grader.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -58,6 +59,52 @@ constexpr int kRemovalRetries = 60;
 
 }  // namespace
 
+GradeReport refusal_report(Outcome outcome) {
+  GradeReport report{.outcome = std::move(outcome)};
+  report.html = render_html(report.outcome.result);
+  return report;
+}
+
+std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const GradeJob& job,
+                                                   std::size_t listed_files) {
+  const auto limits = limits_for_messages(queue.limits);
+  auto refused = [&](Verdict verdict, std::string reason) {
+    return refusal_report(failure_outcome(verdict, limits, queue.messages, std::move(reason)));
+  };
+  if (static_cast<std::int64_t>(job.student_response.size()) > queue.limits.submission_bytes) {
+    return refused(Verdict::SubmissionTooLarge,
+                   "submission of " + std::to_string(job.student_response.size()) + " bytes is over the queue's limit");
+  }
+  const auto grader_path = grader_from_payload(job.grader_payload);
+  if (!grader_path) return refused(Verdict::GraderNotFound, "grader_payload has no \"grader\" path");
+  auto resolved = resolve_grader(queue.grader_root, *grader_path);
+  if (auto* error = std::get_if<GraderPathError>(&resolved)) return refused(Verdict::GraderNotFound, error->reason);
+
+  const auto& caps = queue.files;
+  const auto files = static_cast<std::int64_t>(std::max(listed_files, job.files.size()));
+  if (files > caps.max_count) {
+    return refusal_report(files_too_large(
+        FileCap::Count, caps.max_count, files, "", queue.messages,
+        fmt::format("{} uploaded files; files.max_count is {}", files, caps.max_count)));
+  }
+  std::int64_t total = 0;
+  for (const auto& file : job.files) {
+    const auto size = static_cast<std::int64_t>(file.bytes.size());
+    if (size > caps.max_size_bytes) {
+      return refusal_report(files_too_large(
+          FileCap::Size, caps.max_size_bytes, files, file.name, queue.messages,
+          fmt::format("uploaded file '{}' has {} bytes; files.max_size is {}", file.name, size, caps.max_size_bytes)));
+    }
+    total += size;
+  }
+  if (total > caps.max_total_bytes) {
+    return refusal_report(files_too_large(
+        FileCap::Total, caps.max_total_bytes, files, "", queue.messages,
+        fmt::format("uploaded files total {} bytes; files.max_total is {}", total, caps.max_total_bytes)));
+  }
+  return std::get<ResolvedGrader>(std::move(resolved));
+}
+
 QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
                            const std::string& watcher_id) {
   return QueueGrading{.queue = queue.name,
@@ -69,7 +116,8 @@ QueueGrading queue_grading(const config::ManagerConfig& manager, const config::Q
                       .docker_host_grader_root = queue.docker_host_grader_root,
                       .work_dir = manager.work_dir,
                       .docker_host_work_dir = manager.docker_host_work_dir,
-                      .precreate = queue.precreate};
+                      .precreate = queue.precreate,
+                      .files = queue.files};
 }
 
 bool runtime_has_own_kernel(std::string_view runtime) {
@@ -147,19 +195,9 @@ GradeReport ContainerGrader::grade(const GradeJob& job) {
 }
 
 GradeReport ContainerGrader::prepare_and_run(const GradeJob& job) {
-  const auto limits = limits_for_messages(queue_.limits);
-  auto refused = [&](Verdict verdict, std::string reason) {
-    return GradeReport{.outcome = failure_outcome(verdict, limits, queue_.messages, std::move(reason))};
-  };
-  if (static_cast<std::int64_t>(job.student_response.size()) > queue_.limits.submission_bytes) {
-    return refused(Verdict::SubmissionTooLarge, "submission of " + std::to_string(job.student_response.size()) +
-                                                    " bytes is over the queue's limit");
-  }
-  const auto grader_path = grader_from_payload(job.grader_payload);
-  if (!grader_path) return refused(Verdict::GraderNotFound, "grader_payload has no \"grader\" path");
-  auto resolved = resolve_grader(queue_.grader_root, *grader_path);
-  if (auto* error = std::get_if<GraderPathError>(&resolved)) return refused(Verdict::GraderNotFound, error->reason);
-  return run_in_container(job, std::get<ResolvedGrader>(resolved));
+  auto checked = precheck(queue_, job, job.files.size());
+  if (auto* refused = std::get_if<GradeReport>(&checked)) return std::move(*refused);
+  return run_in_container(job, std::get<ResolvedGrader>(checked));
 }
 
 // A created container and the job directory mounted in it.

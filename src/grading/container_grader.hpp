@@ -9,6 +9,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "config/config.hpp"
@@ -57,6 +58,7 @@ struct QueueGrading {
   std::filesystem::path docker_host_work_dir;     // empty: same as work_dir
   config::Precreate precreate = config::Precreate::Off;  // images with a supervisor only
   std::chrono::seconds wait_for_job = kWaitForJob;        // how long a container started ahead waits
+  config::FilesConfig files;                              // caps on uploaded files (the numbers only matter here)
 };
 
 // A configured queue as grading sees it (pre-create as configured).
@@ -96,6 +98,17 @@ class GradingUnavailable : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// The refusals decided before anything is fetched or run, in this order: a response over
+// limits.submission (SubmissionTooLarge); no grader, or one outside grader_root (GraderNotFound); more
+// files than files.max_count (FilesTooLarge); and for the files already attached, one over files.max_size
+// or all together over files.max_total (FilesTooLarge). `listed_files` is how many files the submission
+// lists (the watcher asks before fetching any, when job.files is still empty). Looks the grader up under
+// grader_root and changes nothing. Returns the grader to run, or the refusal's report (html rendered).
+std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const GradeJob& job,
+                                                   std::size_t listed_files);
+// The report for a refusal decided without a container (html rendered), e.g. a file that could not be fetched.
+GradeReport refusal_report(Outcome outcome);
 
 class ContainerGrader {
  public:

@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <set>
 #include <system_error>
 
 namespace xqw::grading {
@@ -49,7 +52,74 @@ std::string safe_name(const std::string& text, std::size_t max) {
   return out;
 }
 
+// The extension kept when a name is cut: ".py", ".tar.gz" is ".gz"; none when it is long or the whole name.
+std::string_view short_extension(std::string_view name) {
+  const auto dot = name.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || name.size() - dot > 16) return {};
+  return name.substr(dot);
+}
+
+std::string lowered(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+std::string safe_file_name(std::string_view original) {
+  std::string name;
+  for (std::size_t i = 0; i < original.size(); ++i) {
+    const auto c = static_cast<unsigned char>(original[i]);
+    if (std::isalnum(c) || c == '.' || c == '-' || c == '_') {
+      name.push_back(static_cast<char>(c));
+    } else if (c < 0x80 || (c & 0xC0) == 0xC0 || name.empty() || name.back() != '_') {
+      name.push_back('_');  // one per character: continuation bytes of a UTF-8 sequence add none
+    }
+  }
+  name.erase(0, name.find_first_not_of('.'));
+  if (name.empty()) name = "file";
+  if (name.size() > kMaxSafeNameBytes) {
+    const std::string extension(short_extension(name));
+    name = name.substr(0, kMaxSafeNameBytes - extension.size()) + extension;
+  }
+  return name;
+}
+
 }  // namespace
+
+std::vector<std::string> safe_file_names(const std::vector<std::string>& originals) {
+  std::vector<std::string> names;
+  std::set<std::string> taken;  // lower case: unique on case-insensitive file systems too
+  for (const auto& original : originals) {
+    std::string name = safe_file_name(original);
+    if (taken.count(lowered(name))) {
+      const std::string extension(short_extension(name));
+      const std::string stem = name.substr(0, name.size() - extension.size());
+      for (int n = 2;; ++n) {
+        const std::string suffix = "-" + std::to_string(n);
+        std::string candidate = stem.substr(0, kMaxSafeNameBytes - extension.size() - suffix.size()) + suffix + extension;
+        if (!taken.count(lowered(candidate))) {
+          name = std::move(candidate);
+          break;
+        }
+      }
+    }
+    taken.insert(lowered(name));
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+nlohmann::json files_listing(const std::vector<SubmittedFile>& files) {
+  std::vector<std::string> originals;
+  for (const auto& file : files) originals.push_back(file.name);
+  const auto names = safe_file_names(originals);
+  nlohmann::json listing = nlohmann::json::array();
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    listing.push_back({{"name", files[i].name},
+                       {"path", std::string(kFilesDir) + "/" + names[i]},
+                       {"size", files[i].bytes.size()}});
+  }
+  return listing;
+}
 
 std::string job_directory_name(const std::string& watcher_id, const std::string& submission_id) {
   static thread_local std::mt19937_64 random{std::random_device{}()};
@@ -130,6 +200,17 @@ JobDirectory::JobDirectory(const fs::path& work_dir, const std::string& name, co
 }
 
 void JobDirectory::write(const GradeJob& job, double timeout_seconds, const std::string& grader) {
+  const nlohmann::json files = files_listing(job.files);
+  if (!job.files.empty()) {
+    const auto dir = path_ / kFilesDir;
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+      throw JobDirectoryError("cannot create " + dir.string() + ": " + std::strerror(errno));
+    }
+    ::chmod(dir.c_str(), 0755);  // whatever the umask
+    for (std::size_t i = 0; i < job.files.size(); ++i) {
+      write_file(path_ / files[i]["path"].get<std::string>(), job.files[i].bytes);
+    }
+  }
   write_file(path_ / "submission", job.student_response);
   const nlohmann::json description = {
       {"grader", grader},
@@ -139,6 +220,7 @@ void JobDirectory::write(const GradeJob& job, double timeout_seconds, const std:
       {"lang", job.lang},
       {"hide_output", job.hide_output},
       {"timeout_seconds", timeout_seconds},
+      {"files", files},
   };
   // job.json appears whole, last: a container already waiting for its job takes it as the job's arrival.
   const auto staged = path_ / "job.json.tmp";

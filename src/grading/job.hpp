@@ -9,8 +9,15 @@
 #include <stdexcept>
 #include <variant>
 #include <string>
+#include <vector>
 
 namespace xqw::grading {
+
+// A file uploaded with the submission, as the watcher fetched it (grading never learns where from).
+struct SubmittedFile {
+  std::string name;   // the original file name as uploaded: untrusted, never used as a path
+  std::string bytes;
+};
 
 // What the watcher hands to grading; nothing here knows XQueue or HTTP.
 struct GradeJob {
@@ -23,7 +30,19 @@ struct GradeJob {
   std::string lang = "en";
   bool hide_output = false;
   std::int64_t seed = 1;
+  std::vector<SubmittedFile> files;  // uploaded files, in the order XQueue listed them
 };
+
+// Where the job directory keeps uploaded files, and the names it gives them (pure): each original name
+// with every byte outside [A-Za-z0-9._-] replaced by '_' (one per UTF-8 character), leading dots dropped
+// ("file" when nothing is left), cut to kMaxSafeNameBytes keeping a short extension, and made unique by
+// "-2", "-3", ... before the extension (compared ignoring case). So no name holds a path separator, NUL or
+// "..", and none starts with '.'. job.json keeps the original names.
+inline constexpr std::string_view kFilesDir = "files";
+inline constexpr std::size_t kMaxSafeNameBytes = 100;
+std::vector<std::string> safe_file_names(const std::vector<std::string>& originals);
+// job.json's "files": [{"name": original, "path": "files/<safe name>", "size": bytes}, ...] (pure).
+nlohmann::json files_listing(const std::vector<SubmittedFile>& files);
 
 struct ResolvedGrader {
   std::filesystem::path problem_dir;  // canonical directory holding the grader (mounted read-only)
@@ -50,7 +69,7 @@ class JobDirectory {
   JobDirectory(const std::filesystem::path& work_dir, const std::string& name);
   JobDirectory(const std::filesystem::path& work_dir, const std::string& name, const GradeJob& job,
                double timeout_seconds, const std::string& grader);
-  // Writes `submission`, then `job.json` by rename (once). `grader` is the grader's path as the
+  // Writes the uploaded files under files/, `submission`, then `job.json` by rename (once). `grader` is the grader's path as the
   // container sees it inside its grader mount (job.grader is relative to the queue's grader_root).
   void write(const GradeJob& job, double timeout_seconds, const std::string& grader);
   JobDirectory(const JobDirectory&) = delete;

@@ -9,7 +9,7 @@
 namespace xqw::grading {
 namespace {
 
-constexpr std::array<std::pair<Verdict, std::string_view>, 10> kLabels{{
+constexpr std::array<std::pair<Verdict, std::string_view>, 12> kLabels{{
     {Verdict::Graded, "graded"},
     {Verdict::Timeout, "timeout"},
     {Verdict::OutOfMemory, "out_of_memory"},
@@ -20,6 +20,8 @@ constexpr std::array<std::pair<Verdict, std::string_view>, 10> kLabels{{
     {Verdict::SubmissionTooLarge, "submission_too_large"},
     {Verdict::GraderNotFound, "grader_not_found"},
     {Verdict::InfrastructureError, "infrastructure"},
+    {Verdict::FilesTooLarge, "files_too_large"},
+    {Verdict::FileUnavailable, "file_unavailable"},
 }};
 
 // How much of stderr a staff reason quotes (its end, where tracebacks finish).
@@ -101,6 +103,11 @@ std::string default_message(Verdict verdict, const std::string& limit, std::stri
     case Verdict::InfrastructureError:
       return "There was a problem grading your submission (Staff debug: infrastructure error). "
              "Please try again later.";
+    case Verdict::FilesTooLarge:
+      return known ? "Your files are larger than the " + limit + " this problem accepts."
+                   : "Your files are larger than this problem accepts.";
+    case Verdict::FileUnavailable:
+      return "A file you uploaded could not be retrieved for grading. Please submit again.";
     case Verdict::Graded:
       return "";
   }
@@ -194,6 +201,70 @@ Outcome decide(const RunSignals& signals, const LimitsForMessages& limits, const
 Outcome failure_outcome(Verdict verdict, const LimitsForMessages& limits, const MessageOverrides& overrides,
                         std::string staff_reason) {
   return failure(verdict, limit_in_words(verdict, limits, false), "", overrides, std::move(staff_reason));
+}
+
+namespace {
+
+// A file name as students see it in a message: as uploaded, cut to a readable length.
+std::string quoted_name(std::string_view name) {
+  constexpr std::size_t kShown = 80;
+  std::string shown(name.substr(0, kShown));
+  while (!shown.empty() && name.size() > kShown && (static_cast<unsigned char>(shown.back()) & 0xC0) == 0x80) {
+    shown.pop_back();  // never half a UTF-8 character
+  }
+  if (name.size() > kShown) shown += "...";
+  return "\"" + shown + "\"";
+}
+
+Outcome worded_failure(Verdict verdict, std::string message, const std::string& limit,
+                       const MessageOverrides& overrides, std::string staff_reason) {
+  Outcome outcome = failure(verdict, limit, "", overrides, std::move(staff_reason));
+  const auto custom = overrides.find(std::string(verdict_label(verdict)));
+  if (custom == overrides.end() || custom->second.empty()) outcome.result.errors.front() = std::move(message);
+  return outcome;
+}
+
+}  // namespace
+
+Outcome files_too_large(FileCap cap, std::int64_t limit, std::int64_t actual, std::string_view file_name,
+                        const MessageOverrides& overrides, std::string staff_reason) {
+  switch (cap) {
+    case FileCap::Count: {
+      const std::string files = std::to_string(limit) + (limit == 1 ? " file" : " files");
+      const std::string message =
+          limit == 0 ? "This problem does not accept uploaded files; please submit your answer as text."
+                     : "You submitted " + std::to_string(actual) + " files; this problem accepts at most " + files + ".";
+      return worded_failure(Verdict::FilesTooLarge, message, files, overrides, std::move(staff_reason));
+    }
+    case FileCap::Size:
+      return worded_failure(Verdict::FilesTooLarge,
+                            "Your file " + quoted_name(file_name) + " is larger than the " + format_bytes(limit) +
+                                " this problem accepts for each file.",
+                            format_bytes(limit) + " per file", overrides, std::move(staff_reason));
+    case FileCap::Total:
+      break;
+  }
+  return worded_failure(Verdict::FilesTooLarge,
+                        "Your files together are larger than the " + format_bytes(limit) + " this problem accepts.",
+                        format_bytes(limit) + " in total", overrides, std::move(staff_reason));
+}
+
+Outcome file_unavailable(FileProblem problem, std::string_view file_name, const MessageOverrides& overrides,
+                         std::string staff_reason) {
+  const std::string file = "Your file " + quoted_name(file_name) + " could not be retrieved for grading";
+  std::string message;
+  switch (problem) {
+    case FileProblem::Missing:
+      message = file + ". Please submit it again.";
+      break;
+    case FileProblem::NotAllowed:
+      message = file + " (Staff debug: file location not allowed). Please contact the course staff.";
+      break;
+    case FileProblem::Unreachable:
+      message = file + " just now. Please submit again in a few minutes.";
+      break;
+  }
+  return worded_failure(Verdict::FileUnavailable, std::move(message), "", overrides, std::move(staff_reason));
 }
 
 bool stderr_shows_process_limit(std::string_view stderr_bytes) {

@@ -24,11 +24,13 @@ enum class Verdict {
   SubmissionTooLarge,
   GraderNotFound,
   InfrastructureError,
+  FilesTooLarge,    // uploaded files over a queue's files caps; nothing fetched further, nothing run
+  FileUnavailable,  // an uploaded file could not be fetched; nothing run
 };
 
 // The metric label and the key of a message override (config::kMessageVerdicts): "graded", "timeout",
 // "out_of_memory", "pids_limit", "output_too_large", "grader_error", "invalid_output",
-// "submission_too_large", "grader_not_found", "infrastructure".
+// "submission_too_large", "grader_not_found", "infrastructure", "files_too_large", "file_unavailable".
 std::string_view verdict_label(Verdict verdict);
 // The inverse, for validating override keys in configuration.
 std::optional<Verdict> verdict_from_label(std::string_view label);
@@ -77,6 +79,28 @@ Outcome decide(const RunSignals& signals, const LimitsForMessages& limits, const
 // InfrastructureError) or any other failure the caller detects itself.
 Outcome failure_outcome(Verdict verdict, const LimitsForMessages& limits, const MessageOverrides& overrides,
                         std::string staff_reason);
+
+// Which of a queue's file caps a submission's uploaded files went over.
+enum class FileCap {
+  Count,  // more files than files.max_count
+  Size,   // one file over files.max_size
+  Total,  // all files together over files.max_total
+};
+// FilesTooLarge, worded for the cap: `limit` is the cap (files or bytes), `actual` the number of files
+// (Count), `file_name` the file over max_size (Size). A queue's files_too_large message replaces the
+// default; its {limit} becomes "10 files", "1 MiB per file" or "4 MiB in total".
+Outcome files_too_large(FileCap cap, std::int64_t limit, std::int64_t actual, std::string_view file_name,
+                        const MessageOverrides& overrides, std::string staff_reason);
+
+// Why an uploaded file could not be had.
+enum class FileProblem {
+  Missing,      // the server answered that it is not there (or refused it): submitting again may help
+  NotAllowed,   // its URL is unusable or on a host the queue does not allow: the staff must act
+  Unreachable,  // no answer or a server error, still so after retries: try again later
+};
+// FileUnavailable, worded for the problem, naming the file as uploaded.
+Outcome file_unavailable(FileProblem problem, std::string_view file_name, const MessageOverrides& overrides,
+                         std::string staff_reason);
 
 // True when stderr shows a process or thread could not be created for lack of resources (what hitting
 // the pids limit looks like from inside). Student code writes stderr too, so this only ever helps

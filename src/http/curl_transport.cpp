@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -128,8 +129,8 @@ class CurlTransport final : public Transport {
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
     if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, options_.follow_redirects ? 1L : 0L);
-    if (!options_.basic_auth_user.empty()) {
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.follow_redirects.value_or(options_.follow_redirects) ? 1L : 0L);
+    if (!options_.basic_auth_user.empty() && request.basic_auth) {
       curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
       curl_easy_setopt(h, CURLOPT_USERNAME, options_.basic_auth_user.c_str());
       curl_easy_setopt(h, CURLOPT_PASSWORD, options_.basic_auth_password.c_str());
@@ -192,6 +193,69 @@ std::optional<std::string> Response::header(std::string_view name) const {
 
 std::unique_ptr<Transport> make_curl_transport(const TransportOptions& options) {
   return std::make_unique<CurlTransport>(options);
+}
+
+namespace {
+
+struct UrlDeleter {
+  void operator()(CURLU* url) const { curl_url_cleanup(url); }
+};
+using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
+
+UrlHandle parsed_url(std::string_view url, CURLU* into = nullptr) {
+  UrlHandle owned;
+  if (!into) {
+    ensure_curl_global_init();
+    owned.reset(curl_url());
+    if (!owned) throw UrlError("libcurl: curl_url failed");
+    into = owned.get();
+  }
+  if (url.find('\0') != std::string_view::npos) throw UrlError("URL contains a NUL byte");
+  const std::string text(url);
+  if (const CURLUcode code = curl_url_set(into, CURLUPART_URL, text.c_str(), 0); code != CURLUE_OK) {
+    throw UrlError("'" + text + "' is not a usable URL: " + curl_url_strerror(code));
+  }
+  return owned;
+}
+
+std::string url_part(CURLU* url, CURLUPart part, unsigned int flags, const char* what) {
+  char* raw = nullptr;
+  if (const CURLUcode code = curl_url_get(url, part, &raw, flags); code != CURLUE_OK) {
+    throw UrlError(std::string("URL has no ") + what + ": " + curl_url_strerror(code));
+  }
+  std::string value(raw);
+  curl_free(raw);
+  return value;
+}
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+}  // namespace
+
+std::string resolve_url(std::string_view base, std::string_view reference) {
+  auto url = parsed_url(base);
+  try {
+    parsed_url(reference, url.get());  // relative to what the handle holds
+  } catch (const UrlError& error) {
+    throw UrlError(std::string(error.what()) + " (resolved against " + std::string(base) + ")");
+  }
+  return url_part(url.get(), CURLUPART_URL, 0, "text");
+}
+
+UrlParts url_parts(std::string_view text) {
+  auto url = parsed_url(text);
+  UrlParts parts;
+  parts.scheme = lower(url_part(url.get(), CURLUPART_SCHEME, 0, "scheme"));
+  try {  // a file: URL has neither
+    parts.host = lower(url_part(url.get(), CURLUPART_HOST, 0, "host"));
+    parts.port = std::atoi(url_part(url.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT, "port").c_str());
+  } catch (const UrlError&) {
+  }
+  return parts;
 }
 
 std::string url_escape(std::string_view text) {

@@ -23,6 +23,10 @@ struct Request {
   std::string body;
   // Zero means "the transport's default".
   std::chrono::milliseconds timeout{0};
+  // Per-request overrides of the transport's options: nullopt follows TransportOptions::follow_redirects;
+  // false keeps the transport's HTTP basic auth off this request (a host other than the one it is for).
+  std::optional<bool> follow_redirects;
+  bool basic_auth = true;
 };
 
 struct Response {
@@ -75,6 +79,27 @@ struct TransportOptions {
 // One libcurl easy handle, reused across requests so connections stay alive.
 // Not thread-safe: one per worker thread.
 std::unique_ptr<Transport> make_curl_transport(const TransportOptions& options);
+
+// ---- URLs (libcurl's URL parser; pure) ----
+
+// A URL that cannot be parsed or resolved; what() names the URL and the reason.
+class UrlError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+struct UrlParts {
+  std::string scheme;  // lower case: "http", "https", ...
+  std::string host;    // lower case; an IPv6 address keeps its brackets; empty when there is none (file:)
+  int port = 0;        // as written, else the scheme's default; 0 when unknown
+};
+
+// `reference` resolved against the absolute URL `base` (RFC 3986): "/media/q/x" keeps only the base's
+// scheme and authority, "x" replaces the base's last path segment, an absolute URL stays as it is.
+// Throws UrlError when either cannot be parsed.
+std::string resolve_url(std::string_view base, std::string_view reference);
+// The scheme, host and port of an absolute URL. Throws UrlError (no scheme: not absolute).
+UrlParts url_parts(std::string_view url);
 
 // Form encoding (application/x-www-form-urlencoded) and URL query escaping.
 std::string url_escape(std::string_view text);

@@ -9,6 +9,7 @@
 
 #include "grading/render.hpp"
 #include "observability/logging.hpp"
+#include "watcher/files.hpp"
 #include "watcher/watcher.hpp"
 
 namespace xqw::watcher {
@@ -234,8 +235,17 @@ grading::ContainerGrader* QueueSession::grader() {
 std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry& entry,
                                                                    xqueue::Submission submission) {
   const auto submission_id = submission.submission_id;
-  const auto job = to_grade_job(std::move(submission), queue_);
+  const auto listed_files = std::move(submission.files);
+  auto job = to_grade_job(std::move(submission), queue_);
   const auto give_up_at = std::chrono::steady_clock::now() + kGradingRetryBudget;
+  // Uploaded files (none for most submissions), after grading's pre-check: see watcher/files.hpp.
+  auto files = attach_files(client_, queue_, grading::queue_grading(shared_.manager, queue_, shared_.watcher_id), job,
+                            listed_files, shared_.stop, give_up_at, name_);
+  if (files.status == FilesOutcome::Status::Stopped) return std::nullopt;
+  if (files.refusal) {
+    log_graded(*files.refusal, submission_id);
+    return xqueue::GradeReply{.correct = false, .score = 0, .msg = files.refusal->html};
+  }
   milliseconds backoff = kFirstGradingBackoff;
   for (int attempt = 1;; ++attempt) {
     auto* grader = this->grader();

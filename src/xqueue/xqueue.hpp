@@ -4,6 +4,7 @@
 // http::Transport.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/http.hpp"
 
@@ -198,6 +200,52 @@ PutResult put_result_outcome(ServerApi api, long status, std::string_view body, 
 
 
 // ---------------------------------------------------------------------------------------------------------
+// Uploaded files (xqueue_files: {original name: URL}): where they may come from (pure), and fetching them
+// ---------------------------------------------------------------------------------------------------------
+
+struct FileRef {
+  std::string name;  // the original file name as uploaded (untrusted)
+  std::string url;   // as listed: absolute, or relative ("/media/<queue>/<uuid>"); empty when not a string
+};
+// The entries of a Submission's `files`, in name order.
+std::vector<FileRef> file_refs(const nlohmann::json& files);
+
+// Where a queue's files may be fetched from.
+struct FileSource {
+  std::string base_url;                    // relative URLs resolve against it; its host is always allowed
+  std::vector<std::string> allowed_hosts;  // more hosts: "host" (any port), "host:port", "*.example.org"
+};
+
+// A listed URL made absolute against the base URL, or why it may not be fetched (exactly one is set).
+struct FileLocation {
+  std::string url;
+  std::string refusal;  // names the URL and the reason: unparsable, not http(s), host not allowed
+};
+FileLocation locate_file(const FileSource& source, std::string_view listed_url);
+// True when an absolute http(s) URL is on the base URL's host (any port) or matches an allowed_hosts
+// entry ("*.example.org" matches every name below example.org, not example.org itself).
+bool host_allowed(const FileSource& source, std::string_view absolute_url);
+
+// A file could not be fetched. transient(): no reply, a time-out, 5xx, 408 or 429 (trying again later may
+// help); otherwise the server said no (404, 403, ...) or a redirect led somewhere not allowed.
+class FileFetchError : public XQueueError {
+ public:
+  FileFetchError(const std::string& what, bool transient, long status = 0)
+      : XQueueError(what), transient_(transient), status_(status) {}
+  bool transient() const { return transient_; }
+  long status() const { return status_; }  // 0 when there was no HTTP reply
+
+ private:
+  bool transient_;
+  long status_;
+};
+
+struct FetchedFile {
+  std::string bytes;        // the whole body, unless over_limit
+  bool over_limit = false;  // the body went past max_bytes: the transfer was stopped there and bytes is empty
+};
+
+// ---------------------------------------------------------------------------------------------------------
 // The client
 // ---------------------------------------------------------------------------------------------------------
 
@@ -234,6 +282,13 @@ class Client {
   // 404: asked once). Other failures throw.
   std::optional<std::int64_t> get_queuelen(const std::string& queue);
   bool has_queue_length() const { return has_queue_length_; }
+  // GET one uploaded file (an absolute URL, see locate_file) through this session: its cookies go where the
+  // server set them, HTTP basic auth only to the XQueue server's own scheme, host and port. Never holds
+  // more than max_bytes of the body. Follows at most 3 redirects, each only to a URL `source` allows;
+  // 401/403 from the XQueue server's host, or a redirect to its login page, logs in again once (not at
+  // all without a username). Throws FileFetchError.
+  FetchedFile fetch_file(const std::string& url, std::int64_t max_bytes, std::chrono::milliseconds timeout,
+                         const FileSource& source);
   bool logged_in() const { return logged_in_; }
   ServerApi api() const { return options_.api; }
 
@@ -253,6 +308,8 @@ class Client {
   http::Response send(const http::Request& request);
   http::Request form_post(const std::string& url, const http::Headers& extra_headers, std::string body) const;
   http::Headers csrf_headers(const std::string& referer) const;
+  // login() for fetch_file: a failure is a transient FileFetchError naming the file.
+  void login_for_file(const std::string& url, long status);
 
   http::Transport& transport_;
   ClientOptions options_;

@@ -36,3 +36,5 @@ TRUNCATION_MARK = "...OUTPUT TRUNCATED"
 SUBMISSION_LIMIT = 32 * 1024 * 1024  # bytes of submission accepted
 VIEW_LIMIT_BYTES = 32 * 1024 * 1024  # bytes of problem directory copied for the runs
 VIEW_LIMIT_FILES = 2000
+FILES_LIMIT_BYTES = 64 * 1024 * 1024  # bytes of uploaded files read from the job, all together
+FILES_LIMIT_COUNT = 1000

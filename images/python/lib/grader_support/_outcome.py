@@ -28,6 +28,7 @@ ERROR_WORD = "ERROR"
 NOT_UTF8 = ("Your submission could not be graded because it is not valid UTF-8 text (byte {0} at "
             "position {1} cannot be decoded). Save your code as UTF-8 and submit it again.")
 SUBMISSION_TOO_LARGE = "Your submission is too large to be graded (the limit is {0} bytes)."
+FILES_TOO_LARGE = "Your uploaded files are too large to be graded (the limit is {0} bytes in all)."
 TIMED_OUT = "Your code took too long to run: it was stopped after {0} seconds."
 KILLED = "Your code was stopped before it finished, probably because it used too much memory."
 CRASHED = "Your code crashed the Python interpreter (signal {0})."

@@ -47,7 +47,8 @@ def run(request):
         "results": [],
         "exceptions": 0,
     }
-    _runtime.prepare_interpreter(request["grader_file"], request.get("lang"), request["seed"])
+    _runtime.prepare_interpreter(request["grader_file"], request.get("lang"), request["seed"],
+                                 request.get("files"))
     grader = _load_grader(request["grader_file"], output)
     if grader is None:
         return output

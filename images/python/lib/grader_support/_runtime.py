@@ -15,8 +15,9 @@ from grader_support import gradelib
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def prepare_interpreter(grader_file, lang, seed):
-    """Import path, ``_`` and random seeds, identical in every process that loads the grader.
+def prepare_interpreter(grader_file, lang, seed, files=None):
+    """Import path, ``_``, random seeds and the uploaded files (``files``: {name: path} for
+    ``grader_support.submitted_files()``), identical in every process that loads the grader.
 
     The runtime library comes first on the path so a stale copy of gradelib
     vendored next to a grader cannot shadow it (its EndTest would not be ours).
@@ -25,6 +26,9 @@ def prepare_interpreter(grader_file, lang, seed):
     sys.path[:0] = [_LIB_DIR, grader_dir]
     install_translation(grader_dir, lang)
     seed_random(seed)
+    from grader_support import _files
+
+    _files.install(files)
 
 
 def install_translation(grader_dir, lang):

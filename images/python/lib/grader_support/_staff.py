@@ -27,7 +27,8 @@ def main():
         request = _wire.read_frame(REQUEST_FD, limit=1 << 31)
     except _wire.WireError:
         return  # the supervisor finished without needing this process
-    _runtime.prepare_interpreter(request["grader_file"], request.get("lang"), request["seed"])
+    _runtime.prepare_interpreter(request["grader_file"], request.get("lang"), request["seed"],
+                                 request.get("files"))
     grader, reply = check_and_preprocess(request)
     _wire.write_frame(REPLY_FD, reply)
     if grader is None or reply.get("input_errors"):

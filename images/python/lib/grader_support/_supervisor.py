@@ -33,7 +33,7 @@ import signal
 import sys
 import time
 
-from grader_support import _contract, _outcome, _processes, _wire
+from grader_support import _contract, _files, _outcome, _processes, _wire
 
 _CHILD_CODE = "from grader_support.%s import main; main()"
 _STAFF_REPLY_LIMIT = 1 << 31
@@ -91,6 +91,7 @@ def _grade(grader_dir, job_dir, crew):
     started = time.monotonic()
     try:
         job = load_job(job_dir)
+        job.files = _read_files(job_dir, job.listed_files)
     except JobError as error:
         _processes.log("cannot grade: %s" % error)
         return 2
@@ -188,7 +189,7 @@ def _parse_args(argv):
 
 
 class Job:
-    def __init__(self, grader, seed, payload, lang, hide_output, timeout, submission):
+    def __init__(self, grader, seed, payload, lang, hide_output, timeout, submission, listed_files=()):
         self.grader = grader
         self.seed = seed
         self.payload = payload
@@ -196,6 +197,15 @@ class Job:
         self.hide_output = hide_output
         self.timeout = timeout
         self.submission = submission
+        self.listed_files = list(listed_files)  # [(name, "files/<safe name>", size)] from job.json
+        self.files = []  # [(name, bytes)] once read; None when over FILES_LIMIT_BYTES
+
+
+def _read_files(job_dir, listed):
+    try:
+        return _files.read_files(job_dir, listed)
+    except OSError as error:
+        raise JobError("reading the uploaded files in %s: %s" % (job_dir, error))
 
 
 def load_job(job_dir):
@@ -223,8 +233,12 @@ def load_job(job_dir):
         raise JobError("job.json timeout_seconds must be a positive number, got %r" % (timeout,))
     lang = spec.get("lang") or payload_settings.get("lang") or "en"
     hide_output = bool(spec.get("hide_output") or payload_settings.get("hide_output"))
+    try:
+        listed_files = _files.listed_files(spec)
+    except _files.FilesError as error:
+        raise JobError(str(error))
     return Job(grader, int(seed), payload, lang if isinstance(lang, str) else "en", hide_output,
-               timeout, submission)
+               timeout, submission, listed_files)
 
 
 def emit(result):
@@ -249,6 +263,7 @@ class Grading:
         self.children = crew.children
         self.view_dir = None
         self.view_grader_file = None
+        self.file_paths = {}  # {original name: read-only copy} for every child
         self._translation = None
         self._students_killed = False
 
@@ -267,6 +282,7 @@ class Grading:
         submission = self._decoded_submission()
         answer = self._read_answer()
         self._make_view()
+        self._copy_files()
         staff, answer_run, student_run = self.crew.start()
         processed = self._check_and_preprocess(staff, submission, answer)
         expected = self._run_answer(answer_run, processed["answer"])
@@ -274,7 +290,13 @@ class Grading:
         return self._compare(staff, expected, actual)
 
     def _decoded_submission(self):
+        if self.job.files is None:
+            raise Verdict(_outcome.result(errors=[self._translate(_outcome.FILES_TOO_LARGE).format(
+                _contract.FILES_LIMIT_BYTES)]))
         raw = self.job.submission
+        if not raw.strip():
+            # A file-upload problem: the LMS sends an empty response and the files; one .py file is the code.
+            raw = _files.lone_python_file(self.job.files) or raw
         if len(raw) > _contract.SUBMISSION_LIMIT:
             raise Verdict(_outcome.result(errors=[self._translate(_outcome.SUBMISSION_TOO_LARGE).format(
                 _contract.SUBMISSION_LIMIT)]))
@@ -308,9 +330,17 @@ class Grading:
         self.view_dir = view
         self.view_grader_file = os.path.join(view, self.job.grader)
 
+    def _copy_files(self):
+        if not self.job.files:
+            return
+        try:
+            self.file_paths = _files.copy_for_runs(self.job.files)
+        except OSError as error:
+            raise StaffProblem("copying the uploaded files to /tmp: %s" % error)
+
     def _check_and_preprocess(self, staff, submission, answer):
         request = {"grader_file": self.view_grader_file, "lang": self.job.lang, "seed": self.job.seed,
-                   "submission": submission, "answer": answer}
+                   "submission": submission, "answer": answer, "files": self.file_paths}
         try:
             _wire.write_frame(staff.request, request, self.deadline)
             reply = _wire.read_frame(staff.reply, _STAFF_REPLY_LIMIT, self.deadline,
@@ -396,7 +426,7 @@ class Grading:
     def _run_request(self, module_name, source, output_limit):
         return {"grader_file": self.view_grader_file, "view_dir": self.view_dir, "lang": self.job.lang,
                 "seed": self.job.seed, "module_name": module_name, "source": source,
-                "output_limit": output_limit}
+                "output_limit": output_limit, "files": self.file_paths}
 
     def _kill_student_processes(self):
         self._students_killed = True

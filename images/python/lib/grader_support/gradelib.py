@@ -16,6 +16,8 @@ import io
 import random
 import sys
 
+from grader_support import submitted_files  # noqa: F401  (also gradelib.submitted_files())
+
 # A private random generator for graders. The runtime replaces it with
 # ``random.Random(seed)`` before the grader module is loaded, identically for the
 # staff run and the student run.
