@@ -213,11 +213,11 @@ class FilesTest(WatcherTestCase):
         self.assertIn("submission_too_large", graded)
 
 
-@unittest.skip("ENABLE AFTER MERGING the stand-in's LMS mode: switch the stand-in to it in setUpClass (as its "
-               "docstring says), so that files given by content are listed as relative /media/<queue>/<uuid> "
-               "URLs; the watcher resolves them against the queue's XQueue server URL (the LMS root)")
 class LmsRelativeUrlsTest(WatcherTestCase):
-    QUEUES = {"files": {"grader_root": COURSE, "connections": 1, "image": GRADER_IMAGE}}
+    """The LMS lists files as relative /media/<queue>/<uuid> URLs; the watcher resolves them against the
+    queue's server URL (the LMS root)."""
+    STANDIN_MODE = "lms"
+    QUEUES = {"files": {"grader_root": COURSE, "connections": 1, "image": GRADER_IMAGE, "points": 1}}
 
     def test_relative_media_urls_from_the_lms(self):
         submission = self.xqueue.submit("files", student_response=TOTAL_RIGHT,
