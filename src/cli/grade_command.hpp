@@ -15,6 +15,7 @@ struct GradeOptions {
   std::string queue;
   std::string image;        // without a config: try an image and grader root directly
   std::string grader_root;
+  std::string contract;     // native | upstream; empty: the queue's (native without a config)
   std::string grader;       // path relative to grader_root, as in grader_payload
   std::string submission_file;
   std::optional<std::int64_t> seed;
