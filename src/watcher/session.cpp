@@ -186,36 +186,19 @@ grading::ContainerGrader* QueueSession::grader() {
     if (!precreate_) settings.precreate = config::Precreate::Off;
     const auto wanted = settings.precreate;
     auto contract = grading::queue_contract(settings, image);
-    const auto kind = contract.kind;
+    // The upstream contract's precreate: off is logged with the contract, once per queue (Manager).
+    const bool upstream = contract.kind == config::ContractKind::Upstream;
     grader_.emplace(engine_, std::move(settings), std::move(contract));
-    if (!contract_logged_) {  // once per session: the grader is made again after every engine outage
-      contract_logged_ = true;
-      log_contract(kind, wanted);
+    if (grader_->precreate_mode() != wanted && !upstream) {
+      spdlog::info("{} precreate: {} (image {} allows no more than that; wanted {})", name_,
+                   config::precreate_name(grader_->precreate_mode()), queue_.image,
+                   config::precreate_name(wanted));
     }
     return &*grader_;
   } catch (const docker::EngineError& error) {
     spdlog::error("{} cannot prepare image {}: {}; not pulling submissions until it can", name_, queue_.image,
                   error.what());
     return nullptr;
-  }
-}
-
-void QueueSession::log_contract(config::ContractKind kind, config::Precreate wanted) const {
-  if (kind == config::ContractKind::Upstream) {
-    spdlog::info(
-        "{} image {}: the Python watcher's ContainerGrader contract ({}); precreate: off (the "
-        "submission travels in the container's environment, fixed when it is created)",
-        name_, queue_.image, queue_.contract_implied ? "implied by KWARGS.image" : "contract: upstream");
-  } else if (queue_.contract == config::ContractKind::Upstream) {
-    spdlog::info(
-        "{} image {} declares this project's container contract: graded with it, not the upstream "
-        "one KWARGS.image implied",
-        name_, queue_.image);
-  }
-  if (grader_->precreate_mode() != wanted && kind != config::ContractKind::Upstream) {
-    spdlog::info("{} precreate: {} (image {} allows no more than that; wanted {})", name_,
-                 config::precreate_name(grader_->precreate_mode()), queue_.image,
-                 config::precreate_name(wanted));
   }
 }
 

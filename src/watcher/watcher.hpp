@@ -90,8 +90,6 @@ class QueueSession {
   auto timed(observability::XQueueEndpoint endpoint, Call&& call) -> decltype(call());
   std::optional<xqueue::GradeReply> grade_with_retries(JournalEntry& entry, xqueue::Submission submission);
   void log_graded(const grading::GradeReport& report, std::int64_t submission_id);
-  // The contract the queue's containers follow and how far ahead they are prepared, when it is news.
-  void log_contract(config::ContractKind kind, config::Precreate wanted) const;
   const Shared& shared_;
   const config::QueueConfig& queue_;
   std::string name_;
@@ -100,7 +98,6 @@ class QueueSession {
   docker::Client engine_;
   std::optional<grading::ContainerGrader> grader_;
   bool precreate_;
-  bool contract_logged_ = false;
 };
 
 // Runs one connection's loop on its own thread until stop is requested and its job is done.

@@ -94,10 +94,10 @@ def write_config_root(root, port, queues, poll_interval="0.2s", shutdown_grace="
 class WatcherProcess:
     """The watcher binary as a child process, its log kept for failure messages."""
 
-    def __init__(self, config_root, watcher_id, extra_args=()):
+    def __init__(self, config_root, watcher_id, extra_args=(), extra_env=None):
         self.watcher_id = watcher_id
         self.log_path = os.path.join(config_root, "watcher.log")
-        env = dict(os.environ, XQW_TEST_PASSWORD="secret-pw")
+        env = dict(os.environ, XQW_TEST_PASSWORD="secret-pw", **(extra_env or {}))
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [BINARY, "-d", config_root, "--watcher-id", watcher_id, "--log-level", "debug", *extra_args],
@@ -138,6 +138,8 @@ class WatcherTestCase(unittest.TestCase):
     PROCESSING_DELAY = 60
     MANAGER_EXTRA = ""  # more xqwatcher.yaml lines
     WATCHER_ARGS = ()  # more command-line arguments
+    WATCHER_ENV = {}  # more environment variables for the watcher
+    CONF_D_FILES = {}  # more conf.d files, name -> text (e.g. the Python watcher's JSON queues)
 
     @classmethod
     def setUpClass(cls):
@@ -151,7 +153,10 @@ class WatcherTestCase(unittest.TestCase):
         cls.watcher_id = "e2e-" + os.path.basename(cls.tmp)
         write_config_root(cls.tmp, cls.standin.port, cls.QUEUES, shutdown_grace=cls.SHUTDOWN_GRACE,
                           manager_extra=cls.MANAGER_EXTRA)
-        cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id, cls.WATCHER_ARGS)
+        for name, text in cls.CONF_D_FILES.items():
+            with open(os.path.join(cls.tmp, "conf.d", name), "w") as out:
+                out.write(text)
+        cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id, cls.WATCHER_ARGS, cls.WATCHER_ENV)
 
     @classmethod
     def tearDownClass(cls):

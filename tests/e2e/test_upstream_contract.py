@@ -3,7 +3,6 @@ written to that contract (images/upstream-compat), one queue asking for it in YA
 and one implied by an upstream JSON conf.d naming the image, graded against the XQueue stand-in."""
 import json
 import os
-import signal
 import time
 import unittest
 from urllib.parse import quote
@@ -52,35 +51,21 @@ def engine_json(path):
 class UpstreamContractTest(WatcherTestCase):
     QUEUES = {"legacy": {"grader_root": COURSE, "image": COMPAT_IMAGE, "contract": "upstream",
                          "connections": 2, "limits": {"tmpfs": "8Mi", "timeout": "30s"}}}
-    ENVIRONMENT = {"XQWATCHER_LOG_LEVEL": "debug", "XQWATCHER_GRADER_TIMEOUT": "25"}
+    # The Python watcher's own file form: a ContainerGrader naming an image implies its contract.
+    CONF_D_FILES = {"legacy-json.json": json.dumps({"legacy-json": {
+        "SERVER_REF": "default", "CONNECTIONS": 1, "HANDLERS": [
+            {"HANDLER": "xqueue_watcher.containergrader.ContainerGrader",
+             "KWARGS": {"grader_root": COURSE, "image": COMPAT_IMAGE, "backend": "docker",
+                        "cpu_limit": "500m", "memory_limit": "128Mi", "timeout": 20}}]}})}
+    # Its settings in the environment.
+    WATCHER_ENV = {"XQWATCHER_LOG_LEVEL": "debug", "XQWATCHER_GRADER_TIMEOUT": "25"}
 
     @classmethod
     def setUpClass(cls):
-        # The Python watcher's settings travel in the environment: the watcher's, from this process's.
-        saved = {name: os.environ.get(name) for name in cls.ENVIRONMENT}
-        os.environ.update(cls.ENVIRONMENT)
-        try:
-            super().setUpClass()
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name)
-                else:
-                    os.environ[name] = value
         status, _ = engine_request("GET", f"/images/{COMPAT_IMAGE}/json")
         assert status == 200, f"image {COMPAT_IMAGE} is missing (scripts/images builds it from images/upstream-compat)"
-        # The Python watcher's own file form: ContainerGrader naming an image implies its contract.
-        with open(os.path.join(cls.tmp, "conf.d", "legacy-json.json"), "w") as out:
-            json.dump({"legacy-json": {"SERVER_REF": "default", "CONNECTIONS": 1, "HANDLERS": [
-                {"HANDLER": "xqueue_watcher.containergrader.ContainerGrader",
-                 "KWARGS": {"grader_root": COURSE, "image": COMPAT_IMAGE, "backend": "docker",
-                            "cpu_limit": "500m", "memory_limit": "128Mi", "timeout": 20}}]}}, out)
+        super().setUpClass()
         cls.watcher.wait_ready()
-        cls.watcher.process.send_signal(signal.SIGHUP)  # reads the JSON queue too
-
-    def setUp(self):
-        self.xqueue.wait_for(lambda: "watching 2 queue(s)" in self.watcher.output(), timeout=60,
-                             what="the watcher runs both queues after SIGHUP")
 
     def created_for(self, submission, since):
         """Container create events the engine recorded for `submission` of this watcher since `since`."""
