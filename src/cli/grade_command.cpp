@@ -62,11 +62,18 @@ std::optional<grading::QueueGrading> queue_for(const GradeOptions& options, std:
     queue.files = found->files;
     queue.grader_root = found->grader_root;
     queue.docker_host_grader_root = found->docker_host_grader_root;
+    queue.contract = found->contract;
+    queue.contract_implied = found->contract_implied;
   } else {
     queue.queue = "grade-cli";
     queue.image = std::string(config::kDefaultImage);
   }
   if (!options.image.empty()) queue.image = options.image;
+  if (!options.contract.empty()) {
+    queue.contract =
+        options.contract == "upstream" ? config::ContractKind::Upstream : config::ContractKind::Native;
+    queue.contract_implied = false;
+  }
   if (!options.grader_root.empty()) queue.grader_root = fs::absolute(options.grader_root);
   if (queue.grader_root.empty()) {
     error = "give -d CONFIG_ROOT --queue Q, or --grader-root DIR";
@@ -114,6 +121,10 @@ void print_for_people(const grading::GradeReport& report, const config::Limits& 
       out << "       actual:   " << test.actual_output << "\n";
     }
   }
+  if (!report.staff_stdout.empty()) {
+    out << style.paint("staff debug (grader stdout before its result):", "2") << "\n" << report.staff_stdout;
+    if (report.staff_stdout.back() != '\n') out << "\n";
+  }
   if (!report.staff_stderr.empty()) {
     out << style.paint("staff debug (grader stderr):", "2") << "\n" << report.staff_stderr;
     if (report.staff_stderr.back() != '\n') out << "\n";
@@ -142,13 +153,15 @@ nlohmann::json as_json(const grading::GradeReport& report) {
   const auto ms = [](auto duration) { return std::chrono::duration<double, std::milli>(duration).count(); };
   const auto usage = usage_from(report.staff_stderr);
   return {{"cpu_seconds", usage.cpu_seconds ? nlohmann::json(*usage.cpu_seconds) : nlohmann::json()},
-          {"max_rss_bytes", usage.max_rss_bytes ? nlohmann::json(*usage.max_rss_bytes) : nlohmann::json()},{"verdict", grading::verdict_label(report.outcome.verdict)},
+          {"max_rss_bytes", usage.max_rss_bytes ? nlohmann::json(*usage.max_rss_bytes) : nlohmann::json()},
+          {"verdict", grading::verdict_label(report.outcome.verdict)},
           {"correct", result.correct},
           {"score", result.score},
           {"errors", result.errors},
           {"tests", tests},
           {"msg", report.html},
           {"staff_stderr", report.staff_stderr},
+          {"staff_stdout", report.staff_stdout},
           {"staff_reason", report.outcome.staff_reason},
           {"exit_code", report.exit_code},
           {"times_ms",
@@ -166,6 +179,10 @@ void add_grade_options(CLI::App& command, GradeOptions& options) {
   command.add_option("--queue", options.queue, "queue whose image, grader_root and limits apply");
   command.add_option("--image", options.image, "grader image (overrides the queue's)");
   command.add_option("--grader-root", options.grader_root, "course grader directory (overrides the queue's)");
+  command
+      .add_option("--contract", options.contract,
+                  "native, or upstream for an image built for the Python watcher's ContainerGrader")
+      ->check(CLI::IsMember({"native", "upstream"}));
   command.add_option("--grader", options.grader, "grader path relative to the grader root, e.g. ex1/grader.py")
       ->required();
   command.add_option("submission", options.submission_file, "file holding the student's submission")
@@ -220,7 +237,7 @@ int run_grade(const GradeOptions& options, std::ostream& out) {
   try {
     docker::Client engine(docker::socket_from_environment());
     const auto image = engine.ensure_image(queue->image, docker::PullPolicy::IfNotPresent);
-    grading::ContainerGrader grader(engine, *queue, grading::image_contract(image));
+    grading::ContainerGrader grader(engine, *queue, grading::queue_contract(*queue, image));
     const auto report = grader.grade(job);
     if (options.json) {
       out << as_json(report).dump(2) << "\n";

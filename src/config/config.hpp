@@ -123,6 +123,18 @@ inline constexpr std::array<std::string_view, 10> kMessageVerdicts = {
 enum class Precreate { Off, Created, Started };
 std::string_view precreate_name(Precreate precreate);
 
+// The container contract a queue's image speaks. Native: this project's (DESIGN.md s.6: `/grader` and
+// `/job` mounts, one JSON object on stdout, mount points from the image's labels). Upstream: the Python
+// xqueue-watcher's ContainerGrader ("grader container protocol": the problem at `/graders`, the
+// submission in SUBMISSION_CODE, the result on the last line of stdout), so images built for it run
+// unchanged.
+enum class ContractKind { Native, Upstream };
+std::string_view contract_name(ContractKind contract);
+
+// True for this project's Python grader image (repository xqueue-watcher/python-grader, any registry,
+// tag or digest): an upstream conf.d naming it keeps the native contract.
+bool is_python_grader_image(std::string_view reference);
+
 struct QueueConfig {
   std::string name;    // queue name at XQueue (NAME_OVERRIDE / `name`, else the key)
   std::string source;  // file it came from
@@ -137,6 +149,10 @@ struct QueueConfig {
   FilesConfig files;                            // uploaded files (xqueue_files)
   bool from_jailed_grader = false;              // upstream JailedGrader (or unknown handler) mapped here
   Precreate precreate = Precreate::Started;
+  ContractKind contract = ContractKind::Native;
+  // Upstream contract only because a JSON conf.d's ContainerGrader KWARGS name an image (not written
+  // as `contract:`); an image that declares this project's labels keeps the native one (see grading).
+  bool contract_implied = false;
   int weight = 1;         // share of the running-container capacity when queues compete for it
   int max_running = 0;    // containers this queue may run at once; 0: no per-queue cap
   // Used when the grader_payload does not say (the LMS's API rebuilds the payload without them).
@@ -166,6 +182,8 @@ struct ManagerConfig {
   std::string default_pull_policy = "if-not-present";
   std::map<std::string, std::string> default_messages;
   FilesConfig default_files;
+  // Every queue's docker_host_grader_root unless it sets its own (XQWATCHER_DOCKER_HOST_GRADER_ROOT only).
+  std::filesystem::path default_docker_host_grader_root;
 };
 
 // One finding: "file:line: key: reason" (line only when known; key is a dotted path such as
@@ -190,6 +208,10 @@ struct LoadResult {
 // Where `${VAR}` references are looked up; tests substitute a map.
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup process_environment();
+// The names of the variables that start with `prefix` (the Python watcher's XQWATCHER_ settings are
+// looked for this way); tests substitute the names of their map.
+using EnvNames = std::function<std::vector<std::string>(std::string_view prefix)>;
+EnvNames process_environment_names();
 
 // The OCI runtimes the Docker engine offers (its /info "Runtimes"), or why it could not be asked.
 struct EngineRuntimes {
@@ -202,6 +224,7 @@ RuntimeLookup engine_runtime_lookup();
 
 struct LoadOptions {
   EnvLookup env = process_environment();
+  EnvNames env_names = process_environment_names();
   // Used by check_config only, and only when a queue names a runtime; tests substitute their own.
   RuntimeLookup runtimes = engine_runtime_lookup();
 };

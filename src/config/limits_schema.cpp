@@ -331,6 +331,20 @@ std::optional<PointsRounding> read_points_rounding(Reader& reader, const Node& n
       {{{"nearest", PointsRounding::Nearest}, {"down", PointsRounding::Down}, {"up", PointsRounding::Up}}});
 }
 
+std::optional<ContractKind> read_contract(Reader& reader, const Node& node, const std::string& key) {
+  const auto text = reader.text(node, key);
+  if (!text) return std::nullopt;
+  for (const auto kind : {ContractKind::Native, ContractKind::Upstream}) {
+    if (*text == contract_name(kind)) return kind;
+  }
+  std::string reason = "unknown contract '" + *text + "' (use native or upstream)";
+  if (const auto suggestion = closest(*text, {"native", "upstream"}); !suggestion.empty()) {
+    reason = "unknown contract '" + *text + "' (did you mean '" + suggestion + "'?)";
+  }
+  reader.error(node, key, reason);
+  return std::nullopt;
+}
+
 std::optional<std::string> read_url(Reader& reader, const Node& node, const std::string& key) {
   auto url = reader.text(node, key);
   if (!url) return std::nullopt;
@@ -368,6 +382,7 @@ QueueDraft new_queue_draft(Reader& reader, const Node& map, const std::string& k
   queue.limits = manager.default_limits;
   queue.messages = manager.default_messages;
   queue.files = manager.default_files;
+  queue.docker_host_grader_root = manager.default_docker_host_grader_root;
   if (const Node* rename = map.find(std::string(rename_key))) {
     const std::string rename_path = join_key(key, std::string(rename_key));
     if (auto value = reader.text(*rename, rename_path)) queue.name = *value;
@@ -381,6 +396,23 @@ QueueDraft new_queue_draft(Reader& reader, const Node& map, const std::string& k
 }  // namespace xqw::config::detail
 
 namespace xqw::config {
+
+std::string_view contract_name(ContractKind contract) {
+  return contract == ContractKind::Upstream ? "upstream" : "native";
+}
+
+bool is_python_grader_image(std::string_view reference) {
+  reference = reference.substr(0, reference.find('@'));  // digest
+  const auto last_slash = reference.rfind('/');
+  const auto tag = reference.rfind(':');
+  if (tag != std::string_view::npos && (last_slash == std::string_view::npos || tag > last_slash)) {
+    reference = reference.substr(0, tag);
+  }
+  constexpr std::string_view kRepository = "xqueue-watcher/python-grader";
+  // Any registry or namespace in front ("ghcr.io/org/xqueue-watcher/python-grader"), never a longer name.
+  return reference == kRepository ||
+         (reference.ends_with(kRepository) && reference[reference.size() - kRepository.size() - 1] == '/');
+}
 
 std::string_view precreate_name(Precreate precreate) {
   switch (precreate) {

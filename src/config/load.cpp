@@ -1,4 +1,6 @@
 // config: finds the files of a config root, parses them, resolves server references, checks the whole.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -90,18 +92,23 @@ void apply_docker_host(const EnvLookup& env, ManagerConfig& manager, Findings& f
        "'" + *docker_host + "' ignored: only unix:// sockets are supported; using " + manager.docker_socket});
 }
 
-void load_manager(const fs::path& dir, const EnvLookup& env, ManagerConfig& manager, Findings& findings) {
-  apply_docker_host(env, manager, findings);
-  const auto file = find_one(dir, "xqwatcher", findings);
-  if (!file) return;  // every default, as upstream does without xqwatcher.json
-  const auto root = read_tree(*file, findings);
-  if (!root) return;
-  Reader reader(file->path, findings, env);
-  if (file->format == Format::Json) {
-    detail::read_manager_upstream(reader, *root, manager);
-  } else {
-    detail::read_manager_native(reader, *root, manager);
+void load_manager(const fs::path& dir, const LoadOptions& options, ManagerConfig& manager,
+                  Findings& findings) {
+  apply_docker_host(options.env, manager, findings);
+  const auto file = find_one(dir, "xqwatcher", findings);  // none: every default, as upstream
+  const auto root = file ? read_tree(*file, findings) : std::nullopt;
+  if (root) {
+    Reader reader(file->path, findings, options.env);
+    if (file->format == Format::Json) {
+      detail::read_manager_upstream(reader, *root, manager);
+    } else {
+      detail::read_manager_native(reader, *root, manager);
+    }
   }
+  const detail::ManagerFile read{.path = file ? file->path : fs::path(),
+                                 .root = root ? &*root : nullptr,
+                                 .upstream = file && file->format == Format::Json};
+  detail::apply_xqwatcher_environment(options.env, options.env_names, read, manager, findings);
 }
 
 ServerTable load_servers(const fs::path& dir, const EnvLookup& env, Findings& findings) {
@@ -232,6 +239,18 @@ EnvLookup process_environment() {
   };
 }
 
+EnvNames process_environment_names() {
+  return [](std::string_view prefix) {
+    std::vector<std::string> names;
+    for (char** entry = environ; entry && *entry; ++entry) {
+      const std::string_view variable(*entry);
+      const auto name = variable.substr(0, variable.find('='));
+      if (name.starts_with(prefix)) names.emplace_back(name);
+    }
+    return names;
+  };
+}
+
 LoadResult load_config_root(const fs::path& dir, const LoadOptions& options) {
   LoadResult result;
   Findings findings;
@@ -241,7 +260,7 @@ LoadResult load_config_root(const fs::path& dir, const LoadOptions& options) {
     return result;
   }
   Config config;
-  load_manager(dir, options.env, config.manager, findings);
+  load_manager(dir, options, config.manager, findings);
   const fs::path logging = dir / "logging.json";
   if (fs::exists(logging, ec)) {
     findings.warnings.push_back(
@@ -250,6 +269,7 @@ LoadResult load_config_root(const fs::path& dir, const LoadOptions& options) {
   const auto servers = load_servers(dir, options.env, findings);
   auto drafts = load_queue_drafts(dir, options.env, config.manager, findings);
   config.queues = resolve_queues(std::move(drafts), servers, findings);
+  detail::check_environment_host_grader_root(config.manager, config.queues, findings);
   if (config.queues.empty() && fs::is_directory(dir / "conf.d", ec)) {
     findings.warnings.push_back({(dir / "conf.d").string(), "", "no queues configured"});
   }

@@ -30,7 +30,7 @@ const std::vector<std::string_view> kCredentialKeys = {"username", "username_fil
 const std::vector<std::string_view> kQueueKeys = {
     "name",  "server",      "connections", "grader_root", "docker_host_grader_root",
     "image", "pull_policy", "limits",      "messages", "precreate", "weight", "max_running",
-    "lang",  "hide_output", "points",      "points_rounding", "files"};
+    "lang",  "hide_output", "points",      "points_rounding", "files", "contract"};
 
 void read_positive_duration(Reader& reader, const Node& node, const std::string& key,
                             std::chrono::milliseconds& out, bool allow_zero = false) {
@@ -271,6 +271,15 @@ void read_native_queue(Reader& reader, const std::string& key_name, const Node& 
   }
   if (const Node* precreate = map.find("precreate")) {
     if (auto value = read_precreate(reader, *precreate, join_key(key, "precreate"))) queue.precreate = *value;
+  }
+  if (const Node* contract = map.find("contract")) {
+    if (auto value = read_contract(reader, *contract, join_key(key, "contract"))) queue.contract = *value;
+  }
+  if (const Node* precreate = map.find("precreate");
+      precreate && queue.contract == ContractKind::Upstream && queue.precreate != Precreate::Off) {
+    reader.warn(*precreate, join_key(key, "precreate"),
+                "no effect with contract: upstream: the submission travels in the container's environment, "
+                "fixed when it is created, so no container can be prepared ahead");
   }
   if (const Node* weight = map.find("weight")) {
     if (auto value = reader.integer(*weight, join_key(key, "weight"), 1, 1000)) queue.weight = static_cast<int>(*value);

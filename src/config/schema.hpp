@@ -40,6 +40,21 @@ void read_queues_native(Reader& reader, const Node& root, const ManagerConfig& m
 void read_queues_upstream(Reader& reader, const Node& root, const ManagerConfig& manager,
                           std::vector<QueueDraft>& drafts);
 
+// ---- the Python watcher's XQWATCHER_* environment settings (environment.cpp) ----
+// The manager file as read, so that a setting the file makes wins over the environment.
+struct ManagerFile {
+  std::filesystem::path path;  // empty: there is none
+  const Node* root = nullptr;  // nullptr: none, or it did not parse
+  bool upstream = false;       // xqwatcher.json (upstream keys) rather than xqwatcher.yaml
+};
+// Maps every XQWATCHER_* variable `names` lists onto `manager` (after the manager file is read, before
+// the queues), or records why not; findings name the file "environment" and the variable.
+void apply_xqwatcher_environment(const EnvLookup& env, const EnvNames& names, const ManagerFile& file,
+                                 ManagerConfig& manager, Findings& findings);
+// XQWATCHER_DOCKER_HOST_GRADER_ROOT stands for one grader_root: an error when queues relying on it differ.
+void check_environment_host_grader_root(const ManagerConfig& manager, const std::vector<QueueConfig>& queues,
+                                        Findings& findings);
+
 // ---- shared pieces (limits_schema.cpp) ----
 // Native names of the limit fields, as written under `limits:` and `bounds:`.
 const std::vector<std::string_view>& limit_field_names();
@@ -70,6 +85,8 @@ std::optional<Precreate> read_precreate(Reader& reader, const Node& node, const 
 std::optional<ServerApi> read_server_api(Reader& reader, const Node& node, const std::string& key);
 // A queue's `points_rounding`: nearest, down or up.
 std::optional<PointsRounding> read_points_rounding(Reader& reader, const Node& node, const std::string& key);
+// A queue's `contract`: native or upstream.
+std::optional<ContractKind> read_contract(Reader& reader, const Node& node, const std::string& key);
 // An XQueue base URL (http:// or https://), without trailing slashes.
 std::optional<std::string> read_url(Reader& reader, const Node& node, const std::string& key);
 // A queue name as XQueue knows it.

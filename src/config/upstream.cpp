@@ -96,7 +96,14 @@ void read_container_kwargs(Reader& reader, const Node& kwargs, const std::string
                            const ManagerConfig& manager, QueueConfig& queue) {
   reader.reject_unknown_keys(kwargs, key, kContainerKwargs);
   if (const Node* image = kwargs.find("image")) {
-    if (auto value = read_image(reader, *image, join_key(key, "image"))) queue.image = *value;
+    if (auto value = read_image(reader, *image, join_key(key, "image"))) {
+      queue.image = *value;
+      // An image built for the Python watcher speaks its contract; this project's own image does not.
+      if (!is_python_grader_image(*value)) {
+        queue.contract = ContractKind::Upstream;
+        queue.contract_implied = true;
+      }
+    }
   }
   if (const Node* backend = kwargs.find("backend")) {
     if (const auto value = reader.text(*backend, join_key(key, "backend"))) {
@@ -114,9 +121,11 @@ void read_container_kwargs(Reader& reader, const Node& kwargs, const std::string
     reader.warn(*ns, join_key(key, "namespace"),
                 "ignored: Kubernetes namespaces do not apply to the Docker engine");
   }
-  if (const Node* poll = kwargs.find("poll_image_digest")) {
-    reader.warn(*poll, join_key(key, "poll_image_digest"),
-                "ignored: use pull_policy always (image_pull_policy: Always) to follow a moving tag");
+  for (const std::string_view digest_kwarg : {"poll_image_digest", "digest_poll_interval"}) {
+    if (const Node* poll = kwargs.find(digest_kwarg)) {
+      reader.warn(*poll, join_key(key, digest_kwarg),
+                  "ignored: use pull_policy always (image_pull_policy: Always) to follow a moving tag");
+    }
   }
   read_limit_kwarg(reader, kwargs, key, "cpu_limit", "cpus", queue.limits, manager.bounds);
   read_limit_kwarg(reader, kwargs, key, "memory_limit", "memory", queue.limits, manager.bounds);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "grading/render.hpp"
+#include "grading/sanitize.hpp"
 
 namespace xqw::grading {
 namespace fs = std::filesystem;
@@ -65,15 +66,19 @@ GradeReport refusal_report(Outcome outcome) {
   return report;
 }
 
-std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const GradeJob& job,
-                                                   std::size_t listed_files) {
-  const auto limits = limits_for_messages(queue.limits);
+ImageContract configured_contract(const QueueGrading& queue) {
+  return queue.contract == config::ContractKind::Upstream ? upstream_contract() : ImageContract{};
+}
+
+std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const ImageContract& contract,
+                                                   const GradeJob& job, std::size_t listed_files) {
+  auto limits = limits_for_messages(queue.limits);
+  limits.submission_bytes = submission_limit(queue.limits, contract);
   auto refused = [&](Verdict verdict, std::string reason) {
     return refusal_report(failure_outcome(verdict, limits, queue.messages, std::move(reason)));
   };
-  if (static_cast<std::int64_t>(job.student_response.size()) > queue.limits.submission_bytes) {
-    return refused(Verdict::SubmissionTooLarge,
-                   "submission of " + std::to_string(job.student_response.size()) + " bytes is over the queue's limit");
+  if (auto refusal = refuse_submission(job, queue.limits, contract)) {
+    return refused(refusal->verdict, std::move(refusal->reason));
   }
   const auto grader_path = grader_from_payload(job.grader_payload);
   if (!grader_path) return refused(Verdict::GraderNotFound, "grader_payload has no \"grader\" path");
@@ -117,7 +122,9 @@ QueueGrading queue_grading(const config::ManagerConfig& manager, const config::Q
                       .work_dir = manager.work_dir,
                       .docker_host_work_dir = manager.docker_host_work_dir,
                       .precreate = queue.precreate,
-                      .files = queue.files};
+                      .files = queue.files,
+                      .contract = queue.contract,
+                      .contract_implied = queue.contract_implied};
 }
 
 bool runtime_has_own_kernel(std::string_view runtime) {
@@ -133,6 +140,58 @@ ImageContract image_contract(const docker::ImageInfo& image) {
   return contract;
 }
 
+bool declares_native_contract(const docker::ImageInfo& image) {
+  for (const auto label : {kGraderDirLabel, kJobDirLabel, kSupervisorLabel, kJobSignalLabel}) {
+    if (image.labels.count(std::string(label))) return true;
+  }
+  return false;
+}
+
+ImageContract upstream_contract() {
+  return ImageContract{.kind = config::ContractKind::Upstream,
+                       .grader_dir = std::string(kUpstreamGraderDir),
+                       .job_dir = "",
+                       .setuid_supervisor = false,
+                       .job_signal = "",
+                       .framing = ResultFraming::LastLine};
+}
+
+ImageContract queue_contract(const QueueGrading& queue, const docker::ImageInfo& image) {
+  const bool upstream = queue.contract == config::ContractKind::Upstream &&
+                        !(queue.contract_implied && declares_native_contract(image));
+  return upstream ? upstream_contract() : image_contract(image);
+}
+
+std::int64_t submission_limit(const config::Limits& limits, const ImageContract& contract) {
+  if (contract.kind != config::ContractKind::Upstream) return limits.submission_bytes;
+  return std::min(limits.submission_bytes, kMaxEnvSubmissionBytes);
+}
+
+std::optional<SubmissionRefusal> refuse_submission(const GradeJob& job, const config::Limits& limits,
+                                                   const ImageContract& contract) {
+  const auto size = static_cast<std::int64_t>(job.student_response.size());
+  if (const auto limit = submission_limit(limits, contract); size > limit) {
+    const bool env_bound = limit < limits.submission_bytes;
+    return SubmissionRefusal{Verdict::SubmissionTooLarge,
+                             "submission of " + std::to_string(size) +
+                                 " bytes is over the queue's limit of " + std::to_string(limit) +
+                                 (env_bound ? " (what fits in the " + std::string(kSubmissionEnv) +
+                                                  " environment variable of the upstream contract)"
+                                            : "")};
+  }
+  if (contract.kind != config::ContractKind::Upstream) return std::nullopt;
+  // An environment variable is a C string, and the engine's API takes JSON text.
+  if (job.student_response.find('\0') != std::string::npos) {
+    return SubmissionRefusal{Verdict::GraderError, "the submission holds a NUL byte, which " +
+                                                       std::string(kSubmissionEnv) + " cannot carry"};
+  }
+  if (first_invalid_utf8(job.student_response)) {
+    return SubmissionRefusal{Verdict::GraderError, "the submission is not valid UTF-8, which " +
+                                                       std::string(kSubmissionEnv) + " cannot carry"};
+  }
+  return std::nullopt;
+}
+
 std::string orphan_filter(const std::string& watcher_id) {
   return std::string(kWatcherLabel) + "=" + watcher_id;
 }
@@ -142,32 +201,19 @@ fs::path engine_path(const fs::path& local, const fs::path& local_root, const fs
   return engine_root / local.lexically_relative(local_root);
 }
 
-docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContract& contract,
-                                     const fs::path& grader_source, const fs::path& job_dir,
-                                     std::string_view submission_id) {
+namespace {
+
+// What every container gets whatever its contract: limits, hardening, labels, no capabilities, and a
+// non-root user (the queue's, else nobody).
+docker::ContainerSpec hardened_spec(const QueueGrading& queue, std::string_view submission_id) {
   const auto& limits = queue.limits;
   docker::ContainerSpec spec;
   spec.image = queue.image;
-  if (!limits.user.empty()) {
-    spec.user = limits.user;
-  } else if (contract.setuid_supervisor) {
-    spec.user = "0:0";
-    spec.cap_add = {"SETUID", "SETGID"};  // the supervisor's only privileges: dropping to the student uid
-  } else {
-    spec.user = "65534:65534";
-  }
+  spec.user = limits.user.empty() ? "65534:65534" : limits.user;
   spec.labels = {{std::string(kManagedLabel), "true"},
                  {std::string(kWatcherLabel), queue.watcher_id},
                  {std::string(kQueueLabel), queue.queue},
                  {std::string(kSubmissionLabel), std::string(submission_id)}};
-  spec.mounts = {
-      {.source = engine_path(grader_source, queue.grader_root, queue.docker_host_grader_root).string(),
-       .target = contract.grader_dir,
-       .read_only = true},
-      {.source = engine_path(job_dir, queue.work_dir, queue.docker_host_work_dir).string(),
-       .target = contract.job_dir,
-       .read_only = true},
-  };
   spec.read_only_rootfs = true;
   spec.tmpfs = {{"/tmp", limits.tmpfs_bytes}};
   spec.network = limits.network;
@@ -188,14 +234,58 @@ docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContr
   return spec;
 }
 
+docker::BindMount grader_mount(const QueueGrading& queue, const fs::path& source, const std::string& target) {
+  return {.source = engine_path(source, queue.grader_root, queue.docker_host_grader_root).string(),
+          .target = target,
+          .read_only = true};
+}
+
+}  // namespace
+
+docker::ContainerSpec container_spec(const QueueGrading& queue, const ImageContract& contract,
+                                     const fs::path& grader_source, const fs::path& job_dir,
+                                     std::string_view submission_id) {
+  auto spec = hardened_spec(queue, submission_id);
+  if (queue.limits.user.empty() && contract.setuid_supervisor) {
+    spec.user = "0:0";
+    spec.cap_add = {"SETUID", "SETGID"};  // the supervisor's only privileges: dropping to the student uid
+  }
+  spec.mounts = {
+      grader_mount(queue, grader_source, contract.grader_dir),
+      {.source = engine_path(job_dir, queue.work_dir, queue.docker_host_work_dir).string(),
+       .target = contract.job_dir,
+       .read_only = true},
+  };
+  return spec;
+}
+
+docker::ContainerSpec upstream_container_spec(const QueueGrading& queue, const ResolvedGrader& grader,
+                                              const GradeJob& job) {
+  auto spec = hardened_spec(queue, job.submission_id);
+  const std::string grader_dir(kUpstreamGraderDir);
+  spec.mounts = {grader_mount(queue, grader.problem_dir, grader_dir)};
+  spec.cmd = {grader_dir + "/" + grader.file_name, std::to_string(job.seed)};
+  spec.working_dir = std::string(kUpstreamWorkingDir);
+  spec.env = {std::string(kSubmissionEnv) + "=" + job.student_response,
+              std::string(kLanguageEnv) + "=" + job.lang,
+              std::string(kHideOutputEnv) + "=" + (job.hide_output ? "1" : "0")};
+  return spec;
+}
+
 GradeReport ContainerGrader::grade(const GradeJob& job) {
   GradeReport report = prepare_and_run(job);
   report.html = render_html(report.outcome.result);
   return report;
 }
 
+LimitsForMessages ContainerGrader::message_limits() const {
+  auto limits = limits_for_messages(queue_.limits);
+  limits.submission_bytes = submission_limit(queue_.limits, contract_);
+  return limits;
+}
+
 GradeReport ContainerGrader::prepare_and_run(const GradeJob& job) {
-  auto checked = precheck(queue_, job, job.files.size());
+  auto checked = precheck(queue_, contract_, job, job.files.size());
   if (auto* refused = std::get_if<GradeReport>(&checked)) return std::move(*refused);
   return run_in_container(job, std::get<ResolvedGrader>(checked));
 }
@@ -366,6 +456,9 @@ class ContainerGrader::Housekeeper {
 
 ContainerGrader::ContainerGrader(docker::Client& engine, QueueGrading queue, ImageContract contract)
     : engine_(engine), queue_(std::move(queue)), contract_(std::move(contract)) {
+  // The upstream contract's submission travels in the environment, fixed when the container is created:
+  // none can be prepared before its submission.
+  if (contract_.kind == config::ContractKind::Upstream) queue_.precreate = config::Precreate::Off;
   // Only an image whose supervisor confines grading to the problem directory can take a container
   // created before the problem is known (its mount holds the whole grader_root).
   if (queue_.precreate != config::Precreate::Off && whole_root_mounted()) {
@@ -448,6 +541,10 @@ GradeReport ContainerGrader::run_in_container(const GradeJob& job, const Resolve
     auto phase = Clock::now();
     if (container) {
       // prepared by the housekeeper: created, or started and now sent its job
+    } else if (contract_.kind == config::ContractKind::Upstream) {
+      container.emplace();  // no job directory: the job is in the container's environment and arguments
+      container->id = engine_.create_container(upstream_container_spec(queue_, grader, job));
+      report.times.create = since(phase);
     } else if (whole_root_mounted()) {
       container = new_container(engine_, job.submission_id);
       container->job_dir->write(job, timeout_seconds, mounted_grader);
@@ -505,7 +602,11 @@ void ContainerGrader::run_container(const Container& container, GradeReport& rep
     throw GradingUnavailable("container " + container.id + " stopped waiting before its job arrived");
   }
   report.staff_stderr = signals.stderr_bytes;
-  report.outcome = decide(signals, limits_for_messages(queue_.limits), queue_.messages);
+  if (contract_.framing == ResultFraming::LastLine) {
+    report.staff_stdout = std::string(split_last_line(signals.stdout_bytes).prints);
+  }
+  report.outcome =
+      decide(signals, message_limits(), queue_.messages, ParseLimits{.framing = contract_.framing});
 }
 
 void ContainerGrader::collect_exit(const std::string& id, Clock::time_point deadline, RunSignals& signals,

@@ -140,7 +140,8 @@ class ShapeValidator {
 
   ParsedOutput validate(const json& document) {
     if (!document.is_object()) return invalid(type_error("the result", document, "an object"));
-    const bool message_shape = document.contains("msg");
+    // The Python watcher's contract knows only the first shape: there "msg" is an unexpected key.
+    const bool message_shape = limits_.framing == ResultFraming::WholeStdout && document.contains("msg");
     if (auto problem = check_keys(document, message_shape)) return invalid(*problem);
 
     GraderResult result;
@@ -233,38 +234,66 @@ class ShapeValidator {
   const ParseLimits& limits_;
 };
 
-}  // namespace
+// How the text holding the result is named in reasons, and what it was expected to hold.
+struct Subject {
+  std::string_view name;           // "stdout", "the last line of stdout"
+  std::string_view only_result;    // hint when something else comes first
+  std::string_view single_result;  // hint when something follows the object
+};
 
-ParsedOutput parse_grader_output(std::string_view stdout_bytes, const ParseLimits& limits) {
-  if (stdout_bytes.empty()) return invalid("stdout is empty");
-  if (auto offset = first_invalid_utf8(stdout_bytes)) {
-    return invalid("stdout is not valid UTF-8 (" + describe_byte(stdout_bytes[*offset]) + " at offset " +
+constexpr Subject kWholeStdout{"stdout", "the grader must print nothing but its result",
+                               "the grader must print only one result"};
+constexpr Subject kLastLine{"the last line of stdout", "it must be the result object",
+                            "the result must be alone on its line"};
+
+ParsedOutput parse_object(std::string_view text, const Subject& subject, const ParseLimits& limits) {
+  const std::string name(subject.name);
+  if (auto offset = first_invalid_utf8(text)) {
+    return invalid(name + " is not valid UTF-8 (" + describe_byte(text[*offset]) + " at offset " +
                    std::to_string(*offset) + ")");
   }
-  const std::size_t start = skip_json_space(stdout_bytes, 0);
-  if (start == stdout_bytes.size()) return invalid("stdout holds only whitespace");
-  if (stdout_bytes[start] != '{') {
-    return invalid("stdout does not start with a JSON object: " + describe_byte(stdout_bytes[start]) +
-                   " at offset " + std::to_string(start) + " (the grader must print nothing but its result)");
+  const std::size_t start = skip_json_space(text, 0);
+  if (start == text.size()) return invalid(name + " holds only whitespace");
+  if (text[start] != '{') {
+    return invalid(name + " does not start with a JSON object: " + describe_byte(text[start]) +
+                   " at offset " + std::to_string(start) + " (" + std::string(subject.only_result) + ")");
   }
-  const auto end = end_of_object(stdout_bytes, start);
-  if (!end) return invalid("stdout ends before the JSON object is complete (output cut short?)");
-  const std::size_t trailing = skip_json_space(stdout_bytes, *end);
-  if (trailing != stdout_bytes.size()) {
-    return invalid("unexpected " + describe_byte(stdout_bytes[trailing]) + " at offset " +
-                   std::to_string(trailing) +
-                   " after the JSON object (the grader must print only one result)");
+  const auto end = end_of_object(text, start);
+  if (!end) return invalid(name + " ends before the JSON object is complete (output cut short?)");
+  const std::size_t trailing = skip_json_space(text, *end);
+  if (trailing != text.size()) {
+    return invalid("unexpected " + describe_byte(text[trailing]) + " at offset " + std::to_string(trailing) +
+                   " after the JSON object (" + std::string(subject.single_result) + ")");
   }
 
   StrictJson parsed;
   try {
-    parsed = parse_rejecting_duplicates(stdout_bytes.substr(0, *end));
+    parsed = parse_rejecting_duplicates(text.substr(0, *end));
   } catch (const json::exception& error) {
-    return invalid("stdout is not valid JSON: " + without_exception_prefix(error.what()));
+    return invalid(name + " is not valid JSON: " + without_exception_prefix(error.what()));
   }
   if (parsed.duplicate_key)
     return invalid("duplicate key " + quote_key(*parsed.duplicate_key) + " in the result");
   return ShapeValidator(limits).validate(parsed.document);
+}
+
+}  // namespace
+
+FramedOutput split_last_line(std::string_view stdout_bytes) {
+  std::size_t end = stdout_bytes.size();
+  while (end > 0 && is_json_space(stdout_bytes[end - 1])) --end;
+  const auto newline = stdout_bytes.rfind('\n', end == 0 ? 0 : end - 1);
+  const std::size_t begin = (newline == std::string_view::npos || end == 0) ? 0 : newline + 1;
+  return {stdout_bytes.substr(0, begin), stdout_bytes.substr(begin, end - begin)};
+}
+
+ParsedOutput parse_grader_output(std::string_view stdout_bytes, const ParseLimits& limits) {
+  if (stdout_bytes.empty()) return invalid("stdout is empty");
+  if (limits.framing == ResultFraming::WholeStdout) return parse_object(stdout_bytes, kWholeStdout, limits);
+  const auto framed = split_last_line(stdout_bytes);
+  if (framed.result.empty())
+    return invalid("stdout has no non-empty line (the result must be its last line)");
+  return parse_object(framed.result, kLastLine, limits);
 }
 
 }  // namespace xqw::grading

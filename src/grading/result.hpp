@@ -28,10 +28,24 @@ struct GraderResult {
   std::optional<std::string> html_msg;
 };
 
+// Where a grader's result is in its stdout: all of it (this project's contract), or its last non-empty
+// line, after whatever the grader printed (the Python watcher's ContainerGrader contract, whose result
+// is always the {"correct","score","errors","tests"} shape).
+enum class ResultFraming { WholeStdout, LastLine };
+
 struct ParseLimits {
   // Cap on each string field (msg, every error, every test field), "[output truncated]" note included.
   std::size_t field_bytes = 64 * 1024;
+  ResultFraming framing = ResultFraming::WholeStdout;
 };
+
+// Stdout under ResultFraming::LastLine: the grader's prints, then its last non-empty line (without the
+// line break and whitespace that end it). Pure; views into `stdout_bytes`.
+struct FramedOutput {
+  std::string_view prints;  // everything before the result line (staff debug)
+  std::string_view result;  // empty: stdout has no non-empty line
+};
+FramedOutput split_last_line(std::string_view stdout_bytes);
 
 // Expected-style: exactly one of `result` (valid output) or `invalid_reason` (why not) is meaningful.
 struct ParsedOutput {
@@ -46,6 +60,7 @@ struct ParsedOutput {
 // Anything else - empty output, text before or after the object, invalid UTF-8 or JSON, a missing,
 // unknown or duplicated key, a wrong type, a score outside [0,1] - yields a reason naming the problem,
 // e.g. "tests[2][2] is a string, expected boolean". Oversized strings are truncated, not rejected.
+// Under ResultFraming::LastLine only the last non-empty line is the result, and only in the first shape.
 ParsedOutput parse_grader_output(std::string_view stdout_bytes, const ParseLimits& limits = {});
 
 }  // namespace xqw::grading

@@ -32,10 +32,11 @@ xqueue::FileSource file_source(const config::QueueConfig& queue) {
 }
 
 FilesOutcome attach_files(xqueue::Client& client, const config::QueueConfig& queue,
-                          const grading::QueueGrading& grading, grading::GradeJob& job, const nlohmann::json& listed,
+                          const grading::QueueGrading& grading, const grading::ImageContract& contract,
+                          grading::GradeJob& job, const nlohmann::json& listed,
                           StopSignal& stop, Clock::time_point give_up_at, const std::string& who) {
   const auto refs = xqueue::file_refs(listed);
-  auto checked = grading::precheck(grading, job, refs.size());
+  auto checked = grading::precheck(grading, contract, job, refs.size());
   if (auto* report = std::get_if<grading::GradeReport>(&checked)) return refused(std::move(*report));
   if (refs.empty()) return {};
 

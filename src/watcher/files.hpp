@@ -31,7 +31,8 @@ struct FilesOutcome {
 // would otherwise have XQueue serve the submission again every minute, with the student told nothing.
 // `who` prefixes log lines ("[queue#1]").
 FilesOutcome attach_files(xqueue::Client& client, const config::QueueConfig& queue,
-                          const grading::QueueGrading& grading, grading::GradeJob& job, const nlohmann::json& listed,
+                          const grading::QueueGrading& grading, const grading::ImageContract& contract,
+                          grading::GradeJob& job, const nlohmann::json& listed,
                           StopSignal& stop, std::chrono::steady_clock::time_point give_up_at, const std::string& who);
 
 }  // namespace xqw::watcher

@@ -4,7 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cstring>
-#include <set>
+#include <map>
+#include <optional>
 
 #include "watcher/watcher.hpp"
 
@@ -25,6 +26,23 @@ int container_capacity(const config::ManagerConfig& manager) {
     spdlog::warn("could not ask the engine for its CPU count: {}", error.what());
   }
   return 2;
+}
+
+// Says which contract a queue's containers follow when it is not what the image's labels say (once per
+// queue and configuration): the upstream contract also means nothing is prepared ahead.
+void log_contract(const config::QueueConfig& queue, const grading::ImageContract& contract) {
+  if (contract.kind == config::ContractKind::Upstream) {
+    spdlog::info(
+        "queue {}: image {} is graded under the Python watcher's ContainerGrader contract ({}); precreate: "
+        "off "
+        "(the submission travels in the container's environment, fixed when it is created)",
+        queue.name, queue.image, queue.contract_implied ? "implied by KWARGS.image" : "contract: upstream");
+  } else if (queue.contract == config::ContractKind::Upstream) {
+    spdlog::info(
+        "queue {}: image {} declares this project's container contract: graded with it, not the upstream one "
+        "KWARGS.image implied",
+        queue.name, queue.image);
+  }
 }
 
 }  // namespace
@@ -113,14 +131,21 @@ void Manager::check_engine() {
 // Images are pulled (or found) before their queues start pulling, never on a student's critical path.
 void Manager::prepare_images(const config::Config& config) {
   docker::Client engine(config.manager.docker_socket);
-  std::set<std::string> seen;
+  std::map<std::string, std::optional<docker::ImageInfo>> images;
   for (const auto& queue : config.queues) {
-    if (!seen.insert(queue.image).second) continue;
-    const auto policy = docker::parse_pull_policy(queue.pull_policy).value_or(docker::PullPolicy::IfNotPresent);
-    try {
-      engine.ensure_image(queue.image, policy);
-    } catch (const docker::EngineError& error) {
-      spdlog::error("queue {}: {}; its workers wait until the image can be had", queue.name, error.what());
+    auto [image, first] = images.try_emplace(queue.image);
+    if (first) {
+      const auto policy =
+          docker::parse_pull_policy(queue.pull_policy).value_or(docker::PullPolicy::IfNotPresent);
+      try {
+        image->second = engine.ensure_image(queue.image, policy);
+      } catch (const docker::EngineError& error) {
+        spdlog::error("queue {}: {}; its workers wait until the image can be had", queue.name, error.what());
+      }
+    }
+    if (image->second) {
+      log_contract(queue, grading::queue_contract(grading::queue_grading(config.manager, queue, watcher_id_),
+                                                  *image->second));
     }
   }
 }

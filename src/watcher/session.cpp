@@ -219,10 +219,14 @@ grading::ContainerGrader* QueueSession::grader() {
     auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
     if (!precreate_) settings.precreate = config::Precreate::Off;
     const auto wanted = settings.precreate;
-    grader_.emplace(engine_, std::move(settings), grading::image_contract(image));
-    if (grader_->precreate_mode() != wanted) {
+    auto contract = grading::queue_contract(settings, image);
+    // The upstream contract's precreate: off is logged with the contract, once per queue (Manager).
+    const bool upstream = contract.kind == config::ContractKind::Upstream;
+    grader_.emplace(engine_, std::move(settings), std::move(contract));
+    if (grader_->precreate_mode() != wanted && !upstream) {
       spdlog::info("{} precreate: {} (image {} allows no more than that; wanted {})", name_,
-                   config::precreate_name(grader_->precreate_mode()), queue_.image, config::precreate_name(wanted));
+                   config::precreate_name(grader_->precreate_mode()), queue_.image,
+                   config::precreate_name(wanted));
     }
     return &*grader_;
   } catch (const docker::EngineError& error) {
@@ -239,8 +243,10 @@ std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry&
   auto job = to_grade_job(std::move(submission), queue_);
   const auto give_up_at = std::chrono::steady_clock::now() + kGradingRetryBudget;
   // Uploaded files (none for most submissions), after grading's pre-check: see watcher/files.hpp.
-  auto files = attach_files(client_, queue_, grading::queue_grading(shared_.manager, queue_, shared_.watcher_id), job,
-                            listed_files, shared_.stop, give_up_at, name_);
+  const auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
+  const auto* ready = this->grader();
+  const auto contract = ready ? ready->contract() : grading::configured_contract(settings);
+  auto files = attach_files(client_, queue_, settings, contract, job, listed_files, shared_.stop, give_up_at, name_);
   if (files.status == FilesOutcome::Status::Stopped) return std::nullopt;
   if (files.refusal) {
     log_graded(*files.refusal, submission_id);

@@ -97,10 +97,10 @@ def write_config_root(root, port, queues, poll_interval="0.2s", shutdown_grace="
 class WatcherProcess:
     """The watcher binary as a child process, its log kept for failure messages."""
 
-    def __init__(self, config_root, watcher_id, extra_args=()):
+    def __init__(self, config_root, watcher_id, extra_args=(), extra_env=None):
         self.watcher_id = watcher_id
         self.log_path = os.path.join(config_root, "watcher.log")
-        env = dict(os.environ, XQW_TEST_PASSWORD="secret-pw")
+        env = dict(os.environ, XQW_TEST_PASSWORD="secret-pw", **(extra_env or {}))
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [BINARY, "-d", config_root, "--watcher-id", watcher_id, "--log-level", "debug", *extra_args],
@@ -145,6 +145,8 @@ class WatcherTestCase(unittest.TestCase):
     NOT_IN_XQUEUE_GROUP = ()  # LMS mode: users outside the Django group "xqueue" at start
     SERVER_EXTRA = None  # more keys of the XQueue server; None: {"api": "lms"} in LMS mode, else none
     LOGIN_POLL_INTERVAL = "0.5s"
+    WATCHER_ENV = {}  # more environment variables for the watcher
+    CONF_D_FILES = {}  # more conf.d files, name -> text (e.g. the Python watcher's JSON queues)
 
     @classmethod
     def setUpClass(cls):
@@ -164,7 +166,10 @@ class WatcherTestCase(unittest.TestCase):
         write_config_root(cls.tmp, cls.standin.port, cls.QUEUES, shutdown_grace=cls.SHUTDOWN_GRACE,
                           manager_extra=cls.MANAGER_EXTRA, login_poll_interval=cls.LOGIN_POLL_INTERVAL,
                           server_extra=server_extra)
-        cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id, cls.WATCHER_ARGS)
+        for name, text in cls.CONF_D_FILES.items():
+            with open(os.path.join(cls.tmp, "conf.d", name), "w") as out:
+                out.write(text)
+        cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id, cls.WATCHER_ARGS, cls.WATCHER_ENV)
 
     @classmethod
     def tearDownClass(cls):

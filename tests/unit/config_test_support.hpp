@@ -72,9 +72,21 @@ inline EnvLookup env_of(std::map<std::string, std::string> values) {
   };
 }
 
+// The names `env_of` knows, for the XQWATCHER_ settings' look-up.
+inline EnvNames env_names_of(std::map<std::string, std::string> values) {
+  return [values = std::move(values)](std::string_view prefix) {
+    std::vector<std::string> names;
+    for (const auto& [name, value] : values) {
+      if (name.starts_with(prefix)) names.push_back(name);
+    }
+    return names;
+  };
+}
+
 inline LoadResult load(const fs::path& dir, std::map<std::string, std::string> env = {}) {
   LoadOptions options;
-  options.env = env_of(std::move(env));
+  options.env = env_of(env);
+  options.env_names = env_names_of(std::move(env));
   return load_config_root(dir, options);
 }
 

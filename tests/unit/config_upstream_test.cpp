@@ -52,6 +52,8 @@ TEST(ConfigUpstream, Example600ValuesWhenItsGraderRootExists) {
   EXPECT_EQ(queue.connections, 1);
   EXPECT_EQ(queue.grader_root, std::filesystem::canonical(graders));
   EXPECT_EQ(queue.image, "grader-base:local");
+  EXPECT_EQ(queue.contract, ContractKind::Upstream) << "an image built for the Python watcher's contract";
+  EXPECT_TRUE(queue.contract_implied);
   EXPECT_EQ(queue.pull_policy, "if-not-present");
   EXPECT_DOUBLE_EQ(queue.limits.cpus, 0.5);
   EXPECT_EQ(queue.limits.memory_bytes, 256 * MiB);

@@ -27,6 +27,7 @@ class ScriptedEngine final : public http::Transport {
   }
   http::Response perform(const http::Request& request) override {
     calls.push_back(request.method + " " + path_of(request));
+    bodies.push_back(request.body);
     for (const auto& [method, prefix, handler] : handlers_) {
       if (method == request.method && path_of(request).starts_with(prefix)) return handler(request);
     }
@@ -48,6 +49,7 @@ class ScriptedEngine final : public http::Transport {
     return n;
   }
   std::vector<std::string> calls;
+  std::vector<std::string> bodies;  // of each call, in order
 
  private:
   static std::string path_of(const http::Request& request) {
@@ -156,6 +158,65 @@ TEST_F(ContainerGraderTest, AFailedRemovalDoesNotCostTheVerdict) {
   EXPECT_EQ(report.outcome.verdict, Verdict::Graded);
   EXPECT_EQ(report.outcome.result.score, 1.0);
   EXPECT_FALSE(job_directories_left());
+}
+
+// --- the Python watcher's ContainerGrader contract ---
+
+class UpstreamGraderTest : public ContainerGraderTest {
+ protected:
+  GradeReport grade_upstream(std::string response) {
+    QueueGrading queue{.queue = "q",
+                       .watcher_id = "w",
+                       .image = "img",
+                       .grader_root = root_.path() / "course",
+                       .work_dir = root_.path() / "jobs",
+                       .precreate = config::Precreate::Started,
+                       .contract = config::ContractKind::Upstream};
+    ContainerGrader grader(client_, queue, upstream_contract());
+    EXPECT_EQ(grader.precreate_mode(), config::Precreate::Off) << "the submission is fixed at create time";
+    GradeJob job{.queue = "q",
+                 .submission_id = "8",
+                 .grader = "ex1/grader.py",
+                 .grader_payload = {{"grader", "ex1/grader.py"}},
+                 .student_response = std::move(response),
+                 .seed = 99};
+    return grader.grade(job);
+  }
+};
+
+TEST_F(UpstreamGraderTest, CreatesPerTheContractAndReadsTheResultFromTheLastLine) {
+  const std::string output =
+      "loading /graders/grader.py\n{\"correct\": true, \"score\": 1, \"errors\": [], \"tests\": []}\n";
+  engine_->on("GET", "/containers/c1/logs", [&](const auto&) {
+    std::string frame = {1, 0, 0, 0, 0, 0, 0, static_cast<char>(output.size())};
+    return reply(200, frame + output);
+  });
+  engine_->on("POST", "/containers/c1/wait", [](const auto&) { return reply(200, R"({"StatusCode":0})"); });
+  engine_->on("GET", "/containers/c1/json", [](const auto&) {
+    return reply(200, R"({"State":{"Status":"exited","OOMKilled":false,"ExitCode":0}})");
+  });
+  engine_->on("DELETE", "/containers/c1", [](const auto&) { return reply(204); });
+
+  const auto report = grade_upstream("print(1)\n");
+  EXPECT_EQ(report.outcome.verdict, Verdict::Graded) << report.outcome.staff_reason;
+  EXPECT_EQ(report.outcome.result.score, 1.0);
+  EXPECT_EQ(report.staff_stdout, "loading /graders/grader.py\n");
+  ASSERT_EQ(engine_->calls.at(0), "POST /containers/create");
+  const auto created = nlohmann::json::parse(engine_->bodies.at(0));
+  EXPECT_EQ(created["Cmd"], nlohmann::json::array({"/graders/grader.py", "99"}));
+  EXPECT_EQ(created["WorkingDir"], "/grader");
+  EXPECT_EQ(created["Env"][0], "SUBMISSION_CODE=print(1)\n");
+  EXPECT_EQ(created["HostConfig"]["Mounts"].size(), 1u);
+  EXPECT_EQ(created["HostConfig"]["Mounts"][0]["Target"], "/graders");
+  EXPECT_EQ(engine_->count("DELETE /containers/c1"), 1);
+  EXPECT_FALSE(fs::exists(root_.path() / "jobs")) << "no job directory under this contract";
+}
+
+TEST_F(UpstreamGraderTest, ASubmissionTooLargeForTheVariableCreatesNothing) {
+  const auto report = grade_upstream(std::string(kMaxEnvSubmissionBytes + 1, 'x'));
+  EXPECT_EQ(report.outcome.verdict, Verdict::SubmissionTooLarge);
+  EXPECT_TRUE(engine_->calls.empty()) << "the engine was asked: " << engine_->calls.front();
+  EXPECT_NE(report.html.find("larger than the 127.98 KiB"), std::string::npos) << report.html;
 }
 
 }  // namespace

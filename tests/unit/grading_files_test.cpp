@@ -40,7 +40,7 @@ class Precheck : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   std::optional<GradeReport> refusal(std::size_t listed_files = 0) {
-    auto checked = precheck(queue_, job_, listed_files);
+    auto checked = precheck(queue_, ImageContract{}, job_, listed_files);
     if (auto* report = std::get_if<GradeReport>(&checked)) return *report;
     return std::nullopt;
   }
@@ -51,7 +51,7 @@ class Precheck : public ::testing::Test {
 };
 
 TEST_F(Precheck, AcceptsASubmissionWithinEveryLimitAndNamesItsGrader) {
-  auto checked = precheck(queue_, job_, 2);
+  auto checked = precheck(queue_, ImageContract{}, job_, 2);
   ASSERT_TRUE(std::holds_alternative<ResolvedGrader>(checked));
   EXPECT_EQ(std::get<ResolvedGrader>(checked).file_name, "grader.py");
   job_.files = {{"a.txt", "0123456789"}, {"b.txt", "01234"}};  // each at max_size, together at max_total
