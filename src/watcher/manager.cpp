@@ -47,10 +47,15 @@ void log_contract(const config::QueueConfig& queue, const grading::ImageContract
 
 }  // namespace
 
-Generation::Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
-                       Admission& admission, observability::Metrics& metrics, observability::Health& health)
+Generation::Generation(int number, config::Config loaded, const std::string& watcher_id, EngineHealth& engine,
+                       Journal& journal, Admission& admission, observability::Metrics& metrics,
+                       observability::Health& health)
     : config(std::move(loaded)),
-      shared{config.manager, watcher_id, stop, engine, journal, admission, metrics, health, reported} {}
+      shared{config.manager, watcher_id,
+             stop,           engine,
+             journal,        admission,
+             metrics,        health,
+             reported,       number > 1 ? " (config " + std::to_string(number) + ")" : ""} {}
 
 void Generation::start() {
   for (const auto& queue : config.queues) {
@@ -168,8 +173,8 @@ void Manager::reload() {
   prepare_images(*loaded.config);
   generations_.back()->retire();  // finishes its in-flight jobs, pulls nothing new
   admission_->wake();
-  generations_.push_back(std::make_unique<Generation>(std::move(*loaded.config), watcher_id_, engine_, *journal_, *admission_,
-                                                      metrics_, health_));
+  generations_.push_back(std::make_unique<Generation>(++generation_count_, std::move(*loaded.config), watcher_id_,
+                                                      engine_, *journal_, *admission_, metrics_, health_));
   generations_.back()->start();
 }
 
@@ -229,8 +234,8 @@ int Manager::run() {
   admission_ = std::make_unique<Admission>(container_capacity(manager));
   spdlog::info("at most {} grading container(s) run at once", admission_->capacity());
   prepare_images(initial_);
-  generations_.push_back(std::make_unique<Generation>(std::move(initial_), watcher_id_, engine_, *journal_, *admission_,
-                                                      metrics_, health_));
+  generations_.push_back(std::make_unique<Generation>(++generation_count_, std::move(initial_), watcher_id_, engine_,
+                                                      *journal_, *admission_, metrics_, health_));
   generations_.back()->start();
 
   const timespec tick{.tv_sec = 2, .tv_nsec = 0};

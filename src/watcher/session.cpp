@@ -162,17 +162,17 @@ std::optional<xqueue::Submission> QueueSession::pull() {
   try {
     if (!client_.logged_in()) timed(XQueueEndpoint::Login, [&] { client_.login(); });
     auto submission = timed(XQueueEndpoint::GetSubmission, [&] { return client_.get_submission(queue_.name); });
-    shared_.health.set_xqueue_logged_in(name_, true);
+    shared_.health.set_xqueue_logged_in(name_ + shared_.health_suffix, true);
     if (submission) shared_.metrics.submission_pulled(queue_.name);
     return submission;
   } catch (const xqueue::XQueueAuthError&) {
-    shared_.health.set_xqueue_logged_in(name_, false);
+    shared_.health.set_xqueue_logged_in(name_ + shared_.health_suffix, false);
     throw;
   } catch (const xqueue::XQueuePermissionDenied&) {
-    shared_.health.set_xqueue_logged_in(name_, false);
+    shared_.health.set_xqueue_logged_in(name_ + shared_.health_suffix, false);
     throw;
   } catch (const xqueue::XQueueUnreachable&) {
-    shared_.health.set_xqueue_logged_in(name_, false);
+    shared_.health.set_xqueue_logged_in(name_ + shared_.health_suffix, false);
     throw;
   }
 }

@@ -85,6 +85,9 @@ struct Shared {
   observability::Metrics& metrics;
   observability::Health& health;
   ReportOnce& reported;
+  // Appended to a connection's name in health: after a reload the retiring generation's loops (same
+  // queue, same index) are still registered until their jobs finish.
+  std::string health_suffix;
 };
 
 // One queue's XQueue session and grader, owned by one thread.
@@ -180,7 +183,8 @@ class QueueLengths {
 // One loaded configuration and everything running for it; a reload starts a new generation and lets
 // the old one finish its in-flight jobs.
 struct Generation {
-  Generation(config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
+  // `number`: 1 for the configuration loaded at start, then one more per reload.
+  Generation(int number, config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
              Admission& admission, observability::Metrics& metrics, observability::Health& health);
   void start();
   // Stops pulling (in-flight jobs finish); the caller wakes the shared Admission.
@@ -222,6 +226,7 @@ class Manager {
   observability::Metrics& metrics_;
   observability::Health& health_;
   std::vector<std::unique_ptr<Generation>> generations_;  // the last one is current
+  int generation_count_ = 0;
 };
 
 }  // namespace xqw::watcher

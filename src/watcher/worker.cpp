@@ -72,7 +72,7 @@ void Worker::run() {
   // Busy spells: waiting for capacity, then a container run and its retries.
   const auto busy_allowance =
       std::chrono::duration_cast<std::chrono::seconds>(4 * queue_.limits.timeout + std::chrono::seconds(60));
-  auto loop = shared_.health.register_scoped_loop("worker " + name_, idle_allowance);
+  auto loop = shared_.health.register_scoped_loop("worker " + name_ + shared_.health_suffix, idle_allowance);
   auto forbidden_backoff = manager.login_poll_interval;
   std::int64_t last_served_twice = -1;  // logged at warning once per submission, then at debug
   while (!shared_.stop.requested()) {
@@ -160,7 +160,7 @@ void Worker::run() {
       shared_.stop.wait_for(manager.login_poll_interval);
     }
   }
-  shared_.health.forget_xqueue_connection(name_);
+  shared_.health.forget_xqueue_connection(name_ + shared_.health_suffix);
   spdlog::info("{} stopped", name_);
 }
 

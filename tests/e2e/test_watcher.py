@@ -153,10 +153,6 @@ class ShutdownTest(WatcherTestCase):
         self.assertEqual(os.listdir(os.path.join(self.tmp, "jobs")), [], "no job directory may be left behind")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class ReloadTest(WatcherTestCase):
     QUEUES = {"course": {"grader_root": COURSE, "connections": 1, "limits": {"timeout": "30s"}}}
 
@@ -178,6 +174,10 @@ class ReloadTest(WatcherTestCase):
         self.assertEqual(self.result_for(second)["body"]["score"], 1)
         self.assertEqual(self.result_for(slow)["body"]["score"], 1)
         self.assertEqual(self.xqueue.submission(slow)["accepted_results"], 1)
+        # The kept queue's new worker started while the retiring one still held its job (and its name).
+        kept = self.submit("course", "square/grader.py", RIGHT)
+        self.assertEqual(self.result_for(kept)["body"]["score"], 1)
+        self.assertNotIn("worker stopped by an unexpected error", self.watcher.output())
 
     def test_invalid_reload_keeps_the_running_configuration(self):
         self.rewrite_queues("queues:\n  course:\n    grader_root: /nonexistent\n")
@@ -207,3 +207,7 @@ class AdmissionTest(WatcherTestCase):
         time.sleep(2.0)  # idle: three connections, poll_interval 0.2s
         polls = self.xqueue.requests(log=False)["polls"]["course"]
         self.assertGreaterEqual(polls["min_gap_after_empty"], 0.18, polls)
+
+
+if __name__ == "__main__":
+    unittest.main()
