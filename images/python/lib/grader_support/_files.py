@@ -13,6 +13,7 @@ import os
 import stat
 
 from grader_support import _contract
+from grader_support._view import fresh_dir
 
 _installed = {}  # original name -> path of the read-only copy, in job.json's order
 
@@ -89,7 +90,7 @@ def read_files(job_dir, listed):
 def copy_for_runs(files):
     """Copy [(name, bytes)] into a fresh /tmp/xqw-files-<random>/ (0755, files 0644, root-owned);
     returns {name: path}, in the same order."""
-    directory = _fresh_dir("/tmp/xqw-files-")
+    directory = fresh_dir("/tmp/xqw-files-")
     paths = {}
     for index, (name, data) in enumerate(files):
         path = os.path.join(directory, "%d" % index)  # the untrusted name never becomes a path
@@ -108,13 +109,3 @@ def lone_python_file(files):
         return files[0][1]
     return None
 
-
-def _fresh_dir(prefix):
-    while True:
-        path = prefix + os.urandom(6).hex()
-        try:
-            os.mkdir(path, 0o755)
-            os.chmod(path, 0o755)
-            return path
-        except FileExistsError:
-            continue

@@ -25,7 +25,7 @@ def make_view(grader_dir, grader_rel):
     """Copy ``grader_dir`` into a fresh directory under /tmp and return its path."""
     answer = os.path.join(os.path.dirname(os.path.join(grader_dir, grader_rel)), _contract.ANSWER_FILE)
     answer_real = os.path.realpath(answer)
-    view = _fresh_dir("/tmp/xqw-view-")
+    view = fresh_dir("/tmp/xqw-view-")
     budget = _Budget()
     for parent, dirs, files in os.walk(grader_dir, followlinks=False):
         dirs[:] = sorted(name for name in dirs if name not in _SKIPPED_DIRS)
@@ -41,7 +41,8 @@ def make_view(grader_dir, grader_rel):
     return view
 
 
-def _fresh_dir(prefix):
+def fresh_dir(prefix):
+    """A new directory under `prefix` with a random suffix, mode 0755 whatever the umask."""
     while True:
         path = prefix + os.urandom(6).hex()
         try:
