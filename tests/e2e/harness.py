@@ -6,6 +6,7 @@ the Python grader image built by scripts/images. A missing part fails the test w
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -131,6 +132,19 @@ class WatcherProcess:
             raise AssertionError("watcher did not exit within %ss after %s:\n%s" % (timeout, sig, self.output()[-4000:]))
         finally:
             self.log.close()
+
+
+def served_metrics_port(watcher, timeout=60):
+    """The port a watcher started with `--metrics-port 0` says it serves /metrics on."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = re.search(r"serving /metrics, /healthz and /readyz on [\d.]+:(\d+)", watcher.output())
+        if found:
+            return int(found.group(1))
+        if watcher.process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError("the watcher did not say where it serves metrics:\n" + watcher.output()[-3000:])
 
 
 class WatcherTestCase(unittest.TestCase):

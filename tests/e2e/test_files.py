@@ -228,6 +228,17 @@ class LmsRelativeUrlsTest(WatcherTestCase):
         body = self.result_for(submission)["body"]
         self.assertEqual(body["score"], 1, body)
 
+    def test_a_media_file_the_lms_no_longer_has_is_a_clear_message(self):
+        submission = self.xqueue.submit("files", student_response=TOTAL_RIGHT,
+                                        grader_payload={"grader": "total/grader.py"},
+                                        files={"data.txt": {"content": "1 2\n", "http_error": 404}})
+        body = self.result_for(submission)["body"]
+        self.assertIs(body["correct"], False, body)
+        self.assertEqual(body["score"], 0, body)
+        self.assertIn("Your file &quot;data.txt&quot; could not be retrieved for grading. Please submit it again.",
+                      body["msg"])
+        self.assertRegex(self.watcher.output(), r"file 'data.txt': file http://\S+/media/files/\S+: HTTP 404")
+
 
 if __name__ == "__main__":
     unittest.main()

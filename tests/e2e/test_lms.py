@@ -10,7 +10,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import DEMO_COURSE, HERE, WatcherTestCase, read_example
+from harness import DEMO_COURSE, HERE, WatcherTestCase, read_example, served_metrics_port
 
 COURSE = os.path.join(HERE, "fixtures", "course")
 SQUARE = "square/grader.py"
@@ -45,20 +45,11 @@ class LmsTestCase(WatcherTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            found = re.search(r"serving /metrics, /healthz and /readyz on [\d.]+:(\d+)", cls.watcher.output())
-            if found:
-                cls.metrics_port = int(found.group(1))
-                break
-            if cls.watcher.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        else:
-            found = None
-        if not found:
+        try:
+            cls.metrics_port = served_metrics_port(cls.watcher)
+        except AssertionError:
             cls.tearDownClass()
-            raise AssertionError("the watcher did not say where it serves metrics:\n" + cls.watcher.output()[-3000:])
+            raise
         cls.watcher.wait_ready()
 
     # -- helpers ----------------------------------------------------------------------------------

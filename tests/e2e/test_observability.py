@@ -7,7 +7,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import HERE, WatcherTestCase
+from harness import HERE, WatcherTestCase, served_metrics_port
 
 COURSE = os.path.join(HERE, "fixtures", "course")
 RIGHT = "def square(x):\n    return x * x\n"
@@ -28,14 +28,7 @@ class ObservabilityTest(WatcherTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            found = re.search(r"serving /metrics, /healthz and /readyz on [\d.]+:(\d+)", cls.watcher.output())
-            if found:
-                cls.port = int(found.group(1))
-                return
-            time.sleep(0.05)
-        raise AssertionError("the watcher did not say where it serves metrics:\n" + cls.watcher.output()[-3000:])
+        cls.port = served_metrics_port(cls.watcher, timeout=30)
 
     def test_ready_and_alive_once_logged_in(self):
         deadline = time.time() + 30

@@ -146,5 +146,12 @@ class UpstreamContractTest(WatcherTestCase):
         self.assertNotIn("XQWATCHER_GRADER_TIMEOUT", output, "a mapped variable raises no finding")
 
 
+class UpstreamContractOnTheLmsTest(UpstreamContractTest):
+    """The same cases against the stand-in playing the LMS's XQueue API (api: lms), where operators bring
+    these images: its rebuilt payload, status codes and whole-point scores."""
+    STANDIN_MODE = "lms"
+    QUEUES = {"legacy": dict(UpstreamContractTest.QUEUES["legacy"], points=1)}
+
+
 if __name__ == "__main__":
     unittest.main()
