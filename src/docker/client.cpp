@@ -82,25 +82,39 @@ void Client::ping() {
   if (response.status != 200) fail("ping", response);
 }
 
+namespace {
+std::string string_field(const json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+}  // namespace
+
+VersionInfo parse_version(std::string_view version_body, std::optional<std::string_view> info_body) {
+  const auto parsed = json::parse(version_body, nullptr, false);
+  // An engine (or something else on the socket) answering oddly is an engine error, never a JSON type error
+  // that would end the thread asking.
+  if (!parsed.is_object()) throw EngineError("version: the reply is not a JSON object");
+  VersionInfo info{.version = string_field(parsed, "Version"),
+                   .api_version = string_field(parsed, "ApiVersion"),
+                   .os = string_field(parsed, "Os")};
+  if (!info_body) return info;
+  const auto details = json::parse(*info_body, nullptr, false);
+  if (!details.is_object()) return info;
+  if (const auto cpus = details.find("NCPU"); cpus != details.end() && cpus->is_number_integer()) {
+    info.cpus = cpus->get<int>();
+  }
+  if (const auto runtimes = details.find("Runtimes"); runtimes != details.end() && runtimes->is_object()) {
+    for (const auto& [name, description] : runtimes->items()) info.runtimes[name] = description;
+  }
+  return info;
+}
+
 VersionInfo Client::version() {
   auto response = call("GET", "/version");
   if (response.status != 200) fail("version", response);
-  auto parsed = json::parse(response.body, nullptr, false);
-  VersionInfo info;
-  info.version = parsed.value("Version", "");
-  info.api_version = parsed.value("ApiVersion", "");
-  info.os = parsed.value("Os", "");
   auto system = call("GET", "/info");
-  if (system.status == 200) {
-    auto details = json::parse(system.body, nullptr, false);
-    if (details.is_object() && details.contains("NCPU") && details["NCPU"].is_number_integer()) {
-      info.cpus = details["NCPU"].get<int>();
-    }
-    if (details.is_object() && details.contains("Runtimes") && details["Runtimes"].is_object()) {
-      for (const auto& [name, description] : details["Runtimes"].items()) info.runtimes[name] = description;
-    }
-  }
-  return info;
+  return parse_version(response.body,
+                       system.status == 200 ? std::optional<std::string_view>(system.body) : std::nullopt);
 }
 
 std::optional<ImageInfo> Client::inspect_image(const std::string& image) {

@@ -120,6 +120,10 @@ struct VersionInfo {
   int cpus = 0;                                     // from /info (NCPU): the engine host's CPU count
 };
 
+// /version's reply and, when /info answered, its reply, as a VersionInfo (pure). Throws EngineError when
+// /version is not a JSON object; fields of the wrong type are left empty, /info that is unusable is ignored.
+VersionInfo parse_version(std::string_view version_body, std::optional<std::string_view> info_body);
+
 struct ContainerState {
   std::string status;  // "created", "running", "exited", ...
   bool running = false;

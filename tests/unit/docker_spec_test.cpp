@@ -134,5 +134,29 @@ TEST(PullPolicy, ParsesTheThreePoliciesAndRejectsOthers) {
   EXPECT_EQ(to_string(PullPolicy::IfNotPresent), "if-not-present");
 }
 
+TEST(ParseVersion, ReadsVersionAndInfo) {
+  const auto info = parse_version(R"({"Version":"28.2.2","ApiVersion":"1.50","Os":"linux"})",
+                                  R"({"NCPU":2,"Runtimes":{"runc":{"path":"runc"},"runsc":{"path":"/usr/bin/runsc"}}})");
+  EXPECT_EQ(info.version, "28.2.2");
+  EXPECT_EQ(info.api_version, "1.50");
+  EXPECT_EQ(info.os, "linux");
+  EXPECT_EQ(info.cpus, 2);
+  EXPECT_EQ(info.runtimes.size(), 2u);
+  EXPECT_EQ(info.runtimes.count("runsc"), 1u);
+}
+
+// Issue 12's defect: an odd /version reply threw a JSON type error (no EngineError) and ended the worker.
+TEST(ParseVersion, OddRepliesAreEngineErrorsOrEmptyFieldsNeverJsonErrors) {
+  for (const char* body : {"[1,2]", "not json", "\"text\"", ""}) {
+    EXPECT_THROW(parse_version(body, std::nullopt), EngineError) << body;
+  }
+  const auto info = parse_version(R"({"Version":28,"ApiVersion":null})", std::string_view("[]"));
+  EXPECT_EQ(info.version, "");
+  EXPECT_EQ(info.api_version, "");
+  EXPECT_EQ(info.cpus, 0);
+  EXPECT_TRUE(info.runtimes.empty());
+  EXPECT_EQ(parse_version("{}", std::string_view(R"({"NCPU":"two","Runtimes":[]})")).cpus, 0);
+}
+
 }  // namespace
 }  // namespace xqw::docker
