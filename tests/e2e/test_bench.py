@@ -82,6 +82,13 @@ class TinyBenchRun(unittest.TestCase):
                          "idle_polls_per_queue_per_interval", "flood_peak_rss_mib"):
             self.assertIn(expected, names)
 
+    def test_nothing_is_lost_duplicated_or_mis_scored(self):
+        # Counts, not timings: whatever the machine's load, each must be 0.
+        printed = {line.split(": ")[0]: float(line.split(": ")[1]) for line in self.section("ratios")}
+        for count in ("lost_submissions", "duplicate_results", "score_mismatches"):
+            self.assertIn(count, printed)
+            self.assertEqual(printed[count], 0, f"{count} in:\n" + self.result.stdout[-3000:])
+
     def test_the_watcher_phases_from_its_log_are_printed(self):
         line = next((line for line in self.lines if line.startswith("watcher p50 (ms): ")), None)
         self.assertIsNotNone(line, "no watcher phase line: has the watcher's 'grading with' log line changed?")
