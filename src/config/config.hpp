@@ -80,7 +80,6 @@ struct LimitBounds {
 // Which server answers at `url`: the old XQueue server, or the LMS's own /xqueue/ API (edx-submissions),
 // which uses real HTTP status codes, has no get_queuelen and stores only integer points.
 enum class ServerApi { XQueue, Lms };
-std::string_view server_api_name(ServerApi api);  // "xqueue", "lms"
 
 struct ServerConfig {
   std::string name;  // key in xqueue_servers, or "<queue>" for a server given inline
@@ -93,7 +92,6 @@ struct ServerConfig {
 // Posting integer points out of the problem's points_possible, for servers that store only points
 // (the LMS): score = round(fraction * points) by `rounding`.
 enum class PointsRounding { Nearest, Down, Up };
-std::string_view points_rounding_name(PointsRounding rounding);  // "nearest", "down", "up"
 struct ScorePoints {
   int points = 1;
   PointsRounding rounding = PointsRounding::Nearest;

@@ -423,15 +423,4 @@ std::string_view precreate_name(Precreate precreate) {
   return "?";
 }
 
-std::string_view server_api_name(ServerApi api) { return api == ServerApi::Lms ? "lms" : "xqueue"; }
-
-std::string_view points_rounding_name(PointsRounding rounding) {
-  switch (rounding) {
-    case PointsRounding::Nearest: return "nearest";
-    case PointsRounding::Down: return "down";
-    case PointsRounding::Up: return "up";
-  }
-  return "?";
-}
-
 }  // namespace xqw::config

@@ -72,8 +72,7 @@ ImageContract configured_contract(const QueueGrading& queue) {
 
 std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const ImageContract& contract,
                                                    const GradeJob& job, std::size_t listed_files) {
-  auto limits = limits_for_messages(queue.limits);
-  limits.submission_bytes = submission_limit(queue.limits, contract);
+  const auto limits = message_limits(queue, contract);
   auto refused = [&](Verdict verdict, std::string reason) {
     return refusal_report(failure_outcome(verdict, limits, queue.messages, std::move(reason)));
   };
@@ -165,6 +164,12 @@ ImageContract queue_contract(const QueueGrading& queue, const docker::ImageInfo&
 std::int64_t submission_limit(const config::Limits& limits, const ImageContract& contract) {
   if (contract.kind != config::ContractKind::Upstream) return limits.submission_bytes;
   return std::min(limits.submission_bytes, kMaxEnvSubmissionBytes);
+}
+
+LimitsForMessages message_limits(const QueueGrading& queue, const ImageContract& contract) {
+  auto limits = limits_for_messages(queue.limits);
+  limits.submission_bytes = submission_limit(queue.limits, contract);
+  return limits;
 }
 
 std::optional<SubmissionRefusal> refuse_submission(const GradeJob& job, const config::Limits& limits,
@@ -278,11 +283,7 @@ GradeReport ContainerGrader::grade(const GradeJob& job) {
   return report;
 }
 
-LimitsForMessages ContainerGrader::message_limits() const {
-  auto limits = limits_for_messages(queue_.limits);
-  limits.submission_bytes = submission_limit(queue_.limits, contract_);
-  return limits;
-}
+LimitsForMessages ContainerGrader::message_limits() const { return grading::message_limits(queue_, contract_); }
 
 GradeReport ContainerGrader::prepare_and_run(const GradeJob& job) {
   auto checked = precheck(queue_, contract_, job, job.files.size());

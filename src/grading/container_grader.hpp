@@ -99,6 +99,8 @@ ImageContract queue_contract(const QueueGrading& queue, const docker::ImageInfo&
 // The largest submission the queue grades: limits.submission, and under the upstream contract no more
 // than fits in SUBMISSION_CODE.
 std::int64_t submission_limit(const config::Limits& limits, const ImageContract& contract);
+// The limits a student message may name: the queue's, with the submission limit this contract applies.
+LimitsForMessages message_limits(const QueueGrading& queue, const ImageContract& contract);
 
 // Why a submission cannot be passed to the container at all (pure): too large (the effective limit), or
 // for the upstream contract bytes an environment variable cannot carry (NUL, invalid UTF-8).

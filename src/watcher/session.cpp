@@ -57,6 +57,18 @@ xqueue::ServerApi server_api(config::ServerApi api) {
   return api == config::ServerApi::Lms ? xqueue::ServerApi::Lms : xqueue::ServerApi::XQueue;
 }
 
+observability::PostOutcome post_outcome(xqueue::PutOutcome outcome) {
+  switch (outcome) {
+    case xqueue::PutOutcome::IncorrectKey:
+      return observability::PostOutcome::IncorrectKey;
+    case xqueue::PutOutcome::Refused:
+      return observability::PostOutcome::Rejected;
+    case xqueue::PutOutcome::Accepted:
+      break;
+  }
+  return observability::PostOutcome::Accepted;
+}
+
 double posted_score(double fraction, const std::optional<config::ScorePoints>& points) {
   if (!points) return fraction;
   if (!std::isfinite(fraction)) fraction = 0;
@@ -162,17 +174,17 @@ std::optional<xqueue::Submission> QueueSession::pull() {
   try {
     if (!client_.logged_in()) timed(XQueueEndpoint::Login, [&] { client_.login(); });
     auto submission = timed(XQueueEndpoint::GetSubmission, [&] { return client_.get_submission(queue_.name); });
-    shared_.health.set_xqueue_logged_in(name_ + shared_.health_suffix, true);
+    shared_.health.set_xqueue_logged_in(health_name(), true);
     if (submission) shared_.metrics.submission_pulled(queue_.name);
     return submission;
   } catch (const xqueue::XQueueAuthError&) {
-    shared_.health.set_xqueue_logged_in(name_ + shared_.health_suffix, false);
+    shared_.health.set_xqueue_logged_in(health_name(), false);
     throw;
   } catch (const xqueue::XQueuePermissionDenied&) {
-    shared_.health.set_xqueue_logged_in(name_ + shared_.health_suffix, false);
+    shared_.health.set_xqueue_logged_in(health_name(), false);
     throw;
   } catch (const xqueue::XQueueUnreachable&) {
-    shared_.health.set_xqueue_logged_in(name_ + shared_.health_suffix, false);
+    shared_.health.set_xqueue_logged_in(health_name(), false);
     throw;
   }
 }
@@ -341,24 +353,21 @@ bool QueueSession::deliver(const JournalEntry& entry, int attempts) {
 }
 
 void QueueSession::settle(const JournalEntry& entry, const xqueue::PutResult& posted) {
-  using observability::PostOutcome;
   switch (posted.outcome) {
     case xqueue::PutOutcome::Accepted:
       spdlog::info("{} submission {}: result posted", name_, entry.submission_id);
-      shared_.metrics.submission_posted(queue_.name, PostOutcome::Accepted);
       break;
     case xqueue::PutOutcome::IncorrectKey:
       spdlog::warn("{} submission {}: XQueue refused the key (re-served meanwhile); result dropped", name_,
                    entry.submission_id);
-      shared_.metrics.submission_posted(queue_.name, PostOutcome::IncorrectKey);
       break;
     case xqueue::PutOutcome::Refused:
       // Posting it again cannot change a permanent refusal; XQueue keeps (or re-serves) the submission.
       spdlog::error("{} submission {}: result refused for good (HTTP {}: {}); dropped from the journal", name_,
                     entry.submission_id, posted.status, posted.reason);
-      shared_.metrics.submission_posted(queue_.name, PostOutcome::Rejected);
       break;
   }
+  shared_.metrics.submission_posted(queue_.name, post_outcome(posted.outcome));
   shared_.journal.settle(entry.id);
 }
 

@@ -71,6 +71,9 @@ grading::GradeJob to_grade_job(xqueue::Submission submission, const config::Queu
 
 xqueue::ServerApi server_api(config::ServerApi api);
 
+// How a put_result outcome is counted in the metrics.
+observability::PostOutcome post_outcome(xqueue::PutOutcome outcome);
+
 // The score to post: the grader's 0..1 score as is, or whole points out of the queue's `points`. Pure.
 double posted_score(double fraction, const std::optional<config::ScorePoints>& points);
 
@@ -108,6 +111,8 @@ class QueueSession {
   // Posts a journalled result; returns true when the entry is settled (acknowledged or re-served).
   bool deliver(const JournalEntry& entry, int attempts);
   const std::string& name() const { return name_; }
+  // This connection in the health registry: its name, told apart from a retiring generation's twin.
+  std::string health_name() const { return name_ + shared_.health_suffix; }
 
  private:
   // Runs one XQueue call, counting it by endpoint and outcome.

@@ -16,17 +16,8 @@ observability::PostOutcome answer_malformed(xqueue::Client& client, const std::s
       .errors = {"This submission could not be graded because it reached the grader malformed. "
                  "Course staff have been told; please submit again."}};
   try {
-    const auto posted =
-        client.put_result(raw_header, {.correct = false, .score = 0, .msg = grading::render_html(result)});
-    switch (posted.outcome) {
-      case xqueue::PutOutcome::IncorrectKey:
-        return observability::PostOutcome::IncorrectKey;
-      case xqueue::PutOutcome::Refused:
-        return observability::PostOutcome::Rejected;
-      case xqueue::PutOutcome::Accepted:
-        break;
-    }
-    return observability::PostOutcome::Accepted;
+    return post_outcome(
+        client.put_result(raw_header, {.correct = false, .score = 0, .msg = grading::render_html(result)}).outcome);
   } catch (const xqueue::XQueueError& error) {
     spdlog::warn("{} could not answer a malformed submission: {}", who, error.what());
     return observability::PostOutcome::Failed;
@@ -72,7 +63,7 @@ void Worker::run() {
   // Busy spells: waiting for capacity, then a container run and its retries.
   const auto busy_allowance =
       std::chrono::duration_cast<std::chrono::seconds>(4 * queue_.limits.timeout + std::chrono::seconds(60));
-  auto loop = shared_.health.register_scoped_loop("worker " + name_ + shared_.health_suffix, idle_allowance);
+  auto loop = shared_.health.register_scoped_loop("worker " + session.health_name(), idle_allowance);
   auto forbidden_backoff = manager.login_poll_interval;
   std::int64_t last_served_twice = -1;  // logged at warning once per submission, then at debug
   while (!shared_.stop.requested()) {
@@ -160,7 +151,7 @@ void Worker::run() {
       shared_.stop.wait_for(manager.login_poll_interval);
     }
   }
-  shared_.health.forget_xqueue_connection(name_ + shared_.health_suffix);
+  shared_.health.forget_xqueue_connection(session.health_name());
   spdlog::info("{} stopped", name_);
 }
 

@@ -15,21 +15,7 @@ constexpr const char* kFormContentType = "application/x-www-form-urlencoded";
 
 // Throws for an answer that is not a reply; `meaning` is status_meaning's for it.
 void require_reply(StatusMeaning meaning, const std::string& url, const http::Response& response) {
-  switch (meaning) {
-    case StatusMeaning::Reply:
-      return;
-    case StatusMeaning::ServerError:
-      throw XQueueServerError(
-          fmt::format("XQueue {}: server error HTTP {}: {}", url, response.status, error_reason(response.body)),
-          response.status);
-    default: {
-      const auto location = response.header("Location");
-      throw XQueueServerError(fmt::format("XQueue {}: unexpected HTTP {}{}: {}; check the server url", url,
-                                          response.status, location ? " to " + *location : "",
-                                          error_reason(response.body)),
-                              response.status);
-    }
-  }
+  xqueue::require_reply(meaning, "XQueue " + url, response.status, response.body, response.header("Location"));
 }
 
 // For messages about a put_result given only its header: the id, never the key.

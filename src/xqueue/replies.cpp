@@ -284,9 +284,6 @@ std::string reason_text(const nlohmann::json& content) {
   return dump(content);
 }
 
-}  // namespace xqw::xqueue
-
-namespace xqw::xqueue {
 namespace {
 
 constexpr std::size_t kReasonCap = 300;
@@ -319,8 +316,6 @@ std::string capped(std::string text) {
 
 }  // namespace
 
-std::string_view server_api_name(ServerApi api) { return api == ServerApi::Lms ? "lms" : "xqueue"; }
-
 std::string error_reason(std::string_view body) {
   if (body.empty()) return "empty body";
   const auto parsed = json::parse(body, nullptr, false);
@@ -349,6 +344,20 @@ StatusMeaning status_meaning(ServerApi api, long status, std::string_view body) 
   return StatusMeaning::Unexpected;
 }
 
+void require_reply(StatusMeaning meaning, std::string_view where, long status, std::string_view body,
+                   const std::optional<std::string>& location) {
+  switch (meaning) {
+    case StatusMeaning::Reply:
+      return;
+    case StatusMeaning::ServerError:
+      throw XQueueServerError(fmt::format("{}: server error HTTP {}: {}", where, status, error_reason(body)), status);
+    default:
+      throw XQueueServerError(fmt::format("{}: unexpected HTTP {}{}: {}; check the server url", where, status,
+                                          location ? " to " + *location : "", error_reason(body)),
+                              status);
+  }
+}
+
 PutResult put_result_outcome(ServerApi api, long status, std::string_view body, std::string_view where) {
   if (api == ServerApi::Lms && status == 500) {
     // The LMS records the first result and fails on any later one: a retried post whose first answer was
@@ -357,14 +366,7 @@ PutResult put_result_outcome(ServerApi api, long status, std::string_view body, 
             "HTTP 500, which the LMS answers for a submission that already has a result (" + error_reason(body) + ")",
             status};
   }
-  switch (status_meaning(api, status, body)) {
-    case StatusMeaning::Reply:
-      break;
-    case StatusMeaning::ServerError:
-      throw XQueueServerError(fmt::format("{}: HTTP {}: {}", where, status, error_reason(body)), status);
-    default:
-      throw XQueueServerError(fmt::format("{}: unexpected HTTP {}: {}", where, status, error_reason(body)), status);
-  }
+  require_reply(status_meaning(api, status, body), where, status, body);
   const Reply reply = parse_reply(body, where);
   if (reply.ok()) return {PutOutcome::Accepted, "", status};
   std::string reason = reason_text(reply.content);

@@ -50,7 +50,6 @@ enum class ServerApi {
   Lms,     // the LMS's /xqueue/ (edx-submissions): 4xx/5xx statuses, 403 {"detail"} when logged out,
            // no get_queuelen
 };
-std::string_view server_api_name(ServerApi api);  // "xqueue", "lms"
 
 enum class PutOutcome {
   Accepted,
@@ -193,6 +192,11 @@ enum class StatusMeaning {
   Unexpected,        // a status the protocol does not use (the URL is probably wrong)
 };
 StatusMeaning status_meaning(ServerApi api, long status, std::string_view body);
+
+// Returns when `meaning` is Reply; else throws XQueueServerError naming `where`, the status, the body's
+// reason and, for a redirect, where it led (`location`).
+void require_reply(StatusMeaning meaning, std::string_view where, long status, std::string_view body,
+                   const std::optional<std::string>& location = std::nullopt);
 
 // A put_result answer (status and body) as an outcome. Pure. Throws XQueueServerError for a transient
 // failure (retry later) and MalformedReply for a 200 that is not a reply.
