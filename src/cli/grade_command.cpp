@@ -82,30 +82,6 @@ std::optional<grading::QueueGrading> queue_for(const GradeOptions& options, std:
   return queue;
 }
 
-// What the image reported about its own resource use ("xqw-usage: {json}" on stderr), if anything.
-struct Usage {
-  std::optional<double> cpu_seconds;
-  std::optional<std::int64_t> max_rss_bytes;
-};
-
-Usage usage_from(const std::string& staff_stderr) {
-  static constexpr std::string_view kPrefix = "xqw-usage: ";
-  Usage usage;
-  std::istringstream lines(staff_stderr);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.starts_with(kPrefix)) continue;
-    const auto parsed = nlohmann::json::parse(line.substr(kPrefix.size()), nullptr, false);
-    if (!parsed.is_object()) continue;
-    if (parsed.contains("cpu_seconds") && parsed["cpu_seconds"].is_number()) {
-      usage.cpu_seconds = parsed["cpu_seconds"].get<double>();
-    }
-    if (parsed.contains("max_rss_bytes") && parsed["max_rss_bytes"].is_number_integer()) {
-      usage.max_rss_bytes = parsed["max_rss_bytes"].get<std::int64_t>();
-    }
-  }
-  return usage;
-}
-
 void print_for_people(const grading::GradeReport& report, const config::Limits& limits, const Style& style,
                       std::ostream& out) {
   const auto& result = report.outcome.result;
@@ -134,7 +110,7 @@ void print_for_people(const grading::GradeReport& report, const config::Limits& 
   out << "container: create " << ms(report.times.create) << " ms, start " << ms(report.times.start) << " ms, run "
       << ms(report.times.run) << " ms, remove " << ms(report.times.remove) << " ms, total " << ms(report.times.total)
       << " ms, exit code " << report.exit_code << "\n";
-  const auto usage = usage_from(report.staff_stderr);
+  const auto usage = grading::image_report(report.staff_stderr);
   if (usage.cpu_seconds || usage.max_rss_bytes) {
     out << "resources: cpu " << (usage.cpu_seconds ? fmt::format("{:.3f} s", *usage.cpu_seconds) : "unknown")
         << ", peak memory " << (usage.max_rss_bytes ? config::format_bytes(*usage.max_rss_bytes) : "unknown")
@@ -151,7 +127,7 @@ nlohmann::json as_json(const grading::GradeReport& report) {
                      test.actual_output});
   }
   const auto ms = [](auto duration) { return std::chrono::duration<double, std::milli>(duration).count(); };
-  const auto usage = usage_from(report.staff_stderr);
+  const auto usage = grading::image_report(report.staff_stderr);
   return {{"cpu_seconds", usage.cpu_seconds ? nlohmann::json(*usage.cpu_seconds) : nlohmann::json()},
           {"max_rss_bytes", usage.max_rss_bytes ? nlohmann::json(*usage.max_rss_bytes) : nlohmann::json()},
           {"verdict", grading::verdict_label(report.outcome.verdict)},

@@ -258,16 +258,6 @@ ContainerState Client::inspect(const std::string& id) {
                         .exit_code = state.value("ExitCode", 0)};
 }
 
-ContainerState Client::inspect_exited(const std::string& id, int exit_code) {
-  auto state = inspect(id);
-  constexpr int kKilledBySigkill = 128 + 9;
-  for (int retry = 0; retry < 5 && exit_code == kKilledBySigkill && !state.oom_killed; ++retry) {
-    std::this_thread::sleep_for(milliseconds{20});
-    state = inspect(id);
-  }
-  return state;
-}
-
 void Client::remove(const std::string& id) {
   auto response = call("DELETE", "/containers/" + id + "?force=1&v=1");
   if (response.status == 404) return;

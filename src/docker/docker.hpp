@@ -208,9 +208,6 @@ class Client {
   // Sends `signal` to the container's PID 1; false when the container is not running (or is gone).
   bool send_signal(const std::string& id, const std::string& signal);
   ContainerState inspect(const std::string& id);
-  // The state once the container has exited with `exit_code`: the engine may record an OOM kill a
-  // moment after the exit itself, so a SIGKILL exit is looked at again briefly before it is believed.
-  ContainerState inspect_exited(const std::string& id, int exit_code);
   // Force-removes the container and its anonymous volumes; a container already gone is not an error.
   void remove(const std::string& id);
   std::vector<ContainerSummary> list_by_label(const std::string& label_filter);

@@ -6,7 +6,8 @@
 #include <string_view>
 #include <utility>
 
-#include "grading/sanitize.hpp"
+#include "grading/html_allowlist.hpp"
+#include "grading/utf8_text.hpp"
 
 namespace xqw::grading {
 namespace {

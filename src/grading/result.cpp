@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "grading/sanitize.hpp"
+#include "grading/utf8_text.hpp"
 
 namespace xqw::grading {
 namespace {

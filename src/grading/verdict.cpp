@@ -4,7 +4,8 @@
 #include <array>
 #include <cstdio>
 
-#include "grading/sanitize.hpp"
+#include "grading/contract.hpp"
+#include "grading/utf8_text.hpp"
 
 namespace xqw::grading {
 namespace {
@@ -129,7 +130,7 @@ Outcome failure(Verdict verdict, const std::string& limit, std::string_view deta
   return outcome;
 }
 
-std::string with_stderr_tail(std::string reason, const RunSignals& signals) {
+std::string with_stderr_tail(std::string reason, const RunFacts& signals) {
   const std::string_view err = signals.stderr_bytes;
   if (err.empty()) return reason;
   std::size_t start = err.size() > kStderrTailBytes ? err.size() - kStderrTailBytes : 0;
@@ -155,42 +156,71 @@ std::optional<Verdict> verdict_from_label(std::string_view label) {
   return std::nullopt;
 }
 
-Outcome decide(const RunSignals& signals, const LimitsForMessages& limits, const MessageOverrides& overrides,
-               const ParseLimits& parse_limits) {
-  auto fail = [&](Verdict verdict, std::string_view detail, const std::string& reason,
-                  bool stderr_cap = false) {
-    return failure(verdict, limit_in_words(verdict, limits, stderr_cap), detail, overrides,
-                   with_stderr_tail(reason, signals));
-  };
-  if (signals.deadline_hit) {
-    return fail(
-        Verdict::Timeout, "",
-        "wall-clock deadline of " + format_duration(limits.timeout) + " reached; the container was killed");
+namespace {
+
+// Exit statuses of PID 1 killed by a signal (128 + the signal's number).
+constexpr int kKilledBySigkill = 128 + 9;
+constexpr int kStoppedBySigterm = 128 + 15;
+
+bool stopped_by_watcher(const RunFacts& facts) {
+  return facts.deadline_hit || facts.stdout_truncated || facts.stderr_truncated;
+}
+
+// Facts that say the run tells nothing about the submission.
+std::optional<GradeAgain> grade_again(const RunFacts& facts) {
+  if (stopped_by_watcher(facts)) return std::nullopt;
+  // Nothing in a grading container sends its PID 1 SIGTERM: the engine stopping it did.
+  if (facts.exit_code == kStoppedBySigterm) {
+    return GradeAgain{"the container was stopped from outside (SIGTERM) while grading"};
   }
-  if (signals.oom_killed) {
+  if (facts.started_before_job && facts.exit_code == kNoJobArrivedExit && facts.stdout_bytes.empty()) {
+    return GradeAgain{"the container stopped waiting before its job arrived"};
+  }
+  return std::nullopt;
+}
+
+std::string pids_reason(const RunFacts& facts, std::int64_t pids) {
+  std::string reason = "the process limit (" + std::to_string(pids) + ") was reached";
+  if (facts.refused_forks.value_or(0) > 0) {
+    reason += " (the pids cgroup refused " + std::to_string(*facts.refused_forks) + " forks)";
+  }
+  return reason;
+}
+
+}  // namespace
+
+std::expected<Outcome, GradeAgain> decide(const RunFacts& facts, const LimitsForMessages& limits,
+                                          const MessageOverrides& overrides, const ParseLimits& parse_limits) {
+  if (auto again = grade_again(facts)) return std::unexpected(std::move(*again));
+  auto fail = [&](Verdict verdict, std::string_view detail, const std::string& reason, bool stderr_cap = false) {
+    return failure(verdict, limit_in_words(verdict, limits, stderr_cap), detail, overrides,
+                   with_stderr_tail(reason, facts));
+  };
+  if (facts.deadline_hit) {
+    return fail(Verdict::Timeout, "",
+                "wall-clock deadline of " + format_duration(limits.timeout) + " reached; the container was killed");
+  }
+  if (facts.engine_oom_flag || (!stopped_by_watcher(facts) && facts.exit_code == kKilledBySigkill)) {
     return fail(Verdict::OutOfMemory, "",
                 "the container was OOM-killed (memory limit " + format_bytes(limits.memory_bytes) + ")");
   }
-  if (signals.pids_exhausted) {
-    return fail(Verdict::PidsLimit, "",
-                "the process limit (" + std::to_string(limits.pids) + ") was reached");
+  if (facts.refused_forks.value_or(0) > 0 || stderr_shows_process_limit(facts.stderr_bytes)) {
+    return fail(Verdict::PidsLimit, "", pids_reason(facts, limits.pids));
   }
-  if (signals.stdout_truncated || signals.stderr_truncated) {
-    const bool stderr_over = !signals.stdout_truncated;
+  if (facts.stdout_truncated || facts.stderr_truncated) {
+    const bool stderr_over = !facts.stdout_truncated;
     const std::string stream = stderr_over ? "stderr" : "stdout";
     const std::int64_t cap = stderr_over ? limits.stderr_bytes : limits.stdout_bytes;
-    return fail(Verdict::OutputLimit, "", stream + " exceeded its " + format_bytes(cap) + " cap",
-                stderr_over);
+    return fail(Verdict::OutputLimit, "", stream + " exceeded its " + format_bytes(cap) + " cap", stderr_over);
   }
-  if (!signals.exit_code) return fail(Verdict::InfrastructureError, "", "the engine reported no exit code");
-  if (*signals.exit_code != 0) {
-    const std::string code = "exit code " + std::to_string(*signals.exit_code);
+  if (!facts.exit_code) return fail(Verdict::InfrastructureError, "", "the engine reported no exit code");
+  if (*facts.exit_code != 0) {
+    const std::string code = "exit code " + std::to_string(*facts.exit_code);
     return fail(Verdict::GraderError, code, "the grader failed with " + code);
   }
-  ParsedOutput parsed = parse_grader_output(signals.stdout_bytes, parse_limits);
+  ParsedOutput parsed = parse_grader_output(facts.stdout_bytes, parse_limits);
   if (!parsed.ok()) {
-    return fail(Verdict::InvalidOutput, "",
-                "exit code 0 but stdout is not a valid result: " + parsed.invalid_reason);
+    return fail(Verdict::InvalidOutput, "", "exit code 0 but stdout is not a valid result: " + parsed.invalid_reason);
   }
   Outcome outcome;
   outcome.verdict = Verdict::Graded;

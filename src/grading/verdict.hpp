@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,14 +36,16 @@ std::string_view verdict_label(Verdict verdict);
 // The inverse, for validating override keys in configuration.
 std::optional<Verdict> verdict_from_label(std::string_view label);
 
-// What the engine and the watcher observed about one container run.
-struct RunSignals {
-  bool deadline_hit = false;
-  bool oom_killed = false;
-  bool pids_exhausted = false;  // set by the caller, e.g. from pids.events or stderr_shows_process_limit
-  bool stdout_truncated = false;
-  bool stderr_truncated = false;
-  std::optional<int> exit_code;  // nullopt: the engine never reported one
+// What was observed about one container run: raw facts only, collected by the container grader; what
+// they mean is decide()'s alone.
+struct RunFacts {
+  bool deadline_hit = false;        // the deadline passed and the watcher killed the container
+  bool stdout_truncated = false;    // stdout reached its cap and the watcher killed the container
+  bool stderr_truncated = false;    // likewise for stderr
+  bool engine_oom_flag = false;     // the engine's State.OOMKilled
+  std::optional<int> exit_code;     // PID 1's exit status; nullopt: the engine never reported one
+  bool started_before_job = false;  // the container was started ahead of its job and sent it by signal
+  std::optional<std::int64_t> refused_forks;  // forks the pids cgroup refused, as the image reported it
   std::string stdout_bytes;
   std::string stderr_bytes;  // staff-only: never shown to students
 };
@@ -68,12 +71,21 @@ struct Outcome {
   std::string staff_reason;  // for logs; may quote stderr; empty when Graded
 };
 
-// Precedence follows the engine's own signals: deadline → Timeout, OOM-killed → OutOfMemory, pids
-// exhausted → PidsLimit, stdout or stderr over its cap → OutputLimit; then exit 0 with a valid result
-// → Graded, exit 0 with anything else → InvalidOutput, another exit code → GraderError, no exit code
-// at all → InfrastructureError.
-Outcome decide(const RunSignals& signals, const LimitsForMessages& limits, const MessageOverrides& overrides,
-               const ParseLimits& parse_limits = {});
+// Facts that say nothing about the submission: grade it again later (never posted as a zero).
+struct GradeAgain {
+  std::string reason;  // staff-facing
+};
+
+// The one place a run's facts become a verdict. Not the student's doing, so GradeAgain: PID 1 ended by
+// SIGTERM the watcher did not send (the engine stopping it: daemon shutdown, `docker stop`), or a
+// container started ahead ending with the image's "no job arrived" status and no output. Then, in order:
+// deadline → Timeout; the engine's OOM flag, or a SIGKILL the watcher did not send (PID 1 cannot be
+// SIGKILLed from inside its PID namespace: the kernel's OOM killer did it) → OutOfMemory; forks refused
+// by the pids cgroup, or stderr showing a process could not be created → PidsLimit; stdout or stderr over
+// its cap → OutputLimit; no exit code → InfrastructureError; another exit code than 0 → GraderError;
+// exit 0 with a valid result → Graded, with anything else → InvalidOutput.
+std::expected<Outcome, GradeAgain> decide(const RunFacts& facts, const LimitsForMessages& limits,
+                                          const MessageOverrides& overrides, const ParseLimits& parse_limits = {});
 
 // The outcome for a verdict reached without a run (SubmissionTooLarge, GraderNotFound,
 // InfrastructureError) or any other failure the caller detects itself.

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <thread>
 #include <random>
 #include <string>
 
@@ -48,7 +49,12 @@ inline Run run_container(docker::Client& client, const docker::ContainerSpec& sp
   run.output = client.follow_output(guard.id(), caps, deadline, &deadline_hit);
   run.wait = client.wait(guard.id(), deadline);
   run.wait.deadline_hit = run.wait.deadline_hit || deadline_hit;
-  run.state = client.inspect_exited(guard.id(), run.wait.exit_code);
+  run.state = client.inspect(guard.id());
+  // The engine may record an OOM kill a moment after the wait returns: look again briefly.
+  for (int retry = 0; retry < 5 && run.wait.exit_code == 128 + 9 && !run.state.oom_killed; ++retry) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    run.state = client.inspect(guard.id());
+  }
   return run;
 }
 

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "grading/render.hpp"
-#include "grading/sanitize.hpp"
+#include "grading/utf8_text.hpp"
 
 namespace xqw::grading {
 namespace {

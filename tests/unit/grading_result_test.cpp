@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "grading/result.hpp"
-#include "grading/sanitize.hpp"
+#include "grading/utf8_text.hpp"
 
 namespace xqw::grading {
 namespace {

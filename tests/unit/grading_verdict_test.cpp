@@ -4,6 +4,7 @@
 
 #include "grading/render.hpp"
 #include "grading/verdict.hpp"
+#include "verdict_test_support.hpp"
 
 namespace xqw::grading {
 namespace {
@@ -24,8 +25,8 @@ LimitsForMessages queue_limits() {
           .submission_bytes = kMiB};
 }
 
-RunSignals finished(int exit_code, std::string stdout_bytes = kValidStdout, std::string stderr_bytes = "") {
-  RunSignals signals;
+RunFacts finished(int exit_code, std::string stdout_bytes = kValidStdout, std::string stderr_bytes = "") {
+  RunFacts signals;
   signals.exit_code = exit_code;
   signals.stdout_bytes = std::move(stdout_bytes);
   signals.stderr_bytes = std::move(stderr_bytes);
@@ -92,7 +93,7 @@ TEST(GradingFormat, DurationsInWords) {
 }
 
 TEST(GradingDecide, ExitZeroWithAValidResultIsGraded) {
-  const Outcome outcome = decide(finished(0), queue_limits(), {});
+  const Outcome outcome = decided(finished(0), queue_limits(), {});
   EXPECT_EQ(outcome.verdict, Verdict::Graded);
   EXPECT_TRUE(outcome.result.correct);
   EXPECT_EQ(outcome.result.score, 1.0);
@@ -102,58 +103,59 @@ TEST(GradingDecide, ExitZeroWithAValidResultIsGraded) {
 }
 
 TEST(GradingDecide, EachLimitHasAPlainMessage) {
-  RunSignals timeout = finished(137);
+  RunFacts timeout = finished(137);
   timeout.deadline_hit = true;
-  const Outcome timed_out = decide(timeout, queue_limits(), {});
+  const Outcome timed_out = decided(timeout, queue_limits(), {});
   expect_failed(timed_out, Verdict::Timeout);
   EXPECT_EQ(student_message(timed_out), "Your code did not finish within 20 s.");
 
-  RunSignals oom = finished(137);
-  oom.oom_killed = true;
-  const Outcome out_of_memory = decide(oom, queue_limits(), {});
+  RunFacts oom = finished(137);
+  oom.engine_oom_flag = true;
+  const Outcome out_of_memory = decided(oom, queue_limits(), {});
   expect_failed(out_of_memory, Verdict::OutOfMemory);
   EXPECT_EQ(student_message(out_of_memory), "Your code used more than 256 MiB of memory.");
 
-  RunSignals pids = finished(1);
-  pids.pids_exhausted = true;
-  const Outcome too_many = decide(pids, queue_limits(), {});
+  RunFacts pids = finished(1);
+  pids.refused_forks = 3;
+  const Outcome too_many = decided(pids, queue_limits(), {});
   expect_failed(too_many, Verdict::PidsLimit);
   EXPECT_EQ(student_message(too_many), "Your code started too many processes (limit: 64).");
 
-  RunSignals chatty = finished(0);
+  RunFacts chatty = finished(0);
   chatty.stdout_truncated = true;
-  const Outcome printed = decide(chatty, queue_limits(), {});
+  const Outcome printed = decided(chatty, queue_limits(), {});
   expect_failed(printed, Verdict::OutputLimit);
   EXPECT_EQ(student_message(printed), "Your code printed more than 1 MiB.");
 
-  RunSignals noisy = finished(0);
+  RunFacts noisy = finished(0);
   noisy.stderr_truncated = true;
-  const Outcome printed_errors = decide(noisy, queue_limits(), {});
+  const Outcome printed_errors = decided(noisy, queue_limits(), {});
   expect_failed(printed_errors, Verdict::OutputLimit);
   EXPECT_EQ(student_message(printed_errors), "Your code printed more than 512 KiB.");
   EXPECT_NE(printed_errors.staff_reason.find("stderr exceeded its 512 KiB cap"), std::string::npos);
 }
 
 TEST(GradingDecide, EngineSignalsTakePrecedenceInOrder) {
-  RunSignals signals = finished(0);  // a valid result does not outweigh any engine signal
-  signals.deadline_hit = signals.oom_killed = signals.pids_exhausted = signals.stdout_truncated = true;
-  EXPECT_EQ(decide(signals, queue_limits(), {}).verdict, Verdict::Timeout);
+  RunFacts signals = finished(0);  // a valid result does not outweigh any engine signal
+  signals.deadline_hit = signals.engine_oom_flag = signals.stdout_truncated = true;
+  signals.refused_forks = 3;
+  EXPECT_EQ(decided(signals, queue_limits(), {}).verdict, Verdict::Timeout);
   signals.deadline_hit = false;
-  EXPECT_EQ(decide(signals, queue_limits(), {}).verdict, Verdict::OutOfMemory);
-  signals.oom_killed = false;
-  EXPECT_EQ(decide(signals, queue_limits(), {}).verdict, Verdict::PidsLimit);
-  signals.pids_exhausted = false;
-  EXPECT_EQ(decide(signals, queue_limits(), {}).verdict, Verdict::OutputLimit);
+  EXPECT_EQ(decided(signals, queue_limits(), {}).verdict, Verdict::OutOfMemory);
+  signals.engine_oom_flag = false;
+  EXPECT_EQ(decided(signals, queue_limits(), {}).verdict, Verdict::PidsLimit);
+  signals.refused_forks.reset();
+  EXPECT_EQ(decided(signals, queue_limits(), {}).verdict, Verdict::OutputLimit);
   signals.stdout_truncated = false;
-  EXPECT_EQ(decide(signals, queue_limits(), {}).verdict, Verdict::Graded);
+  EXPECT_EQ(decided(signals, queue_limits(), {}).verdict, Verdict::Graded);
   signals.exit_code = 3;
-  EXPECT_EQ(decide(signals, queue_limits(), {}).verdict, Verdict::GraderError);
+  EXPECT_EQ(decided(signals, queue_limits(), {}).verdict, Verdict::GraderError);
   signals.exit_code.reset();
-  EXPECT_EQ(decide(signals, queue_limits(), {}).verdict, Verdict::InfrastructureError);
+  EXPECT_EQ(decided(signals, queue_limits(), {}).verdict, Verdict::InfrastructureError);
 }
 
 TEST(GradingDecide, InvalidOutputKeepsTheReasonForStaffOnly) {
-  const Outcome outcome = decide(finished(0, "Traceback: secret_answer = 42\n"), queue_limits(), {});
+  const Outcome outcome = decided(finished(0, "Traceback: secret_answer = 42\n"), queue_limits(), {});
   expect_failed(outcome, Verdict::InvalidOutput);
   EXPECT_EQ(student_message(outcome),
             "There was a problem running your code (Staff debug: invalid grader output).");
@@ -162,7 +164,7 @@ TEST(GradingDecide, InvalidOutputKeepsTheReasonForStaffOnly) {
 
 TEST(GradingDecide, GraderFailureNeverShowsStderrToStudents) {
   const Outcome outcome =
-      decide(finished(1, "", "Traceback ...\nAssertionError: answer is 42 SECRET"), queue_limits(), {});
+      decided(finished(1, "", "Traceback ...\nAssertionError: answer is 42 SECRET"), queue_limits(), {});
   expect_failed(outcome, Verdict::GraderError);
   EXPECT_EQ(student_message(outcome), "There was a problem running your code (Staff debug: exit code 1).");
   EXPECT_EQ(render_html(outcome.result).find("SECRET"), std::string::npos);
@@ -172,12 +174,12 @@ TEST(GradingDecide, GraderFailureNeverShowsStderrToStudents) {
 
 TEST(GradingDecide, NoVerdictQuotesStderrToStudents) {
   for (int variant = 0; variant < 6; ++variant) {
-    RunSignals signals = finished(variant == 5 ? 0 : 1, variant == 5 ? "bad" : "", "SECRET stderr");
+    RunFacts signals = finished(variant == 5 ? 0 : 1, variant == 5 ? "bad" : "", "SECRET stderr");
     signals.deadline_hit = variant == 0;
-    signals.oom_killed = variant == 1;
-    signals.pids_exhausted = variant == 2;
+    signals.engine_oom_flag = variant == 1;
+    if (variant == 2) signals.refused_forks = 3;
     signals.stderr_truncated = variant == 3;
-    const Outcome outcome = decide(signals, queue_limits(), {});
+    const Outcome outcome = decided(signals, queue_limits(), {});
     EXPECT_EQ(student_message(outcome).find("SECRET"), std::string::npos) << verdict_label(outcome.verdict);
     EXPECT_NE(outcome.staff_reason.find("SECRET stderr"), std::string::npos)
         << verdict_label(outcome.verdict);
@@ -186,45 +188,46 @@ TEST(GradingDecide, NoVerdictQuotesStderrToStudents) {
 
 TEST(GradingDecide, StaffReasonQuotesOnlyTheEndOfALongStderr) {
   const std::string stderr_bytes = std::string(100 * 1024, 'x') + "\nValueError: the real cause";
-  const Outcome outcome = decide(finished(2, "", stderr_bytes), queue_limits(), {});
+  const Outcome outcome = decided(finished(2, "", stderr_bytes), queue_limits(), {});
   EXPECT_LT(outcome.staff_reason.size(), 3000u);
   EXPECT_TRUE(outcome.staff_reason.ends_with("ValueError: the real cause"));
   EXPECT_NE(outcome.staff_reason.find("stderr (excerpt)"), std::string::npos);
 }
 
 TEST(GradingDecide, MissingExitCodeIsAnInfrastructureError) {
-  RunSignals signals;
-  const Outcome outcome = decide(signals, queue_limits(), {});
+  RunFacts signals;
+  const Outcome outcome = decided(signals, queue_limits(), {});
   expect_failed(outcome, Verdict::InfrastructureError);
   EXPECT_NE(student_message(outcome).find("Please try again later"), std::string::npos);
 }
 
 TEST(GradingDecide, OverridesReplaceTheMessageAndFillInTheLimit) {
-  RunSignals signals = finished(137);
+  RunFacts signals = finished(137);
   signals.deadline_hit = true;
   const MessageOverrides overrides = {{"timeout", "Too slow: {limit} max ({limit})."},
                                       {"out_of_memory", "Memory! {limit}"}};
-  EXPECT_EQ(student_message(decide(signals, queue_limits(), overrides)), "Too slow: 20 s max (20 s).");
+  EXPECT_EQ(student_message(decided(signals, queue_limits(), overrides)), "Too slow: 20 s max (20 s).");
   signals.deadline_hit = false;
-  signals.oom_killed = true;
-  EXPECT_EQ(student_message(decide(signals, queue_limits(), overrides)), "Memory! 256 MiB");
-  signals.oom_killed = false;
-  signals.pids_exhausted = true;
-  EXPECT_EQ(student_message(decide(signals, queue_limits(), overrides)),
+  signals.engine_oom_flag = true;
+  EXPECT_EQ(student_message(decided(signals, queue_limits(), overrides)), "Memory! 256 MiB");
+  signals.engine_oom_flag = false;
+  signals.exit_code = 1;  // a SIGKILL the watcher did not send is the OOM killer's
+  signals.refused_forks = 3;
+  EXPECT_EQ(student_message(decided(signals, queue_limits(), overrides)),
             "Your code started too many processes (limit: 64).");
-  EXPECT_EQ(student_message(decide(finished(9), queue_limits(), {{"grader_error", "Broken{limit}."}})),
+  EXPECT_EQ(student_message(decided(finished(9), queue_limits(), {{"grader_error", "Broken{limit}."}})),
             "Broken.");
-  EXPECT_EQ(student_message(decide(finished(9), queue_limits(), {{"grader_error", ""}})),
+  EXPECT_EQ(student_message(decided(finished(9), queue_limits(), {{"grader_error", ""}})),
             "There was a problem running your code (Staff debug: exit code 9).");
 }
 
 TEST(GradingDecide, UnknownLimitsGiveLimitFreeWording) {
-  RunSignals signals = finished(137);
+  RunFacts signals = finished(137);
   signals.deadline_hit = true;
-  EXPECT_EQ(student_message(decide(signals, LimitsForMessages{}, {})), "Your code did not finish in time.");
+  EXPECT_EQ(student_message(decided(signals, LimitsForMessages{}, {})), "Your code did not finish in time.");
   signals.deadline_hit = false;
-  signals.oom_killed = true;
-  EXPECT_EQ(student_message(decide(signals, LimitsForMessages{}, {})), "Your code used too much memory.");
+  signals.engine_oom_flag = true;
+  EXPECT_EQ(student_message(decided(signals, LimitsForMessages{}, {})), "Your code used too much memory.");
 }
 
 TEST(GradingDecide, FailuresFoundBeforeARunUseTheSameMessages) {
@@ -246,10 +249,10 @@ TEST(GradingDecide, FailuresFoundBeforeARunUseTheSameMessages) {
 }
 
 TEST(GradingDecide, FailureMessagesRenderAsErrors) {
-  RunSignals signals = finished(137);
-  signals.oom_killed = true;
+  RunFacts signals = finished(137);
+  signals.engine_oom_flag = true;
   const std::string html =
-      render_html(decide(signals, queue_limits(), {{"out_of_memory", "<b>{limit}</b> & more"}}).result);
+      render_html(decided(signals, queue_limits(), {{"out_of_memory", "<b>{limit}</b> & more"}}).result);
   EXPECT_NE(html.find("    ERROR\n"), std::string::npos);
   EXPECT_NE(html.find("<li><pre>&lt;b&gt;256 MiB&lt;/b&gt; &amp; more</pre></li>"), std::string::npos);
 }
@@ -264,6 +267,53 @@ TEST(GradingVerdict, RecognisesProcessLimitOnStderr) {
   EXPECT_FALSE(stderr_shows_process_limit("MemoryError"));
   EXPECT_FALSE(stderr_shows_process_limit("read: Resource temporarily unavailable"));
   EXPECT_FALSE(stderr_shows_process_limit(""));
+}
+
+TEST(GradingDecide, ASigkillTheWatcherDidNotSendIsTheOomKiller) {
+  // PID 1 cannot be SIGKILLed from inside its PID namespace, and nothing else kills it but the watcher.
+  EXPECT_EQ(decided(finished(137), queue_limits(), {}).verdict, Verdict::OutOfMemory);
+  RunFacts by_deadline = finished(137);
+  by_deadline.deadline_hit = true;
+  EXPECT_EQ(decided(by_deadline, queue_limits(), {}).verdict, Verdict::Timeout);
+  RunFacts by_output_cap = finished(137);
+  by_output_cap.stdout_truncated = true;
+  EXPECT_EQ(decided(by_output_cap, queue_limits(), {}).verdict, Verdict::OutputLimit);
+}
+
+TEST(GradingDecide, ASigtermFromOutsideIsGradedAgainNotPosted) {
+  const auto stopped = decide(finished(143, ""), queue_limits(), {});
+  ASSERT_FALSE(stopped.has_value());
+  EXPECT_NE(stopped.error().reason.find("stopped from outside (SIGTERM)"), std::string::npos);
+  RunFacts after_deadline = finished(143);
+  after_deadline.deadline_hit = true;  // the watcher's own kill: the student's time-out
+  EXPECT_EQ(decided(after_deadline, queue_limits(), {}).verdict, Verdict::Timeout);
+}
+
+TEST(GradingDecide, AContainerStartedAheadThatGotNoJobIsGradedAgain) {
+  RunFacts waited = finished(3, "");
+  waited.started_before_job = true;
+  const auto again = decide(waited, queue_limits(), {});
+  ASSERT_FALSE(again.has_value());
+  EXPECT_NE(again.error().reason.find("before its job arrived"), std::string::npos);
+  // The same status from a container that had its job, or with output, is the grader's.
+  EXPECT_EQ(decided(finished(3, ""), queue_limits(), {}).verdict, Verdict::GraderError);
+  waited.stdout_bytes = "partial";
+  EXPECT_EQ(decided(waited, queue_limits(), {}).verdict, Verdict::GraderError);
+}
+
+TEST(GradingDecide, ForksRefusedByThePidsCgroupNameTheProcessLimitWhateverTheCodeDidWithTheErrors) {
+  // A fork bomb that swallows every fork() failure runs until the image stops it for time and reports a
+  // graded "took too long" result; the pids cgroup's count says what really stopped it.
+  const std::string took_too_long =
+      R"({"correct": false, "score": 0, "errors": ["Your code took too long to run"], "tests": []})";
+  RunFacts bomb = finished(0, took_too_long, "xqw-usage: {\"refused_forks\": 12873}\n");
+  bomb.refused_forks = 12873;
+  const Outcome outcome = decided(bomb, queue_limits(), {});
+  expect_failed(outcome, Verdict::PidsLimit);
+  EXPECT_EQ(student_message(outcome), "Your code started too many processes (limit: 64).");
+  EXPECT_NE(outcome.staff_reason.find("refused 12873 forks"), std::string::npos);
+  bomb.refused_forks = 0;  // the image looked and nothing was refused
+  EXPECT_EQ(decided(bomb, queue_limits(), {}).verdict, Verdict::Graded);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "grading/container_grader.hpp"
+#include "verdict_test_support.hpp"
 
 namespace xqw::grading {
 namespace {
@@ -229,16 +230,16 @@ TEST(LastLineResult, TheWholeStdoutContractStillRefusesPrintsBeforeTheResult) {
 }
 
 TEST(LastLineResult, VerdictsAreDecidedAsToday) {
-  RunSignals signals{
+  RunFacts signals{
       .exit_code = 0,
       .stdout_bytes = "debug\n{\"correct\": true, \"score\": 1, \"errors\": [], \"tests\": []}\n"};
-  EXPECT_EQ(decide(signals, {}, {}, kLastLine).verdict, Verdict::Graded);
-  EXPECT_EQ(decide(signals, {}, {}).verdict, Verdict::InvalidOutput);
+  EXPECT_EQ(decided(signals, {}, {}, kLastLine).verdict, Verdict::Graded);
+  EXPECT_EQ(decided(signals, {}, {}).verdict, Verdict::InvalidOutput);
   signals.exit_code = 1;
-  EXPECT_EQ(decide(signals, {}, {}, kLastLine).verdict, Verdict::GraderError);
+  EXPECT_EQ(decided(signals, {}, {}, kLastLine).verdict, Verdict::GraderError);
   signals.exit_code = 0;
   signals.stdout_truncated = true;
-  EXPECT_EQ(decide(signals, {}, {}, kLastLine).verdict, Verdict::OutputLimit);
+  EXPECT_EQ(decided(signals, {}, {}, kLastLine).verdict, Verdict::OutputLimit);
 }
 
 }  // namespace

@@ -6,10 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
-from grader_support import _contract, _processes
+from grader_support import _contract, _processes, _supervisor
 
 from support import SUPERVISOR, Workspace, finished, mo_file, run_supervisor
 
@@ -503,3 +504,22 @@ class WaitForJobTest(SupervisorTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RefusedForksTest(unittest.TestCase):
+    """The pids cgroup's count of refused forks, which the usage line carries to the watcher."""
+
+    def test_reads_the_max_count_from_the_first_readable_file(self):
+        with tempfile.TemporaryDirectory() as directory:
+            events = os.path.join(directory, "pids.events")
+            with open(events, "w") as out:
+                out.write("max 17\n")
+            missing = os.path.join(directory, "absent")
+            self.assertEqual(_supervisor.refused_forks((missing, events)), 17)
+
+    def test_unknown_when_no_file_can_be_read(self):
+        self.assertIsNone(_supervisor.refused_forks(("/nonexistent/pids.events",)))
+
+    def test_this_container_has_a_pids_cgroup_to_read(self):
+        # run-tests runs in the image like a grading container: the count must be there to be reported.
+        self.assertIsInstance(_supervisor.refused_forks(), int)

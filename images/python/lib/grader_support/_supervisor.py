@@ -161,8 +161,10 @@ def _drain(fd):
 
 
 def _report_usage():
-    """One machine-readable stderr line (USAGE_PREFIX + JSON) that `xqueue-watcher grade` shows to staff
-    tuning limits: CPU seconds of every process in the container, and the largest resident set."""
+    """One machine-readable stderr line (USAGE_PREFIX + JSON): CPU seconds of every process in the
+    container and the largest resident set, which `xqueue-watcher grade` shows to staff tuning limits,
+    and the forks the container's pids cgroup refused, from which the watcher names the process limit
+    however the submission handled the failures."""
     import resource
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -170,8 +172,30 @@ def _report_usage():
         "cpu_seconds": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3),
         "max_rss_bytes": max(own.ru_maxrss, children.ru_maxrss) * 1024,
     }
+    refused = refused_forks()
+    if refused is not None:
+        usage["refused_forks"] = refused
     sys.stderr.write(USAGE_PREFIX + json.dumps(usage) + "\n")
     sys.stderr.flush()
+
+
+# Where the container's pids cgroup counts the forks refused at its limit ("max N"): the cgroup v2
+# layout, then v1's. A runtime with its own kernel may have neither.
+PIDS_EVENTS = ("/sys/fs/cgroup/pids.events", "/sys/fs/cgroup/pids/pids.events")
+
+
+def refused_forks(paths=PIDS_EVENTS):
+    """How many forks the pids cgroup refused so far, or None when no pids.events can be read."""
+    for path in paths:
+        try:
+            with open(path) as events:
+                for line in events:
+                    name, _, count = line.strip().partition(" ")
+                    if name == "max":
+                        return int(count)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 USAGE_PREFIX = "xqw-usage: "

@@ -1,5 +1,5 @@
-// grading/sanitize: making text safe to show students — HTML escaping, UTF-8-safe truncation, and the
-// allow-list filter for HTML a grader image writes itself (the {"correct","score","msg"} result shape).
+// grading/utf8_text: text made safe to show students — UTF-8 validity, cuts that never split a character
+// or an entity, HTML escaping — for everything the watcher writes into a message itself.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +11,8 @@ namespace xqw::grading {
 
 // Appended (after a newline) wherever a field or a whole message was cut to its size cap.
 inline constexpr std::string_view kTruncationNote = "[output truncated]";
+// Longest character reference copied through as-is (e.g. "&CounterClockwiseContourIntegral;" is 33).
+inline constexpr std::size_t kMaxEntityLength = 40;
 
 // Escapes & < > " ' exactly like Python's html.escape(text, quote=True).
 std::string html_escape(std::string_view text);
@@ -22,20 +24,15 @@ std::optional<std::size_t> first_invalid_utf8(std::string_view bytes);
 // The longest prefix length <= max_bytes that does not split a UTF-8 sequence.
 std::size_t utf8_prefix_length(std::string_view text, std::size_t max_bytes);
 
+// The longest prefix length <= max_bytes of escaped HTML text (no tags) that ends neither inside a UTF-8
+// sequence nor inside a character reference.
+std::size_t escaped_prefix_length(std::string_view escaped, std::size_t max_bytes);
+
 // Plain text cut to at most max_bytes in total: when it is longer, a UTF-8-safe prefix followed by
 // "\n[output truncated]". Text that fits is returned unchanged.
 std::string truncate_text(std::string_view text, std::size_t max_bytes);
 
 // Like truncate_text for text that is already HTML-escaped: never cuts inside an entity such as &quot;.
 std::string truncate_escaped(std::string_view escaped_html, std::size_t max_bytes);
-
-// Filters HTML from a grader image through a strict allow-list and bounds it to max_bytes.
-// Kept: formatting elements (p, pre, code, div, span, ul, ol, li, dl, dt, dd, h3-h5, strong, em, b, i,
-// header, section, br, hr and table elements) with only a `class` attribute made of letters, digits,
-// spaces, '-' and '_', plus `a` with an http(s) or mailto `href`. Dropped with their content: script,
-// style, iframe and the other raw-text elements; comments and doctypes. Every other tag is escaped and
-// shows as text. Stray end tags are dropped; elements left open are closed. Output larger than max_bytes
-// stops at a tag or text boundary, closes what is open and ends with "[output truncated]".
-std::string sanitize_html(std::string_view html, std::size_t max_bytes);
 
 }  // namespace xqw::grading

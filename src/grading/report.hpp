@@ -1,0 +1,36 @@
+// grading/report: what grading one submission yields — the outcome, the HTML to post, what staff may
+// read and the time each phase took — and the one failure that is never the student's.
+#pragma once
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include "grading/verdict.hpp"
+
+namespace xqw::grading {
+
+struct PhaseTimes {
+  std::chrono::microseconds prepare{0}, create{0}, start{0}, run{0}, inspect{0}, remove{0}, total{0};
+};
+
+struct GradeReport {
+  Outcome outcome;            // verdict, score, student-facing result
+  std::string html;           // the rendered msg to post
+  std::string staff_stderr;
+  std::string staff_stdout;   // what an upstream-contract grader printed before its result line
+  PhaseTimes times;
+  int exit_code = 0;
+  std::string container_id;   // the container that ran it (for logs: one container per submission)
+};
+
+// The report for an outcome decided without a container (html rendered), e.g. a refusal.
+GradeReport refusal_report(Outcome outcome);
+
+// The engine, the image or the job directory failed: not the student's fault, never posted as a zero.
+class GradingUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace xqw::grading
