@@ -139,7 +139,7 @@ void print_for_people(const grading::GradeReport& report, const config::Limits& 
     out << "resources: cpu " << (usage.cpu_seconds ? fmt::format("{:.3f} s", *usage.cpu_seconds) : "unknown")
         << ", peak memory " << (usage.max_rss_bytes ? config::format_bytes(*usage.max_rss_bytes) : "unknown")
         << " (limits: " << config::format_bytes(limits.memory_bytes) << ", " << config::format_cpus(limits.cpus)
-        << " cpus, " << config::format_duration(limits.timeout) << ")\n";
+        << " cpus, " << config::format_duration_as_written(limits.timeout) << ")\n";
   }
 }
 

@@ -311,6 +311,18 @@ void check_runtimes_with_engine(const Config& config, const RuntimeLookup& looku
   for (auto& problem : unknown_runtimes(config, *engine.names)) result.errors.push_back(std::move(problem));
 }
 
+// A queue's effective limits as check-config lists them: "memory 256 MiB, cpus 1, ..., network false";
+// text limits only when set.
+std::string limits_line(const Limits& limits) {
+  std::string line;
+  for (const auto& field : limit_fields()) {
+    const std::string value = show_limit(limits, field);
+    if (value.empty()) continue;
+    line += (line.empty() ? "" : ", ") + std::string(field.key) + " " + value;
+  }
+  return line;
+}
+
 }  // namespace
 
 int check_config(const fs::path& dir, std::ostream& out, const LoadOptions& options) {
@@ -328,6 +340,7 @@ int check_config(const fs::path& dir, std::ostream& out, const LoadOptions& opti
   out << dir.string() << ": configuration OK, " << result.config->queues.size()
       << (result.config->queues.size() == 1 ? " queue, " : " queues, ") << connections
       << (connections == 1 ? " connection\n" : " connections\n");
+  for (const auto& queue : result.config->queues) out << "  " << queue.name << ": " << limits_line(queue.limits) << "\n";
   return 0;
 }
 

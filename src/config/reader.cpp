@@ -190,12 +190,12 @@ std::optional<std::int64_t> Reader::integer(const Node& node, const std::string&
 std::optional<std::chrono::milliseconds> Reader::duration(const Node& node, const std::string& key) {
   const auto raw = scalar_text(node, key);
   if (!raw) return std::nullopt;
-  try {
-    return parse_duration(*raw);
-  } catch (const LimitParseError& problem) {
-    error(node, key, problem.what());
+  auto duration = parse_duration(*raw);
+  if (!duration) {
+    error(node, key, std::move(duration.error()));
     return std::nullopt;
   }
+  return *duration;
 }
 
 std::optional<std::filesystem::path> Reader::path(const Node& node, const std::string& key) {
