@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -242,11 +243,12 @@ struct FileSource {
   std::vector<std::string> allowed_hosts;  // more hosts: "host" (any port), "host:port", "*.example.org"
 };
 
-// A listed URL made absolute against the base URL, or why it may not be fetched (exactly one is set).
-struct FileLocation {
-  std::string url;
-  std::string refusal;  // names the URL and the reason: unparsable, not http(s), host not allowed
+// Why a listed URL may not be fetched; `reason` names the URL and why: unparsable, not http(s), host not allowed.
+struct FileRefusal {
+  std::string reason;
 };
+// A listed URL made absolute against the base URL, or why it may not be fetched.
+using FileLocation = std::expected<std::string, FileRefusal>;
 FileLocation locate_file(const FileSource& source, std::string_view listed_url);
 // True when an absolute http(s) URL is on the base URL's host (any port) or matches an allowed_hosts
 // entry ("*.example.org" matches every name below example.org, not example.org itself).
