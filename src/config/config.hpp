@@ -205,11 +205,12 @@ EnvLookup process_environment();
 using EnvNames = std::function<std::vector<std::string>(std::string_view prefix)>;
 EnvNames process_environment_names();
 
-// The OCI runtimes the Docker engine offers (its /info "Runtimes"), or why it could not be asked.
-struct EngineRuntimes {
-  std::optional<std::vector<std::string>> names;  // unset: the engine did not answer
-  std::string unavailable_reason;
+// Why the Docker engine could not say which runtimes it offers (it did not answer, or listed none).
+struct RuntimesUnknown {
+  std::string reason;
 };
+// The OCI runtimes the Docker engine offers (its /info "Runtimes"), or why it could not be asked.
+using EngineRuntimes = std::expected<std::vector<std::string>, RuntimesUnknown>;
 using RuntimeLookup = std::function<EngineRuntimes(const std::string& docker_socket)>;
 // Asks the engine on `docker_socket` (docker::Client::version()).
 RuntimeLookup engine_runtime_lookup();

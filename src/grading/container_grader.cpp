@@ -82,7 +82,7 @@ std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, co
   const auto grader_path = grader_from_payload(job.grader_payload);
   if (!grader_path) return refused(Verdict::GraderNotFound, "grader_payload has no \"grader\" path");
   auto resolved = resolve_grader(queue.grader_root, *grader_path);
-  if (auto* error = std::get_if<GraderPathError>(&resolved)) return refused(Verdict::GraderNotFound, error->reason);
+  if (!resolved) return refused(Verdict::GraderNotFound, resolved.error().reason);
 
   const auto& caps = queue.files;
   const auto files = static_cast<std::int64_t>(std::max(listed_files, job.files.size()));
@@ -106,7 +106,7 @@ std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, co
         FileCap::Total, caps.max_total_bytes, files, "", queue.messages,
         fmt::format("uploaded files total {} bytes; files.max_total is {}", total, caps.max_total_bytes)));
   }
-  return std::get<ResolvedGrader>(std::move(resolved));
+  return std::move(*resolved);
 }
 
 QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,

@@ -86,13 +86,13 @@ Outcome decide(const RunSignals& signals, const LimitsForMessages& limits, const
     return fail(Verdict::GraderError, code, "the grader failed with " + code);
   }
   ParsedOutput parsed = parse_grader_output(signals.stdout_bytes, parse_limits);
-  if (!parsed.ok()) {
+  if (!parsed) {
     return fail(Verdict::InvalidOutput, "",
-                "exit code 0 but stdout is not a valid result: " + parsed.invalid_reason);
+                "exit code 0 but stdout is not a valid result: " + parsed.error().reason);
   }
   Outcome outcome;
   outcome.verdict = Verdict::Graded;
-  outcome.result = std::move(*parsed.result);
+  outcome.result = std::move(*parsed);
   return outcome;
 }
 
