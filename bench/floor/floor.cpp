@@ -224,10 +224,8 @@ void prepare(const grading::QueueGrading& queue, const grading::ImageContract& c
              grading::GradeJob& grade, std::optional<grading::JobDirectory>& dir,
              docker::ContainerSpec& spec) {
   auto resolved = grading::resolve_grader(queue.grader_root, job.grader);
-  if (auto* error = std::get_if<grading::GraderPathError>(&resolved)) {
-    throw std::runtime_error("job " + std::to_string(job.submission_id) + ": " + error->reason);
-  }
-  const auto& grader = std::get<grading::ResolvedGrader>(resolved);
+  if (!resolved) throw std::runtime_error("job " + std::to_string(job.submission_id) + ": " + resolved.error().reason);
+  const auto& grader = *resolved;
   grade.grader = grader.file_name;
   const double timeout_seconds = std::chrono::duration<double>(queue.limits.timeout).count();
   try {

@@ -94,7 +94,7 @@ def pooled(runs: List[RunResult]) -> RunResult:
 
 # ---- the stand-in -------------------------------------------------------------------------------------
 class Standin:
-    """tests/xqueue_standin.py as a child process (its CPU stays out of ours), driven over its control API."""
+    """tests/xqueue_standin as a child process (its CPU stays out of ours), driven over its control API."""
 
     def __init__(self, source_dir: str, scratch: str, processing_delay: float, nagle: bool = False):
         sys.path.insert(0, os.path.join(source_dir, "tests"))
@@ -102,7 +102,7 @@ class Standin:
         port_file = os.path.join(scratch, "standin.port")
         self.log = open(os.path.join(scratch, "standin.log"), "wb")
         # bench/standin.py: the same stand-in with TCP_NODELAY (see there for why).
-        program = ("tests", "xqueue_standin.py") if nagle else ("bench", "standin.py")
+        program = ("tests", "xqueue_standin") if nagle else ("bench", "standin.py")
         self.process = subprocess.Popen(
             [sys.executable, os.path.join(source_dir, *program), "--port", "0",
              "--port-file", port_file, "--user", f"lms:{PASSWORD}", "--processing-delay",

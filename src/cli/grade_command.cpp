@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <expected>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -26,34 +27,31 @@ struct Style {
   }
 };
 
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
+// The file's bytes, or why they cannot be had.
+std::expected<std::string, std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read file " + path;
-    return std::nullopt;
-  }
+  if (!in) return std::unexpected("cannot read file " + path);
   std::ostringstream bytes;
   bytes << in.rdbuf();
   return bytes.str();
 }
 
-// The queue to grade for: from the config root, or built from --image/--grader-root.
-std::optional<grading::QueueGrading> queue_for(const GradeOptions& options, std::string& error) {
+// The queue to grade for: from the config root, or built from --image/--grader-root; or why there is none.
+std::expected<grading::QueueGrading, std::string> queue_for(const GradeOptions& options) {
   grading::QueueGrading queue;
   queue.watcher_id = "grade-cli";
   queue.work_dir = fs::temp_directory_path() / "xqueue-watcher-grade";
   if (!options.config_dir.empty()) {
     auto loaded = config::load_config_root(options.config_dir);
     if (!loaded.ok()) {
+      std::string error;
       for (const auto& problem : loaded.errors) error += problem.to_string() + "\n";
-      error += "the config root " + options.config_dir + " is invalid (run check-config)";
-      return std::nullopt;
+      return std::unexpected(error + "the config root " + options.config_dir + " is invalid (run check-config)");
     }
     const auto& queues = loaded.config->queues;
     auto found = std::find_if(queues.begin(), queues.end(), [&](const auto& q) { return q.name == options.queue; });
     if (found == queues.end()) {
-      error = "queue " + options.queue + " is not configured under " + options.config_dir;
-      return std::nullopt;
+      return std::unexpected("queue " + options.queue + " is not configured under " + options.config_dir);
     }
     queue.queue = found->name;
     queue.image = found->image;
@@ -76,8 +74,7 @@ std::optional<grading::QueueGrading> queue_for(const GradeOptions& options, std:
   }
   if (!options.grader_root.empty()) queue.grader_root = fs::absolute(options.grader_root);
   if (queue.grader_root.empty()) {
-    error = "give -d CONFIG_ROOT --queue Q, or --grader-root DIR";
-    return std::nullopt;
+    return std::unexpected(std::string("give -d CONFIG_ROOT --queue Q, or --grader-root DIR"));
   }
   return queue;
 }
@@ -115,7 +112,7 @@ void print_for_people(const grading::GradeReport& report, const config::Limits& 
     out << "resources: cpu " << (usage.cpu_seconds ? fmt::format("{:.3f} s", *usage.cpu_seconds) : "unknown")
         << ", peak memory " << (usage.max_rss_bytes ? config::format_bytes(*usage.max_rss_bytes) : "unknown")
         << " (limits: " << config::format_bytes(limits.memory_bytes) << ", " << config::format_cpus(limits.cpus)
-        << " cpus, " << config::format_duration(limits.timeout) << ")\n";
+        << " cpus, " << config::format_duration_as_written(limits.timeout) << ")\n";
   }
 }
 
@@ -182,15 +179,14 @@ void add_grade_options(CLI::App& command, GradeOptions& options) {
 }
 
 int run_grade(const GradeOptions& options, std::ostream& out) {
-  std::string error;
-  auto queue = queue_for(options, error);
+  auto queue = queue_for(options);
   if (!queue) {
-    std::cerr << "xqueue-watcher grade: " << error << "\n";
+    std::cerr << "xqueue-watcher grade: " << queue.error() << "\n";
     return 2;
   }
-  auto submission = read_file(options.submission_file, error);
+  auto submission = read_file(options.submission_file);
   if (!submission) {
-    std::cerr << "xqueue-watcher grade: " << error << "\n";
+    std::cerr << "xqueue-watcher grade: " << submission.error() << "\n";
     return 2;
   }
   grading::GradeJob job;
@@ -203,9 +199,9 @@ int run_grade(const GradeOptions& options, std::ostream& out) {
   job.hide_output = options.hide_output;
   job.seed = options.seed.value_or(1);
   for (const auto& path : options.files) {
-    auto bytes = read_file(path, error);
+    auto bytes = read_file(path);
     if (!bytes) {
-      std::cerr << "xqueue-watcher grade: " << error << "\n";
+      std::cerr << "xqueue-watcher grade: " << bytes.error() << "\n";
       return 2;
     }
     job.files.push_back({.name = fs::path(path).filename().string(), .bytes = std::move(*bytes)});

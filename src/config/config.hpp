@@ -5,16 +5,20 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
 #include <map>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <span>
 #include <utility>
+#include <variant>
 #include <vector>
+
+#include "verdicts/verdicts.hpp"
 
 namespace xqw::config {
 
@@ -100,20 +104,10 @@ struct ScorePoints {
 
 inline constexpr std::array<std::string_view, 3> kPullPolicies = {"never", "if-not-present", "always"};
 
-// Outcomes whose student-facing message a queue may replace; `{limit}` in a template is replaced
-// by the limit that was hit, formatted for people ("20s", "256 MiB").
-inline constexpr std::array<std::string_view, 10> kMessageVerdicts = {
-    "timeout",               // wall-clock deadline hit
-    "out_of_memory",         // the kernel OOM-killed the container
-    "pids_limit",            // too many processes or threads
-    "output_too_large",      // stdout or stderr exceeded its cap
-    "submission_too_large",  // submission above limits.submission, never run
-    "grader_error",          // the grader itself failed (non-zero exit, no result)
-    "invalid_output",        // the grader printed something that is not a result
-    "grader_not_found",      // the payload names no grader, or one outside grader_root
-    "files_too_large",       // more files than files.max_count, one over max_size, or all over max_total
-    "file_unavailable",      // an uploaded file could not be fetched (missing, host not allowed, unreachable)
-};
+// Outcomes whose student-facing message a queue may replace: the registry's overridable verdicts
+// (verdicts/verdicts.hpp). `{limit}` in a template becomes the limit that was hit, in words ("20 s",
+// "256 MiB").
+inline constexpr const auto& kMessageVerdicts = verdicts::kOverridableLabels;
 
 // How far ahead a queue prepares the container for its next submission (one container per submission,
 // never reused): not at all, created (limits and mounts applied), or started and waiting for its job
@@ -211,11 +205,12 @@ EnvLookup process_environment();
 using EnvNames = std::function<std::vector<std::string>(std::string_view prefix)>;
 EnvNames process_environment_names();
 
-// The OCI runtimes the Docker engine offers (its /info "Runtimes"), or why it could not be asked.
-struct EngineRuntimes {
-  std::optional<std::vector<std::string>> names;  // unset: the engine did not answer
-  std::string unavailable_reason;
+// Why the Docker engine could not say which runtimes it offers (it did not answer, or listed none).
+struct RuntimesUnknown {
+  std::string reason;
 };
+// The OCI runtimes the Docker engine offers (its /info "Runtimes"), or why it could not be asked.
+using EngineRuntimes = std::expected<std::vector<std::string>, RuntimesUnknown>;
 using RuntimeLookup = std::function<EngineRuntimes(const std::string& docker_socket)>;
 // Asks the engine on `docker_socket` (docker::Client::version()).
 RuntimeLookup engine_runtime_lookup();
@@ -243,27 +238,67 @@ std::vector<Problem> unknown_runtimes(const Config& config, const std::vector<st
 // does not offer is an error; when the engine does not answer, a warning says runtimes went unchecked.
 int check_config(const std::filesystem::path& dir, std::ostream& out, const LoadOptions& options = {});
 
-// ---- limit parsing: pure; throws LimitParseError whose what() is the reason ----
-class LimitParseError : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
+// ---- the per-queue limits: one row each ----
+// How a limit is written and shown.
+enum class LimitKind {
+  Size,      // "256Mi"; shown "256 MiB"
+  Count,     // "128"
+  Cpus,      // "0.5", "500m"; shown "0.5 CPUs"
+  Duration,  // "20s"; shown "20s" to operators, "20 s" to students
+  Flag,      // true / false
+  Text,      // a name
 };
+using LimitMember = std::variant<std::int64_t Limits::*, double Limits::*, std::chrono::milliseconds Limits::*,
+                                 bool Limits::*, std::string Limits::*>;
+// A numeric limit's upper bound in LimitBounds; monostate for the limits `LimitField::check` bounds.
+using BoundMember = std::variant<std::monostate, std::optional<std::int64_t> LimitBounds::*,
+                                 std::optional<double> LimitBounds::*,
+                                 std::optional<std::chrono::milliseconds> LimitBounds::*>;
+
+// One key of `limits:` (a queue's, `defaults.limits`). Its built-in default is the member's initializer in
+// Limits; everything else config does with it (parsing, the minimum, the bound under `bounds:`, what
+// check-config prints, how a student message quotes it) comes from this row.
+struct LimitField {
+  std::string_view key;
+  LimitKind kind;
+  LimitMember member;
+  // Size, Count: the least value the engine takes (Docker needs 6 MiB of memory; a pids limit of 0
+  // means unlimited); Duration: milliseconds.
+  std::int64_t minimum = 0;
+  BoundMember bound = {};        // `bounds.<bound_key>`: a numeric upper bound
+  std::string_view bound_key;    // its key under `bounds:`; empty: none
+  // Flag and Text rules: why `limits` breaks this field's rule under `bounds` (nullptr bounds: the value
+  // alone), or nullopt.
+  std::optional<std::string> (*check)(const Limits& limits, const LimitBounds* bounds) = nullptr;
+};
+// Every limit, in the order documented (docs/operators.md) and printed by check-config.
+std::span<const LimitField> limit_fields();
+const LimitField* limit_field(std::string_view key);
+// `limits.<key>` as an operator writes it ("256 MiB", "0.5", "20s", "true", "runsc"); empty for empty text.
+std::string show_limit(const Limits& limits, const LimitField& field);
+// `limits.<key>` in a student message ("256 MiB", "20 s", "128"); empty when the key is not a numeric
+// limit or its value is not known (0 or less).
+std::string quote_limit(const Limits& limits, std::string_view key);
+
+// ---- limit parsing: pure; an error is the reason, naming the text ----
+template <typename T>
+using Parsed = std::expected<T, std::string>;
 
 // "256Mi", "1Gi", "512Ki", "1048576", "64MB", "512k". Ki/Mi/Gi/Ti (and KiB..TiB) are powers of 1024;
 // k/K, M, G, T (and KB..TB) are powers of 1000, as in Kubernetes quantities. A lone lowercase "m"
 // is refused: Kubernetes reads it as milli, Docker as mebi.
-std::int64_t parse_bytes(std::string_view text);
+Parsed<std::int64_t> parse_bytes(std::string_view text);
 // "0.5", "2", "500m" (millicores).
-double parse_cpus(std::string_view text);
+Parsed<double> parse_cpus(std::string_view text);
 // "20s", "500ms", "2m", "1.5s", "1h", "1m30s"; a bare number is seconds.
-std::chrono::milliseconds parse_duration(std::string_view text);
+Parsed<std::chrono::milliseconds> parse_duration(std::string_view text);
 // A non-negative whole number ("128").
-std::int64_t parse_count(std::string_view text);
+Parsed<std::int64_t> parse_count(std::string_view text);
 
-// For people (log lines, student messages): "256 MiB", "1.5 GiB", "900 bytes"; "20s", "1m30s", "500ms";
-// "0.5".
-std::string format_bytes(std::int64_t bytes);
-std::string format_duration(std::chrono::milliseconds duration);
-std::string format_cpus(double cpus);
+// For operators (check-config, log lines), in the notation the parsers read back: "256 MiB", "1.5 GiB",
+// "900 bytes"; "20s", "1m30s", "500ms"; "0.5". The one formatter (verdicts/) also words student messages.
+using verdicts::format_bytes;
+using verdicts::format_cpus;
+using verdicts::format_duration_as_written;
 
 }  // namespace xqw::config

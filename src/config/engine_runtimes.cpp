@@ -5,22 +5,17 @@
 namespace xqw::config {
 
 RuntimeLookup engine_runtime_lookup() {
-  return [](const std::string& docker_socket) {
-    EngineRuntimes runtimes;
+  return [](const std::string& docker_socket) -> EngineRuntimes {
     try {
       docker::Client engine(docker_socket);
       const auto info = engine.version();
       std::vector<std::string> names;
       for (const auto& [name, description] : info.runtimes) names.push_back(name);
-      if (names.empty()) {
-        runtimes.unavailable_reason = "its /info lists no runtimes";
-        return runtimes;
-      }
-      runtimes.names = std::move(names);
+      if (names.empty()) return std::unexpected(RuntimesUnknown{"its /info lists no runtimes"});
+      return names;
     } catch (const docker::EngineError& error) {
-      runtimes.unavailable_reason = error.what();
+      return std::unexpected(RuntimesUnknown{error.what()});
     }
-    return runtimes;
   };
 }
 

@@ -33,7 +33,7 @@ std::optional<std::string> bound_violation(std::string_view field, const FilesCo
     return above(format_bytes(files.max_total_bytes), format_bytes(*bounds.file_total_bytes), field);
   }
   if (field == "timeout" && bounds.file_timeout && files.timeout > *bounds.file_timeout) {
-    return above(format_duration(files.timeout), format_duration(*bounds.file_timeout), field);
+    return above(format_duration_as_written(files.timeout), format_duration_as_written(*bounds.file_timeout), field);
   }
   return std::nullopt;
 }
@@ -41,17 +41,16 @@ std::optional<std::string> bound_violation(std::string_view field, const FilesCo
 std::optional<std::int64_t> read_size(Reader& reader, const Node& value, const std::string& key) {
   const auto raw = reader.scalar_text(value, key);
   if (!raw) return std::nullopt;
-  try {
-    const auto bytes = parse_bytes(*raw);
-    if (bytes < 1) {
-      reader.error(value, key, "must be at least 1 byte, got '" + *raw + "'");
-      return std::nullopt;
-    }
-    return bytes;
-  } catch (const LimitParseError& problem) {
-    reader.error(value, key, problem.what());
+  const auto bytes = parse_bytes(*raw);
+  if (!bytes) {
+    reader.error(value, key, bytes.error());
     return std::nullopt;
   }
+  if (*bytes < 1) {
+    reader.error(value, key, "must be at least 1 byte, got '" + *raw + "'");
+    return std::nullopt;
+  }
+  return *bytes;
 }
 
 std::optional<std::chrono::milliseconds> read_timeout(Reader& reader, const Node& value, const std::string& key) {
@@ -59,7 +58,7 @@ std::optional<std::chrono::milliseconds> read_timeout(Reader& reader, const Node
   if (!timeout) return std::nullopt;
   if (timeout->count() <= 0 || *timeout > kMaxFileTimeout) {
     reader.error(value, key,
-                 "must be more than 0 and at most " + format_duration(kMaxFileTimeout) + ", got '" + value.text + "'");
+                 "must be more than 0 and at most " + format_duration_as_written(kMaxFileTimeout) + ", got '" + value.text + "'");
     return std::nullopt;
   }
   return timeout;

@@ -1,9 +1,8 @@
-// config: limit parsing and formatting ("256Mi", "500m", "20s"); pure functions.
+// config: limit parsing ("256Mi", "500m", "20s"); pure functions, an error is the reason.
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -42,23 +41,14 @@ std::optional<Quantity> split_quantity(std::string_view text) {
   return quantity;
 }
 
-void refuse_sign(std::string_view text, std::string_view what) {
+std::unexpected<std::string> fail(std::string reason) { return std::unexpected(std::move(reason)); }
+
+// The reason a signed `text` is refused, or nullopt.
+std::optional<std::string> signed_problem(std::string_view text, std::string_view what) {
   if (!text.empty() && (text.front() == '-' || text.front() == '+')) {
-    throw LimitParseError(quoted(text) + " is not " + std::string(what) + ": write it without a sign");
+    return quoted(text) + " is not " + std::string(what) + ": write it without a sign";
   }
-}
-
-std::string trim_zeros(std::string number) {
-  if (number.find('.') == std::string::npos) return number;
-  while (number.back() == '0') number.pop_back();
-  if (number.back() == '.') number.pop_back();
-  return number;
-}
-
-std::string fixed(double value, int decimals) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
-  return trim_zeros(buffer);
+  return std::nullopt;
 }
 
 struct Unit {
@@ -95,53 +85,51 @@ constexpr Unit kDurationUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3
 
 }  // namespace
 
-std::int64_t parse_bytes(std::string_view raw) {
+Parsed<std::int64_t> parse_bytes(std::string_view raw) {
   const auto text = trim(raw);
-  if (text.empty()) throw LimitParseError("a size is required (e.g. 256Mi)");
-  refuse_sign(text, "a size");
+  if (text.empty()) return fail("a size is required (e.g. 256Mi)");
+  if (auto problem = signed_problem(text, "a size")) return fail(std::move(*problem));
   const auto quantity = split_quantity(text);
-  if (!quantity) throw LimitParseError(quoted(text) + " is not a size (e.g. 256Mi, 1Gi, 512Ki, 1048576)");
+  if (!quantity) return fail(quoted(text) + " is not a size (e.g. 256Mi, 1Gi, 512Ki, 1048576)");
   if (quantity->unit == "m") {
-    throw LimitParseError(quoted(text) +
+    return fail(quoted(text) +
                           " is ambiguous: 'm' is milli in Kubernetes and mebi in Docker; write Mi or M");
   }
   for (const auto& unit : kByteUnits) {
     if (unit.name != quantity->unit) continue;
     const double bytes = std::floor(quantity->value * unit.factor);
     if (bytes > static_cast<double>(std::numeric_limits<std::int64_t>::max() / 2)) {
-      throw LimitParseError(quoted(text) + " is too large");
+      return fail(quoted(text) + " is too large");
     }
     return static_cast<std::int64_t>(bytes);
   }
-  throw LimitParseError(quoted(text) + " has an unknown unit " + quoted(quantity->unit) +
+  return fail(quoted(text) + " has an unknown unit " + quoted(quantity->unit) +
                         " (use B, Ki, Mi, Gi, Ti for powers of 1024 or k, M, G, T for powers of 1000)");
 }
 
-double parse_cpus(std::string_view raw) {
+Parsed<double> parse_cpus(std::string_view raw) {
   const auto text = trim(raw);
-  if (text.empty()) throw LimitParseError("a CPU count is required (e.g. 0.5, 2 or 500m)");
-  refuse_sign(text, "a CPU count");
+  if (text.empty()) return fail("a CPU count is required (e.g. 0.5, 2 or 500m)");
+  if (auto problem = signed_problem(text, "a CPU count")) return fail(std::move(*problem));
   const auto quantity = split_quantity(text);
-  if (!quantity) throw LimitParseError(quoted(text) + " is not a CPU count (e.g. 0.5, 2 or 500m)");
+  if (!quantity) return fail(quoted(text) + " is not a CPU count (e.g. 0.5, 2 or 500m)");
   double cpus = quantity->value;
   if (quantity->unit == "m") {
     cpus /= 1000.0;
   } else if (!quantity->unit.empty()) {
-    throw LimitParseError(quoted(text) + " has an unknown unit " + quoted(quantity->unit) +
+    return fail(quoted(text) + " has an unknown unit " + quoted(quantity->unit) +
                           " (write CPUs as 0.5 or millicores as 500m)");
   }
-  if (cpus <= 0) throw LimitParseError(quoted(text) + " must be more than 0 CPUs");
-  if (cpus > 1024) throw LimitParseError(quoted(text) + " is too large for a CPU count");
+  if (cpus <= 0) return fail(quoted(text) + " must be more than 0 CPUs");
+  if (cpus > 1024) return fail(quoted(text) + " is too large for a CPU count");
   return cpus;
 }
 
-std::chrono::milliseconds parse_duration(std::string_view raw) {
+Parsed<std::chrono::milliseconds> parse_duration(std::string_view raw) {
   const auto text = trim(raw);
-  if (text.empty()) throw LimitParseError("a duration is required (e.g. 20s, 500ms, 2m)");
-  refuse_sign(text, "a duration");
-  const auto bad = [&] {
-    return LimitParseError(quoted(text) + " is not a duration (e.g. 20s, 500ms, 1.5s, 2m, 1m30s)");
-  };
+  if (text.empty()) return fail("a duration is required (e.g. 20s, 500ms, 2m)");
+  if (auto problem = signed_problem(text, "a duration")) return fail(std::move(*problem));
+  const auto bad = [&] { return fail(quoted(text) + " is not a duration (e.g. 20s, 500ms, 1.5s, 2m, 1m30s)"); };
   const auto is = [&](std::size_t at, auto predicate) {
     return at < text.size() && predicate(static_cast<unsigned char>(text[at]));
   };
@@ -153,7 +141,7 @@ std::chrono::milliseconds parse_duration(std::string_view raw) {
     const auto number_start = at;
     while (is(at, number_char)) ++at;
     const auto quantity = split_quantity(text.substr(number_start, at - number_start));
-    if (!quantity) throw bad();
+    if (!quantity) return bad();
     while (is(at, space)) ++at;
     const auto unit_start = at;
     while (is(at, [](unsigned char c) { return std::isalpha(c) != 0; })) ++at;
@@ -164,60 +152,32 @@ std::chrono::milliseconds parse_duration(std::string_view raw) {
         total_ms = quantity->value * 1000;
         break;
       }
-      throw bad();
+      return bad();
     }
     const auto unit = std::find_if(std::begin(kDurationUnits), std::end(kDurationUnits),
                                    [&](const Unit& candidate) { return candidate.name == unit_name; });
     if (unit == std::end(kDurationUnits)) {
-      throw LimitParseError(quoted(text) + " has an unknown unit " + quoted(unit_name) +
+      return fail(quoted(text) + " has an unknown unit " + quoted(unit_name) +
                             " (use ms, s, m or h)");
     }
     total_ms += quantity->value * unit->factor;
     while (is(at, space)) ++at;
   }
-  if (total_ms > 1e12) throw LimitParseError(quoted(text) + " is too long");
+  if (total_ms > 1e12) return fail(quoted(text) + " is too long");
   return std::chrono::milliseconds(std::llround(total_ms));
 }
 
-std::int64_t parse_count(std::string_view raw) {
+Parsed<std::int64_t> parse_count(std::string_view raw) {
   const auto text = trim(raw);
-  if (text.empty()) throw LimitParseError("a number is required");
-  refuse_sign(text, "a count");
+  if (text.empty()) return fail("a number is required");
+  if (auto problem = signed_problem(text, "a count")) return fail(std::move(*problem));
   std::int64_t value = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc::result_out_of_range) throw LimitParseError(quoted(text) + " is too large");
+  if (ec == std::errc::result_out_of_range) return fail(quoted(text) + " is too large");
   if (ec != std::errc() || ptr != text.data() + text.size()) {
-    throw LimitParseError(quoted(text) + " is not a whole number");
+    return fail(quoted(text) + " is not a whole number");
   }
   return value;
 }
-
-std::string format_bytes(std::int64_t bytes) {
-  constexpr std::pair<std::int64_t, std::string_view> units[] = {
-      {1024 * GiB, "TiB"}, {GiB, "GiB"}, {MiB, "MiB"}, {KiB, "KiB"}};
-  for (const auto& [size, name] : units) {
-    if (bytes >= size)
-      return fixed(static_cast<double>(bytes) / static_cast<double>(size), 2) + " " + std::string(name);
-  }
-  return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
-}
-
-std::string format_duration(std::chrono::milliseconds duration) {
-  auto ms = duration.count();
-  if (ms < 1000) return std::to_string(ms) + "ms";
-  std::string text;
-  if (ms >= 3600000) {
-    text += std::to_string(ms / 3600000) + "h";
-    ms %= 3600000;
-  }
-  if (ms >= 60000) {
-    text += std::to_string(ms / 60000) + "m";
-    ms %= 60000;
-  }
-  if (ms > 0) text += fixed(static_cast<double>(ms) / 1000.0, 3) + "s";
-  return text;
-}
-
-std::string format_cpus(double cpus) { return fixed(cpus, 3); }
 
 }  // namespace xqw::config

@@ -3,151 +3,136 @@
 #include <array>
 #include <cctype>
 #include <cmath>
+#include <variant>
 
 #include "config/schema.hpp"
 
 namespace xqw::config::detail {
 namespace {
 
-enum class FieldKind { Bytes, Count, Cpus, Duration, Flag, Text };
+// A value of any limit, as parsed: the alternatives of LimitMember, in its order.
+using LimitValue = std::variant<std::int64_t, double, std::chrono::milliseconds, bool, std::string>;
 
-// One numeric limit and its bound; the minimum keeps values the engine would refuse or misread
-// (Docker needs 6 MiB of memory; a pids limit of 0 means unlimited).
-struct NumericField {
-  std::string_view name;
-  FieldKind kind;
-  std::int64_t Limits::*value;
-  std::optional<std::int64_t> LimitBounds::*bound;
-  std::int64_t minimum;
-};
-
-const NumericField kNumericFields[] = {
-    {"memory", FieldKind::Bytes, &Limits::memory_bytes, &LimitBounds::memory_bytes, 6 * MiB},
-    {"pids", FieldKind::Count, &Limits::pids, &LimitBounds::pids, 1},
-    {"stdout", FieldKind::Bytes, &Limits::stdout_bytes, &LimitBounds::stdout_bytes, 1},
-    {"stderr", FieldKind::Bytes, &Limits::stderr_bytes, &LimitBounds::stderr_bytes, 1},
-    {"tmpfs", FieldKind::Bytes, &Limits::tmpfs_bytes, &LimitBounds::tmpfs_bytes, 1},
-    {"nofile", FieldKind::Count, &Limits::nofile, &LimitBounds::nofile, 1},
-    {"fsize", FieldKind::Bytes, &Limits::fsize_bytes, &LimitBounds::fsize_bytes, 1},
-    {"submission", FieldKind::Bytes, &Limits::submission_bytes, &LimitBounds::submission_bytes, 1},
-};
-
-const NumericField* numeric_field(std::string_view name) {
-  for (const auto& field : kNumericFields) {
-    if (field.name == name) return &field;
-  }
-  return nullptr;
+// `value` shown to an operator: the written form, CPUs with their unit.
+std::string show_value(const LimitField& field, const LimitValue& value) {
+  Limits shown;
+  std::visit([&](auto member) { shown.*member = std::get<std::decay_t<decltype(shown.*member)>>(value); },
+             field.member);
+  return show_limit(shown, field) + (field.kind == LimitKind::Cpus ? " CPUs" : "");
 }
 
-std::string show(FieldKind kind, std::int64_t value) {
-  return kind == FieldKind::Bytes ? format_bytes(value) : std::to_string(value);
-}
-
-std::string above(const std::string& value, const std::string& bound, std::string_view field) {
-  return value + " is above the operator's bound of " + bound + " (bounds." + std::string(field) +
+std::string above(const std::string& value, const std::string& bound, std::string_view bound_key) {
+  return value + " is above the operator's bound of " + bound + " (bounds." + std::string(bound_key) +
          " in xqwatcher.yaml)";
 }
 
-std::optional<std::string> bound_violation(std::string_view field, const Limits& limits,
-                                           const LimitBounds& bounds) {
-  if (const auto* numeric = numeric_field(field)) {
-    const auto& bound = bounds.*(numeric->bound);
-    const auto value = limits.*(numeric->value);
-    if (bound && value > *bound) return above(show(numeric->kind, value), show(numeric->kind, *bound), field);
-    return std::nullopt;
+// A numeric limit's text parsed as its kind says.
+Parsed<LimitValue> parse_number(LimitKind kind, std::string_view raw) {
+  const auto widen = [](auto parsed) -> Parsed<LimitValue> {
+    if (!parsed) return std::unexpected(std::move(parsed.error()));
+    return LimitValue(*parsed);
+  };
+  switch (kind) {
+    case LimitKind::Size: return widen(parse_bytes(raw));
+    case LimitKind::Count: return widen(parse_count(raw));
+    case LimitKind::Cpus: return widen(parse_cpus(raw));
+    case LimitKind::Duration: return widen(parse_duration(raw));
+    case LimitKind::Flag:
+    case LimitKind::Text: break;
   }
-  if (field == "cpus" && bounds.cpus && limits.cpus > *bounds.cpus + 1e-9) {
-    return above(format_cpus(limits.cpus) + " CPUs", format_cpus(*bounds.cpus) + " CPUs", field);
+  return std::unexpected(std::string("not a number"));
+}
+
+// Why `value` is below the field's minimum, or nullopt.
+std::optional<std::string> below_minimum(const LimitField& field, const LimitValue& value, const std::string& raw) {
+  if (const auto* ms = std::get_if<std::chrono::milliseconds>(&value)) {
+    if (ms->count() >= field.minimum) return std::nullopt;
+    return field.minimum <= 1 ? "must be more than 0, got '" + raw + "'"
+                              : "must be at least " + show_value(field, std::chrono::milliseconds(field.minimum)) +
+                                    ", got '" + raw + "'";
   }
-  if (field == "timeout" && bounds.timeout && limits.timeout > *bounds.timeout) {
-    return above(format_duration(limits.timeout), format_duration(*bounds.timeout), field);
-  }
-  if (field == "network" && limits.network && !bounds.network_allowed) {
-    return "network access is not allowed by the operator (bounds.network: true in xqwatcher.yaml allows it)";
-  }
-  if (field == "runtime" && !limits.runtime.empty() && !bounds.allowed_runtimes.empty() &&
-      std::find(bounds.allowed_runtimes.begin(), bounds.allowed_runtimes.end(), limits.runtime) ==
-          bounds.allowed_runtimes.end()) {
-    std::string allowed;
-    for (const auto& runtime : bounds.allowed_runtimes) allowed += (allowed.empty() ? "" : ", ") + runtime;
-    return "runtime '" + limits.runtime + "' is not one the operator allows (bounds.runtimes: " + allowed +
-           ")";
+  if (const auto* number = std::get_if<std::int64_t>(&value); number && *number < field.minimum) {
+    return "must be at least " + show_value(field, field.minimum) + ", got '" + raw + "'";
   }
   return std::nullopt;
 }
 
-// "1000", "1000:1000", "grader", "grader:grader"; never root, which the container contract forbids.
-std::optional<std::string> user_problem(const std::string& user) {
-  if (user.empty()) return std::nullopt;
-  const auto colon = user.find(':');
-  const std::string name = user.substr(0, colon);
-  const bool well_formed = !name.empty() && std::all_of(user.begin(), user.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == ':';
-  }) && std::count(user.begin(), user.end(), ':') <= 1;
-  if (!well_formed) return "'" + user + "' is not a user (write a name or uid, optionally :group or :gid)";
-  if (name == "root" || name == "0") {
-    return "grading containers never run as root; leave user empty to let the image decide";
-  }
-  return std::nullopt;
+std::optional<std::string> bound_violation(const LimitField& field, const Limits& limits, const LimitBounds& bounds) {
+  if (field.check) return field.check(limits, &bounds);
+  return std::visit(
+      [&](auto bound_member) -> std::optional<std::string> {
+        if constexpr (std::is_same_v<decltype(bound_member), std::monostate>) {
+          return std::nullopt;
+        } else {
+          const auto& bound = bounds.*bound_member;
+          if (!bound) return std::nullopt;
+          using T = typename std::decay_t<decltype(bound)>::value_type;
+          const T value = std::visit(
+              [&](auto member) -> T {
+                if constexpr (std::is_same_v<std::decay_t<decltype(limits.*member)>, T>) return limits.*member;
+                return T{};
+              },
+              field.member);
+          const bool over = [&] {
+            if constexpr (std::is_same_v<T, double>) return value > *bound + 1e-9;
+            return value > *bound;
+          }();
+          if (!over) return std::nullopt;
+          return above(show_value(field, value), show_value(field, *bound), field.bound_key);
+        }
+      },
+      field.bound);
 }
 
 }  // namespace
 
 const std::vector<std::string_view>& limit_field_names() {
-  static const std::vector<std::string_view> names = {"memory",  "cpus",    "pids",   "timeout", "stdout",
-                                                      "stderr",  "tmpfs",   "nofile", "fsize",   "submission",
-                                                      "network", "runtime", "user"};
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> keys;
+    for (const auto& field : limit_fields()) keys.push_back(field.key);
+    return keys;
+  }();
   return names;
 }
 
 const std::vector<std::string_view>& bound_field_names() {
-  static const std::vector<std::string_view> names = {"memory", "cpus",       "pids",    "timeout",
-                                                      "stdout", "stderr",     "tmpfs",   "nofile",
-                                                      "fsize",  "submission", "network", "runtimes",
-                                                      "files"};
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> keys;
+    for (const auto& field : limit_fields()) {
+      if (!field.bound_key.empty()) keys.push_back(field.bound_key);
+    }
+    keys.push_back("files");
+    return keys;
+  }();
   return names;
 }
 
-void read_limit(Reader& reader, const Node& value, const std::string& key, std::string_view field,
+void read_limit(Reader& reader, const Node& value, const std::string& key, std::string_view name,
                 Limits& limits, const LimitBounds* bounds) {
-  if (field == "network") {
-    const auto flag = reader.boolean(value, key);
-    if (!flag) return;
-    limits.network = *flag;
-  } else if (field == "runtime" || field == "user") {
-    const auto text = reader.text(value, key);
-    if (!text) return;
-    if (field == "user") {
-      if (const auto problem = user_problem(*text)) return reader.error(value, key, *problem);
-      limits.user = *text;
-    } else {
-      limits.runtime = *text;
-    }
-  } else {
-    const auto raw = reader.scalar_text(value, key);
-    if (!raw) return;
-    try {
-      if (field == "cpus") {
-        limits.cpus = parse_cpus(*raw);
-      } else if (field == "timeout") {
-        const auto timeout = parse_duration(*raw);
-        if (timeout.count() <= 0) return reader.error(value, key, "the timeout must be more than 0");
-        limits.timeout = timeout;
-      } else if (const auto* numeric = numeric_field(field)) {
-        const auto parsed = numeric->kind == FieldKind::Bytes ? parse_bytes(*raw) : parse_count(*raw);
-        if (parsed < numeric->minimum) {
-          return reader.error(
-              value, key,
-              "must be at least " + show(numeric->kind, numeric->minimum) + ", got '" + *raw + "'");
-        }
-        limits.*(numeric->value) = parsed;
-      }
-    } catch (const LimitParseError& problem) {
-      return reader.error(value, key, problem.what());
-    }
+  const auto* field = limit_field(name);
+  if (!field) return;
+  std::optional<LimitValue> parsed;
+  if (field->kind == LimitKind::Flag) {
+    if (const auto flag = reader.boolean(value, key)) parsed = *flag;
+  } else if (field->kind == LimitKind::Text) {
+    if (auto text = reader.text(value, key)) parsed = std::move(*text);
+  } else if (const auto raw = reader.scalar_text(value, key)) {
+    auto number = parse_number(field->kind, *raw);
+    if (!number) return reader.error(value, key, number.error());
+    if (const auto problem = below_minimum(*field, *number, *raw)) return reader.error(value, key, *problem);
+    parsed = std::move(*number);
   }
+  if (!parsed) return;
+  Limits candidate = limits;
+  std::visit([&](auto member) { candidate.*member = std::get<std::decay_t<decltype(candidate.*member)>>(*parsed); },
+             field->member);
+  if (field->check) {
+    // The value's own rule (user: never root), whatever the bounds.
+    if (const auto problem = field->check(candidate, nullptr)) return reader.error(value, key, *problem);
+  }
+  limits = std::move(candidate);
   if (bounds) {
-    if (const auto violation = bound_violation(field, limits, *bounds)) reader.error(value, key, *violation);
+    if (const auto violation = bound_violation(*field, limits, *bounds)) reader.error(value, key, *violation);
   }
 }
 
@@ -156,8 +141,7 @@ void read_limits(Reader& reader, const Node& map, const std::string& key, Limits
   if (!reader.expect(map, Node::Kind::Map, key)) return;
   reader.reject_unknown_keys(map, key, limit_field_names());
   for (const auto& [name, value] : map.entries) {
-    const auto& names = limit_field_names();
-    if (std::find(names.begin(), names.end(), name) == names.end()) continue;
+    if (!limit_field(name)) continue;
     read_limit(reader, value, join_key(key, name), name, limits, bounds);
   }
 }
@@ -178,31 +162,32 @@ void read_bounds(Reader& reader, const Node& map, const std::string& key, LimitB
           bounds.allowed_runtimes.push_back(*runtime);
         }
       }
-    } else if (const auto raw = (name == "cpus" || name == "timeout" || numeric_field(name))
-                                    ? reader.scalar_text(value, field_key)
-                                    : std::nullopt) {
-      try {
-        if (name == "cpus") {
-          bounds.cpus = parse_cpus(*raw);
-        } else if (name == "timeout") {
-          bounds.timeout = parse_duration(*raw);
-        } else {
-          const auto* numeric = numeric_field(name);
-          bounds.*(numeric->bound) =
-              numeric->kind == FieldKind::Bytes ? parse_bytes(*raw) : parse_count(*raw);
-        }
-      } catch (const LimitParseError& problem) {
-        reader.error(value, field_key, problem.what());
+    } else if (const auto* field = limit_field(name);
+               field && !std::holds_alternative<std::monostate>(field->bound)) {
+      const auto raw = reader.scalar_text(value, field_key);
+      if (!raw) continue;
+      auto parsed = parse_number(field->kind, *raw);
+      if (!parsed) {
+        reader.error(value, field_key, parsed.error());
+        continue;
       }
+      std::visit(
+          [&](auto bound_member) {
+            if constexpr (!std::is_same_v<decltype(bound_member), std::monostate>) {
+              using T = typename std::decay_t<decltype(bounds.*bound_member)>::value_type;
+              bounds.*bound_member = std::get<T>(*parsed);
+            }
+          },
+          field->bound);
     }
   }
 }
 
 void check_limits_within_bounds(Reader& reader, const Node& at, const std::string& key, const Limits& limits,
                                 const LimitBounds& bounds) {
-  for (const auto field : limit_field_names()) {
+  for (const auto& field : limit_fields()) {
     if (const auto violation = bound_violation(field, limits, bounds)) {
-      reader.error(at, join_key(key, field), *violation);
+      reader.error(at, join_key(key, field.key), *violation);
     }
   }
 }

@@ -63,8 +63,8 @@ std::optional<Node> read_tree(const SourceFile& file, Findings& findings) {
   content << in.rdbuf();
   auto parsed =
       file.format == Format::Json ? detail::parse_json(content.str()) : detail::parse_yaml(content.str());
-  if (parsed.failure) {
-    const auto& failure = *parsed.failure;
+  if (!parsed) {
+    const auto& failure = parsed.error();
     findings.errors.push_back({file.path.string(), "",
                                std::string("malformed ") + (file.format == Format::Json ? "JSON" : "YAML") +
                                    " at line " + std::to_string(failure.line) + ", column " +
@@ -72,11 +72,11 @@ std::optional<Node> read_tree(const SourceFile& file, Findings& findings) {
                                failure.line});
     return std::nullopt;
   }
-  for (const auto& duplicate : parsed.duplicates) {
+  for (const auto& duplicate : parsed->duplicates) {
     findings.errors.push_back(
         {file.path.string(), duplicate.key, "duplicate key (only the first is used)", duplicate.line});
   }
-  return std::move(parsed.root);
+  return std::move(parsed->root);
 }
 
 // DOCKER_HOST=unix:///path replaces the built-in socket path; xqwatcher.yaml's docker_socket wins over both.
@@ -302,13 +302,25 @@ void check_runtimes_with_engine(const Config& config, const RuntimeLookup& looku
                                [](const QueueConfig& queue) { return !queue.limits.runtime.empty(); });
   if (!any || !lookup) return;
   const auto engine = lookup(config.manager.docker_socket);
-  if (!engine.names) {
+  if (!engine) {
     result.warnings.push_back(
         {config.manager.docker_socket, "",
-         "runtimes not checked: the Docker engine does not answer (" + engine.unavailable_reason + ")"});
+         "runtimes not checked: the Docker engine does not answer (" + engine.error().reason + ")"});
     return;
   }
-  for (auto& problem : unknown_runtimes(config, *engine.names)) result.errors.push_back(std::move(problem));
+  for (auto& problem : unknown_runtimes(config, *engine)) result.errors.push_back(std::move(problem));
+}
+
+// A queue's effective limits as check-config lists them: "memory 256 MiB, cpus 1, ..., network false";
+// text limits only when set.
+std::string limits_line(const Limits& limits) {
+  std::string line;
+  for (const auto& field : limit_fields()) {
+    const std::string value = show_limit(limits, field);
+    if (value.empty()) continue;
+    line += (line.empty() ? "" : ", ") + std::string(field.key) + " " + value;
+  }
+  return line;
 }
 
 }  // namespace
@@ -328,6 +340,7 @@ int check_config(const fs::path& dir, std::ostream& out, const LoadOptions& opti
   out << dir.string() << ": configuration OK, " << result.config->queues.size()
       << (result.config->queues.size() == 1 ? " queue, " : " queues, ") << connections
       << (connections == 1 ? " connection\n" : " connections\n");
+  for (const auto& queue : result.config->queues) out << "  " << queue.name << ": " << limits_line(queue.limits) << "\n";
   return 0;
 }
 

@@ -64,40 +64,36 @@ std::string closest(std::string_view unknown, const std::vector<std::string_view
   return best;
 }
 
-Expanded expand_env(std::string_view text, const EnvLookup& env) {
-  Expanded out;
+std::expected<std::string, ExpansionError> expand_env(std::string_view text, const EnvLookup& env) {
+  auto refused = [](std::string reason) { return std::unexpected(ExpansionError{std::move(reason)}); };
+  std::string out;
   std::size_t at = 0;
   while (at < text.size()) {
     if (text.compare(at, 3, "$${") == 0) {
-      out.value += "${";
+      out += "${";
       at += 3;
       continue;
     }
     if (text.compare(at, 2, "${") != 0) {
-      out.value += text[at++];
+      out += text[at++];
       continue;
     }
     const auto close = text.find('}', at + 2);
-    if (close == std::string_view::npos) {
-      out.error = "unterminated ${...} reference (write $${ for a literal ${)";
-      return out;
-    }
+    if (close == std::string_view::npos) return refused("unterminated ${...} reference (write $${ for a literal ${)");
     const auto reference = text.substr(at + 2, close - at - 2);
     const auto fallback_at = reference.find(":-");
     const auto name = reference.substr(0, fallback_at);
     if (!valid_env_name(name)) {
-      out.error = "'${" + std::string(reference) + "}' does not name an environment variable";
-      return out;
+      return refused("'${" + std::string(reference) + "}' does not name an environment variable");
     }
     const auto value = env(std::string(name));
     if (fallback_at != std::string_view::npos) {
-      out.value += value && !value->empty() ? *value : std::string(reference.substr(fallback_at + 2));
+      out += value && !value->empty() ? *value : std::string(reference.substr(fallback_at + 2));
     } else if (value) {
-      out.value += *value;
+      out += *value;
     } else {
-      out.error = "environment variable " + std::string(name) + " is not set (referenced as ${" +
-                  std::string(name) + "}; use ${" + std::string(name) + ":-default} for a fallback)";
-      return out;
+      return refused("environment variable " + std::string(name) + " is not set (referenced as ${" +
+                     std::string(name) + "}; use ${" + std::string(name) + ":-default} for a fallback)");
     }
     at = close + 1;
   }
@@ -136,11 +132,11 @@ std::optional<std::string> Reader::text(const Node& node, const std::string& key
     return std::nullopt;
   }
   auto expanded = expand_env(node.text, env_);
-  if (!expanded.error.empty()) {
-    error(node, key, expanded.error);
+  if (!expanded) {
+    error(node, key, expanded.error().reason);
     return std::nullopt;
   }
-  return std::move(expanded.value);
+  return std::move(*expanded);
 }
 
 std::optional<std::string> Reader::scalar_text(const Node& node, const std::string& key) {
@@ -190,12 +186,12 @@ std::optional<std::int64_t> Reader::integer(const Node& node, const std::string&
 std::optional<std::chrono::milliseconds> Reader::duration(const Node& node, const std::string& key) {
   const auto raw = scalar_text(node, key);
   if (!raw) return std::nullopt;
-  try {
-    return parse_duration(*raw);
-  } catch (const LimitParseError& problem) {
-    error(node, key, problem.what());
+  auto duration = parse_duration(*raw);
+  if (!duration) {
+    error(node, key, std::move(duration.error()));
     return std::nullopt;
   }
+  return *duration;
 }
 
 std::optional<std::filesystem::path> Reader::path(const Node& node, const std::string& key) {

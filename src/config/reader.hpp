@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <filesystem>
 #include <initializer_list>
 #include <optional>
@@ -26,13 +27,12 @@ std::string index_key(const std::string& prefix, std::size_t index);
 // The closest of `known` to `unknown` (case-insensitive edit distance), or empty when none is close.
 std::string closest(std::string_view unknown, const std::vector<std::string_view>& known);
 
-// Expands ${VAR}, ${VAR:-fallback} (fallback when unset or empty) and $${ (a literal "${").
-// Returns the reason on failure.
-struct Expanded {
-  std::string value;
-  std::string error;
+// Why a string's ${...} references could not be expanded (names the reference and what to write instead).
+struct ExpansionError {
+  std::string reason;
 };
-Expanded expand_env(std::string_view text, const EnvLookup& env);
+// Expands ${VAR}, ${VAR:-fallback} (fallback when unset or empty) and $${ (a literal "${").
+std::expected<std::string, ExpansionError> expand_env(std::string_view text, const EnvLookup& env);
 
 class Reader {
  public:

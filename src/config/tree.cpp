@@ -23,7 +23,8 @@ class JsonTreeBuilder {
  public:
   using json = nlohmann::json;
 
-  explicit JsonTreeBuilder(ParsedFile& out, std::string_view text) : out_(out), text_(text) {}
+  JsonTreeBuilder(ParsedTree& out, std::optional<ParseFailure>& failure, std::string_view text)
+      : out_(out), failure_(failure), text_(text) {}
 
   bool null() { return add(Node{Node::Kind::Null}); }
   bool boolean(bool value) { return add(scalar(Node::Kind::Bool, value ? "true" : "false")); }
@@ -58,7 +59,7 @@ class JsonTreeBuilder {
     // ..."
     const auto colon = message.find(": ");
     failure.reason = colon == std::string::npos ? message : message.substr(colon + 2);
-    out_.failure = failure;
+    failure_ = failure;
     return false;
   }
 
@@ -106,7 +107,8 @@ class JsonTreeBuilder {
     return true;
   }
 
-  ParsedFile& out_;
+  ParsedTree& out_;
+  std::optional<ParseFailure>& failure_;
   std::string_view text_;
   std::vector<Open> stack_;
   std::string pending_key_;
@@ -114,11 +116,13 @@ class JsonTreeBuilder {
 
 constexpr int kMaxYamlDepth = 64;
 
-Node from_yaml(const YAML::Node& yaml, const std::string& key, ParsedFile& out, int depth) {
+// A YAML node as a Node; what cannot be one is recorded in `failure` (the tree is then not used).
+Node from_yaml(const YAML::Node& yaml, const std::string& key, ParsedTree& out, std::optional<ParseFailure>& failure,
+               int depth) {
   Node node;
   node.line = yaml.Mark().line + 1;
   if (depth > kMaxYamlDepth) {
-    out.failure = ParseFailure{node.line, yaml.Mark().column + 1, "nested more than 64 levels deep"};
+    failure = ParseFailure{node.line, yaml.Mark().column + 1, "nested more than 64 levels deep"};
     return node;
   }
   switch (yaml.Type()) {
@@ -131,21 +135,21 @@ Node from_yaml(const YAML::Node& yaml, const std::string& key, ParsedFile& out, 
     case YAML::NodeType::Sequence:
       node.kind = Node::Kind::List;
       for (std::size_t i = 0; i < yaml.size(); ++i) {
-        node.items.push_back(from_yaml(yaml[i], key + "[" + std::to_string(i) + "]", out, depth + 1));
+        node.items.push_back(from_yaml(yaml[i], key + "[" + std::to_string(i) + "]", out, failure, depth + 1));
       }
       break;
     case YAML::NodeType::Map:
       node.kind = Node::Kind::Map;
       for (const auto& entry : yaml) {
         if (!entry.first.IsScalar()) {
-          out.failure = ParseFailure{entry.first.Mark().line + 1, entry.first.Mark().column + 1,
-                                     "map keys must be plain text"};
+          failure = ParseFailure{entry.first.Mark().line + 1, entry.first.Mark().column + 1,
+                                 "map keys must be plain text"};
           return node;
         }
         const std::string name = entry.first.Scalar();
         if (has_entry(node, name))
           out.duplicates.push_back({child_key(key, name), entry.first.Mark().line + 1});
-        node.entries.emplace_back(name, from_yaml(entry.second, child_key(key, name), out, depth + 1));
+        node.entries.emplace_back(name, from_yaml(entry.second, child_key(key, name), out, failure, depth + 1));
       }
       break;
     default:
@@ -184,21 +188,25 @@ std::string_view describe(Node::Kind kind) {
 }
 
 ParsedFile parse_json(std::string_view text) {
-  ParsedFile out;
-  JsonTreeBuilder builder(out, text);
+  ParsedTree out;
+  std::optional<ParseFailure> failure;
+  JsonTreeBuilder builder(out, failure, text);
   nlohmann::json::sax_parse(text.begin(), text.end(), &builder);
+  if (failure) return std::unexpected(std::move(*failure));
   return out;
 }
 
 ParsedFile parse_yaml(const std::string& text) {
-  ParsedFile out;
+  ParsedTree out;
+  std::optional<ParseFailure> failure;
   try {
     const YAML::Node document = YAML::Load(text);
-    out.root = from_yaml(document, "", out, 0);
+    out.root = from_yaml(document, "", out, failure, 0);
     if (!document.IsDefined() || document.IsNull()) out.root = Node{Node::Kind::Null};
   } catch (const YAML::Exception& error) {
-    out.failure = ParseFailure{error.mark.line + 1, error.mark.column + 1, error.msg};
+    failure = ParseFailure{error.mark.line + 1, error.mark.column + 1, error.msg};
   }
+  if (failure) return std::unexpected(std::move(*failure));
   return out;
 }
 

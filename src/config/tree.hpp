@@ -2,6 +2,7 @@
 // Both formats land here so one set of readers validates either.
 #pragma once
 
+#include <expected>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,12 +38,13 @@ struct DuplicateKey {
   int line = 0;
 };
 
-struct ParsedFile {
+struct ParsedTree {
   Node root;
-  std::optional<ParseFailure> failure;
   std::vector<DuplicateKey> duplicates;
 };
 
+// The file's tree, or where and why it cannot be read as JSON (YAML).
+using ParsedFile = std::expected<ParsedTree, ParseFailure>;
 ParsedFile parse_json(std::string_view text);
 ParsedFile parse_yaml(const std::string& text);
 

@@ -12,27 +12,9 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-// The engine's error replies are {"message": "..."}; fall back to the raw body.
-std::string engine_message(const http::Response& response) {
-  auto parsed = json::parse(response.body, nullptr, false);
-  if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) {
-    return parsed["message"].get<std::string>();
-  }
-  return response.body.substr(0, 500);
-}
-
 milliseconds until(steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
   return std::max(left, milliseconds{1});
-}
-
-std::map<std::string, std::string> string_map(const json& object) {
-  std::map<std::string, std::string> out;
-  if (!object.is_object()) return out;
-  for (const auto& [key, value] : object.items()) {
-    if (value.is_string()) out[key] = value.get<std::string>();
-  }
-  return out;
 }
 
 // "name:tag" or "name@digest" split for /images/create; a registry port is not a tag.
@@ -72,7 +54,7 @@ http::Response Client::call(const std::string& method, const std::string& path, 
 }
 
 void Client::fail(const std::string& what, const http::Response& response) {
-  const std::string message = engine_message(response);
+  const std::string message = parse_error_message(response.body);
   throw EngineApiError(what + ": engine answered " + std::to_string(response.status) + ": " + message,
                        response.status, message);
 }
@@ -80,33 +62,6 @@ void Client::fail(const std::string& what, const http::Response& response) {
 void Client::ping() {
   auto response = call("GET", "/_ping", "", milliseconds{5000});
   if (response.status != 200) fail("ping", response);
-}
-
-namespace {
-std::string string_field(const json& object, const char* key) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-}  // namespace
-
-VersionInfo parse_version(std::string_view version_body, std::optional<std::string_view> info_body) {
-  const auto parsed = json::parse(version_body, nullptr, false);
-  // An engine (or something else on the socket) answering oddly is an engine error, never a JSON type error
-  // that would end the thread asking.
-  if (!parsed.is_object()) throw EngineError("version: the reply is not a JSON object");
-  VersionInfo info{.version = string_field(parsed, "Version"),
-                   .api_version = string_field(parsed, "ApiVersion"),
-                   .os = string_field(parsed, "Os")};
-  if (!info_body) return info;
-  const auto details = json::parse(*info_body, nullptr, false);
-  if (!details.is_object()) return info;
-  if (const auto cpus = details.find("NCPU"); cpus != details.end() && cpus->is_number_integer()) {
-    info.cpus = cpus->get<int>();
-  }
-  if (const auto runtimes = details.find("Runtimes"); runtimes != details.end() && runtimes->is_object()) {
-    for (const auto& [name, description] : runtimes->items()) info.runtimes[name] = description;
-  }
-  return info;
 }
 
 VersionInfo Client::version() {
@@ -121,35 +76,16 @@ std::optional<ImageInfo> Client::inspect_image(const std::string& image) {
   auto response = call("GET", "/images/" + http::url_escape(image) + "/json");
   if (response.status == 404) return std::nullopt;
   if (response.status != 200) fail("inspect image " + image, response);
-  auto parsed = json::parse(response.body, nullptr, false);
-  if (!parsed.is_object()) throw EngineError("inspect image " + image + ": reply is not a JSON object");
-  ImageInfo info;
-  info.id = parsed.value("Id", "");
-  if (parsed.contains("Config") && parsed["Config"].is_object()) {
-    const auto& config = parsed["Config"];
-    if (config.contains("User") && config["User"].is_string()) info.user = config["User"].get<std::string>();
-    if (config.contains("Labels")) info.labels = string_map(config["Labels"]);
-  }
-  return info;
+  return parse_image_reply(response.body, image);
 }
 
 void Client::pull_image(const std::string& image) {
   auto [name, tag] = split_reference(image);
   auto response = call("POST", "/images/create?fromImage=" + http::url_escape(name) + "&tag=" + http::url_escape(tag),
                        "", milliseconds{600000});
-  if (response.status == 404) throw ImageMissing(image, engine_message(response));
-  if (response.status != 200) throw ImageMissing(image, "pull failed: " + engine_message(response));
-  // The engine reports pull failures inside a 200 progress stream, one JSON object per line.
-  std::size_t start = 0;
-  while (start < response.body.size()) {
-    auto end = response.body.find('\n', start);
-    if (end == std::string::npos) end = response.body.size();
-    auto line = json::parse(response.body.substr(start, end - start), nullptr, false);
-    if (line.is_object() && line.contains("error")) {
-      throw ImageMissing(image, "pull failed: " + line["error"].dump());
-    }
-    start = end + 1;
-  }
+  if (response.status == 404) throw ImageMissing(image, parse_error_message(response.body));
+  if (response.status != 200) throw ImageMissing(image, "pull failed: " + parse_error_message(response.body));
+  check_pull_progress(response.body, image);
 }
 
 ImageInfo Client::ensure_image(const std::string& image, PullPolicy policy) {
@@ -167,18 +103,14 @@ std::string Client::create_container(const ContainerSpec& spec, const std::strin
   std::string path = "/containers/create";
   if (!name.empty()) path += "?name=" + http::url_escape(name);
   auto response = call("POST", path, create_body(spec).dump());
-  if (response.status == 404) throw ImageMissing(spec.image, engine_message(response));
+  if (response.status == 404) throw ImageMissing(spec.image, parse_error_message(response.body));
   if (response.status != 201) fail("create container from " + spec.image, response);
-  auto parsed = json::parse(response.body, nullptr, false);
-  if (!parsed.is_object() || !parsed.contains("Id") || !parsed["Id"].is_string()) {
-    throw EngineError("create container from " + spec.image + ": reply has no Id");
-  }
-  return parsed["Id"].get<std::string>();
+  return parse_create_reply(response.body, spec.image);
 }
 
 void Client::start(const std::string& id) {
   auto response = call("POST", "/containers/" + id + "/start");
-  if (response.status == 404) throw ContainerGone("start container " + id + ": " + engine_message(response));
+  if (response.status == 404) throw ContainerGone("start container " + id + ": " + parse_error_message(response.body));
   if (response.status != 204 && response.status != 304) fail("start container " + id, response);
 }
 
@@ -208,7 +140,9 @@ CapturedOutput Client::follow_output(const std::string& id, OutputCaps caps, ste
       spdlog::warn("could not kill container {} after stopping its output: {}", id, error.what());
     }
   }
-  return demuxer.take();
+  auto output = demuxer.take();
+  if (!output) throw EngineBadReply("logs of container " + id + ": " + output.error());
+  return std::move(*output);
 }
 
 WaitResult Client::wait(const std::string& id, steady_clock::time_point deadline) {
@@ -223,11 +157,7 @@ WaitResult Client::wait(const std::string& id, steady_clock::time_point deadline
   }
   if (response.status == 404) throw ContainerGone("wait for container " + id + ": no such container");
   if (response.status != 200) fail("wait for container " + id, response);
-  auto parsed = json::parse(response.body, nullptr, false);
-  if (!parsed.is_object() || !parsed.contains("StatusCode") || !parsed["StatusCode"].is_number_integer()) {
-    throw EngineError("wait for container " + id + ": reply has no StatusCode");
-  }
-  result.exit_code = parsed["StatusCode"].get<int>();
+  result.exit_code = parse_wait_reply(response.body, id);
   return result;
 }
 
@@ -247,15 +177,7 @@ ContainerState Client::inspect(const std::string& id) {
   auto response = call("GET", "/containers/" + id + "/json");
   if (response.status == 404) throw ContainerGone("inspect container " + id + ": no such container");
   if (response.status != 200) fail("inspect container " + id, response);
-  auto parsed = json::parse(response.body, nullptr, false);
-  if (!parsed.is_object() || !parsed.contains("State") || !parsed["State"].is_object()) {
-    throw EngineError("inspect container " + id + ": reply has no State");
-  }
-  const auto& state = parsed["State"];
-  return ContainerState{.status = state.value("Status", ""),
-                        .running = state.value("Running", false),
-                        .oom_killed = state.value("OOMKilled", false),
-                        .exit_code = state.value("ExitCode", 0)};
+  return parse_inspect_reply(response.body, id);
 }
 
 void Client::remove(const std::string& id) {
@@ -269,16 +191,7 @@ std::vector<ContainerSummary> Client::list_by_label(const std::string& label_fil
   const json filters = {{"label", json::array({label_filter})}};
   auto response = call("GET", "/containers/json?all=1&filters=" + http::url_escape(filters.dump()));
   if (response.status != 200) fail("list containers labelled " + label_filter, response);
-  auto parsed = json::parse(response.body, nullptr, false);
-  if (!parsed.is_array()) throw EngineError("list containers labelled " + label_filter + ": reply is not a list");
-  std::vector<ContainerSummary> out;
-  for (const auto& item : parsed) {
-    if (!item.is_object()) continue;
-    out.push_back({.id = item.value("Id", ""),
-                   .state = item.value("State", ""),
-                   .labels = item.contains("Labels") ? string_map(item["Labels"]) : std::map<std::string, std::string>{}});
-  }
-  return out;
+  return parse_container_list(response.body, label_filter);
 }
 
 int Client::remove_by_label(const std::string& label_filter) {

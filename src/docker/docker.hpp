@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -25,19 +26,38 @@ inline constexpr std::string_view kDefaultSocket = "/var/run/docker.sock";
 std::string socket_from_environment();
 
 // ---- errors a caller can act on -------------------------------------------------------------
+// Every EngineError is one of these; kind() says which, so a caller maps an error to a metric label or a
+// decision with one switch (or table) instead of a catch per subtype. One value per subtype below.
+enum class EngineErrorKind {
+  Unreachable,    // EngineUnreachable: no reply at all
+  Timeout,        // EngineTimeout: no reply in time
+  ImageMissing,   // ImageMissing: the image is not there and cannot be had
+  ContainerGone,  // ContainerGone: the engine answered 404 for the container
+  ApiError,       // EngineApiError: the engine answered 4xx/5xx
+  BadReply,       // EngineBadReply: the engine answered 2xx, but not in the shape the API documents
+};
+// "unreachable", "timeout", "image_missing", "container_gone", "api_error", "bad_reply"
+std::string_view to_string(EngineErrorKind kind);
+
 class EngineError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  EngineErrorKind kind() const { return kind_; }
+
+ protected:
+  EngineError(EngineErrorKind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+
+ private:
+  EngineErrorKind kind_;
 };
 // No reply from the engine at all (socket missing, refused, engine hung).
 class EngineUnreachable : public EngineError {
  public:
-  using EngineError::EngineError;
+  explicit EngineUnreachable(const std::string& what) : EngineError(EngineErrorKind::Unreachable, what) {}
 };
 class ImageMissing : public EngineError {
  public:
   ImageMissing(const std::string& image, const std::string& reason)
-      : EngineError("image " + image + " is not available: " + reason), image_(image) {}
+      : EngineError(EngineErrorKind::ImageMissing, "image " + image + " is not available: " + reason), image_(image) {}
   const std::string& image() const { return image_; }
 
  private:
@@ -45,23 +65,30 @@ class ImageMissing : public EngineError {
 };
 class ContainerGone : public EngineError {
  public:
-  using EngineError::EngineError;
+  explicit ContainerGone(const std::string& what) : EngineError(EngineErrorKind::ContainerGone, what) {}
 };
 class EngineTimeout : public EngineError {
  public:
-  using EngineError::EngineError;
+  explicit EngineTimeout(const std::string& what) : EngineError(EngineErrorKind::Timeout, what) {}
 };
 // The engine answered 4xx/5xx; carries its status and its own message.
 class EngineApiError : public EngineError {
  public:
   EngineApiError(const std::string& what, long status, std::string engine_message)
-      : EngineError(what), status_(status), engine_message_(std::move(engine_message)) {}
+      : EngineError(EngineErrorKind::ApiError, what), status_(status), engine_message_(std::move(engine_message)) {}
   long status() const { return status_; }
   const std::string& engine_message() const { return engine_message_; }
 
  private:
   long status_;
   std::string engine_message_;
+};
+// The engine answered with success, but its reply is not the documented shape: not JSON, an array where an
+// object belongs, a field missing or of the wrong type. what() names the endpoint and the problem, e.g.
+// "inspect container c1: State.OOMKilled is a string, expected a boolean".
+class EngineBadReply : public EngineError {
+ public:
+  explicit EngineBadReply(const std::string& what) : EngineError(EngineErrorKind::BadReply, what) {}
 };
 
 // ---- plain data -------------------------------------------------------------------------------
@@ -120,7 +147,7 @@ struct VersionInfo {
   int cpus = 0;                                     // from /info (NCPU): the engine host's CPU count
 };
 
-// /version's reply and, when /info answered, its reply, as a VersionInfo (pure). Throws EngineError when
+// /version's reply and, when /info answered, its reply, as a VersionInfo (pure). Throws EngineBadReply when
 // /version is not a JSON object; fields of the wrong type are left empty, /info that is unusable is ignored.
 VersionInfo parse_version(std::string_view version_body, std::optional<std::string_view> info_body);
 
@@ -159,15 +186,18 @@ struct OutputCaps {
 class StreamDemuxer {
  public:
   explicit StreamDemuxer(OutputCaps caps) : caps_(caps) {}
-  // Returns false once a stream has gone over its cap (the caller should stop reading).
+  // Returns false once a stream has gone over its cap, or once the bytes are not a multiplexed stream (a
+  // header whose stream id is not 0, 1 or 2, or whose padding is not zero): the caller should stop reading.
   bool feed(std::string_view chunk);
   const CapturedOutput& output() const { return output_; }
-  CapturedOutput take() { return std::move(output_); }
+  // What was captured, or why the bytes were not the engine's multiplexed stream (then nothing more was kept).
+  std::expected<CapturedOutput, std::string> take();
 
  private:
   void append(int stream, std::string_view bytes);
   OutputCaps caps_;
   CapturedOutput output_;
+  std::string not_multiplexed_;  // why, once a header was not a frame header
   unsigned char header_[8]{};
   std::size_t header_filled_ = 0;
   std::uint32_t frame_remaining_ = 0;
@@ -179,6 +209,31 @@ struct ContainerSummary {
   std::string state;
   std::map<std::string, std::string> labels;
 };
+
+// ---- the engine's replies, read (pure; unit-tested) --------------------------------------------------
+// Each reads the body of a 2xx reply, checks the type of every field it uses, and throws EngineBadReply
+// whose what() starts with the endpoint and its subject ("inspect container c1: ...") and says what was
+// wrong: not JSON, not an object (or list), a required field missing, a field of the wrong type. A field
+// the engine may leave out (or null) takes its default; one that is there must have its documented type.
+
+// POST /containers/create: {"Id": non-empty string}.
+std::string parse_create_reply(std::string_view body, std::string_view image);
+// POST /containers/{id}/wait: {"StatusCode": integer} (an int).
+int parse_wait_reply(std::string_view body, std::string_view id);
+// GET /containers/{id}/json: {"State": {"Status": string, "Running": bool, "OOMKilled": bool, "ExitCode": int}};
+// State is required, its fields default to "", false, false, 0.
+ContainerState parse_inspect_reply(std::string_view body, std::string_view id);
+// GET /images/{name}/json: {"Id": string, "Config": {"User": string, "Labels": {string: string}}}; Config,
+// User and Labels may be absent or null.
+ImageInfo parse_image_reply(std::string_view body, std::string_view image);
+// POST /images/create: the pull's progress stream, one JSON object per line (blank lines skipped). Throws
+// ImageMissing naming the image for a line carrying "error", EngineBadReply for a line that is not an object.
+void check_pull_progress(std::string_view body, std::string_view image);
+// GET /containers/json: [{"Id": non-empty string, "State": string, "Labels": {string: string}}], State and
+// Labels optional.
+std::vector<ContainerSummary> parse_container_list(std::string_view body, std::string_view label_filter);
+// An error reply's {"message": string}, else the start of the body as it is. Never throws.
+std::string parse_error_message(std::string_view body);
 
 // ---- the client ---------------------------------------------------------------------------------
 class Client {

@@ -1,4 +1,4 @@
-// Pure parts of the engine client: create bodies, pull policies, the stream demultiplexer.
+// Pure parts of the engine client: create bodies, pull policies, error kinds, the stream demultiplexer.
 #include <algorithm>
 #include <cstdlib>
 
@@ -10,6 +10,24 @@ std::string socket_from_environment() {
   const char* host = std::getenv("DOCKER_HOST");
   if (host && std::string_view(host).starts_with("unix://")) return std::string(host + 7);
   return std::string(kDefaultSocket);
+}
+
+std::string_view to_string(EngineErrorKind kind) {
+  switch (kind) {
+    case EngineErrorKind::Unreachable:
+      return "unreachable";
+    case EngineErrorKind::Timeout:
+      return "timeout";
+    case EngineErrorKind::ImageMissing:
+      return "image_missing";
+    case EngineErrorKind::ContainerGone:
+      return "container_gone";
+    case EngineErrorKind::ApiError:
+      return "api_error";
+    case EngineErrorKind::BadReply:
+      return "bad_reply";
+  }
+  return "unknown";
 }
 
 std::optional<PullPolicy> parse_pull_policy(std::string_view text) {
@@ -94,6 +112,7 @@ nlohmann::json create_body(const ContainerSpec& spec) {
 }
 
 bool StreamDemuxer::feed(std::string_view chunk) {
+  if (!not_multiplexed_.empty()) return false;
   while (!chunk.empty()) {
     if (frame_remaining_ == 0) {
       const std::size_t take = std::min(chunk.size(), sizeof(header_) - header_filled_);
@@ -102,6 +121,15 @@ bool StreamDemuxer::feed(std::string_view chunk) {
       chunk.remove_prefix(take);
       if (header_filled_ < sizeof(header_)) break;
       header_filled_ = 0;
+      // A TTY container's raw output (or anything else) is not framed: never read it as frames.
+      if (header_[0] > 2 || header_[1] != 0 || header_[2] != 0 || header_[3] != 0) {
+        static constexpr std::string_view kHex = "0123456789abcdef";
+        std::string bytes;
+        for (int i = 0; i < 4; ++i) bytes += std::string(i ? " " : "") + kHex[header_[i] >> 4] + kHex[header_[i] & 0xF];
+        not_multiplexed_ = "the output is not a multiplexed stream (a frame header starts " + bytes +
+                           "; expected a stream id 0-2, then three zero bytes)";
+        return false;
+      }
       frame_stream_ = header_[0];
       frame_remaining_ = (std::uint32_t{header_[4]} << 24) | (std::uint32_t{header_[5]} << 16) |
                          (std::uint32_t{header_[6]} << 8) | std::uint32_t{header_[7]};
@@ -113,6 +141,11 @@ bool StreamDemuxer::feed(std::string_view chunk) {
     chunk.remove_prefix(take);
   }
   return !output_.cap_hit();
+}
+
+std::expected<CapturedOutput, std::string> StreamDemuxer::take() {
+  if (!not_multiplexed_.empty()) return std::unexpected(not_multiplexed_);
+  return std::move(output_);
 }
 
 void StreamDemuxer::append(int stream, std::string_view bytes) {

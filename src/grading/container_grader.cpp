@@ -16,8 +16,7 @@ std::chrono::microseconds since(Clock::time_point start) {
 
 // The engine answered (an API error, or the container is gone) rather than not answering at all.
 bool engine_answered(const docker::EngineError& error) {
-  return dynamic_cast<const docker::EngineApiError*>(&error) != nullptr ||
-         dynamic_cast<const docker::ContainerGone*>(&error) != nullptr;
+  return error.kind() == docker::EngineErrorKind::ApiError || error.kind() == docker::EngineErrorKind::ContainerGone;
 }
 
 fs::path canonical_or_same(const fs::path& path) {

@@ -139,27 +139,26 @@ int remove_stale_job_directories(const fs::path& work_dir, const std::string& wa
   return removed;
 }
 
-std::variant<ResolvedGrader, GraderPathError> resolve_grader(const fs::path& grader_root,
-                                                             const std::string& relative) {
-  if (relative.empty()) return GraderPathError{"the grader_payload names an empty grader path"};
-  if (relative.find('\0') != std::string::npos) return GraderPathError{"the grader path contains a NUL byte"};
+std::expected<ResolvedGrader, GraderPathError> resolve_grader(const fs::path& grader_root,
+                                                              const std::string& relative) {
+  auto refused = [](std::string reason) { return std::unexpected(GraderPathError{std::move(reason)}); };
+  if (relative.empty()) return refused("the grader_payload names an empty grader path");
+  if (relative.find('\0') != std::string::npos) return refused("the grader path contains a NUL byte");
   const fs::path requested(relative);
   for (const auto& part : requested) {
-    if (part == "..") return GraderPathError{"grader path " + relative + " contains '..'"};
+    if (part == "..") return refused("grader path " + relative + " contains '..'");
   }
   std::error_code error;
   const fs::path root = fs::canonical(grader_root, error);
-  if (error) return GraderPathError{"grader_root " + grader_root.string() + " is not usable: " + error.message()};
+  if (error) return refused("grader_root " + grader_root.string() + " is not usable: " + error.message());
   const fs::path joined = requested.is_absolute() ? requested : root / requested;
   const fs::path resolved = fs::canonical(joined, error);
-  if (error) return GraderPathError{"grader " + relative + " not found under " + root.string()};
+  if (error) return refused("grader " + relative + " not found under " + root.string());
   if (!is_within(root, resolved)) {
-    return GraderPathError{"grader " + relative + " resolves to " + resolved.string() + ", outside grader_root " +
-                           root.string()};
+    return refused("grader " + relative + " resolves to " + resolved.string() + ", outside grader_root " +
+                   root.string());
   }
-  if (!fs::is_regular_file(resolved, error)) {
-    return GraderPathError{"grader " + relative + " is not a regular file"};
-  }
+  if (!fs::is_regular_file(resolved, error)) return refused("grader " + relative + " is not a regular file");
   return ResolvedGrader{resolved.parent_path(), resolved.filename().string()};
 }
 

@@ -3,11 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
-#include <variant>
 #include <string>
 #include <vector>
 
@@ -56,8 +56,8 @@ struct GraderPathError {
 
 // Resolves `relative` inside `grader_root`: refuses empty paths, `..`, absolute paths and symlinks
 // that lead outside the root, and anything that is not a regular file.
-std::variant<ResolvedGrader, GraderPathError> resolve_grader(const std::filesystem::path& grader_root,
-                                                             const std::string& relative);
+std::expected<ResolvedGrader, GraderPathError> resolve_grader(const std::filesystem::path& grader_root,
+                                                              const std::string& relative);
 
 // The grader path a payload names: {"grader": "..."} (a JSON string holding that object also works).
 std::optional<std::string> grader_from_payload(const nlohmann::json& payload);

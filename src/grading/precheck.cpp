@@ -98,9 +98,9 @@ std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, co
   const auto grader_path = grader_from_payload(job.grader_payload);
   if (!grader_path) return refused(Verdict::GraderNotFound, "grader_payload has no \"grader\" path");
   auto resolved = resolve_grader(queue.grader_root, *grader_path);
-  if (auto* error = std::get_if<GraderPathError>(&resolved)) return refused(Verdict::GraderNotFound, error->reason);
+  if (!resolved) return refused(Verdict::GraderNotFound, resolved.error().reason);
   if (auto files_refusal = refuse_files(queue, job, listed_files)) return std::move(*files_refusal);
-  return std::get<ResolvedGrader>(std::move(resolved));
+  return std::move(*resolved);
 }
 
 }  // namespace xqw::grading

@@ -21,9 +21,9 @@ constexpr std::size_t kMaxQuotedKeyBytes = 64;
 constexpr std::array<std::string_view, 4> kUpstreamKeys{"correct", "score", "errors", "tests"};
 constexpr std::array<std::string_view, 3> kMessageKeys{"correct", "score", "msg"};
 
-ParsedOutput invalid(std::string reason) {
+std::unexpected<InvalidOutput> invalid(std::string reason) {
   if (reason.size() > kMaxReasonBytes) reason = truncate_text(reason, kMaxReasonBytes);
-  return {std::nullopt, std::move(reason)};
+  return std::unexpected(InvalidOutput{std::move(reason)});
 }
 
 bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -100,14 +100,18 @@ std::string type_error(const std::string& path, const json& value, std::string_v
   return path + " is " + describe(value) + ", expected " + std::string(expected);
 }
 
-// Parses strictly, reporting the first key repeated within one object (nlohmann would keep the last).
-struct StrictJson {
-  json document;
-  std::optional<std::string> duplicate_key;
-};
+std::string without_exception_prefix(std::string_view what) {
+  // "[json.exception.parse_error.101] parse error at line 1, column 9: syntax error ..."
+  const std::size_t close = what.find("] ");
+  return std::string(what.starts_with("[json.exception.") && close != std::string_view::npos
+                         ? what.substr(close + 2)
+                         : what);
+}
 
-StrictJson parse_rejecting_duplicates(std::string_view text) {
-  StrictJson parsed;
+// Parses strictly: the document, or why it is not one, naming the first key repeated within one object
+// (nlohmann would keep the last). `name` names the text in reasons ("stdout").
+std::expected<json, std::string> parse_rejecting_duplicates(std::string_view text, const std::string& name) {
+  std::optional<std::string> duplicate_key;
   std::vector<std::set<std::string>> keys_per_open_object;
   auto on_event = [&](int /*depth*/, json::parse_event_t event, json& value) {
     if (event == json::parse_event_t::object_start) {
@@ -116,22 +120,18 @@ StrictJson parse_rejecting_duplicates(std::string_view text) {
       keys_per_open_object.pop_back();
     } else if (event == json::parse_event_t::key) {
       auto key = value.get<std::string>();
-      if (!keys_per_open_object.back().insert(key).second && !parsed.duplicate_key) {
-        parsed.duplicate_key = std::move(key);
-      }
+      if (!keys_per_open_object.back().insert(key).second && !duplicate_key) duplicate_key = std::move(key);
     }
     return true;
   };
-  parsed.document = json::parse(text.begin(), text.end(), on_event);
-  return parsed;
-}
-
-std::string without_exception_prefix(std::string_view what) {
-  // "[json.exception.parse_error.101] parse error at line 1, column 9: syntax error ..."
-  const std::size_t close = what.find("] ");
-  return std::string(what.starts_with("[json.exception.") && close != std::string_view::npos
-                         ? what.substr(close + 2)
-                         : what);
+  json document;
+  try {
+    document = json::parse(text.begin(), text.end(), on_event);
+  } catch (const json::exception& error) {
+    return std::unexpected(name + " is not valid JSON: " + without_exception_prefix(error.what()));
+  }
+  if (duplicate_key) return std::unexpected("duplicate key " + quote_key(*duplicate_key) + " in the result");
+  return document;
 }
 
 class ShapeValidator {
@@ -154,11 +154,11 @@ class ShapeValidator {
       const json& message = document["msg"];
       if (!message.is_string()) return invalid(type_error("msg", message, "string"));
       result.html_msg = truncate_text(message.get_ref<const std::string&>(), limits_.field_bytes);
-      return {std::move(result), {}};
+      return result;
     }
     if (auto problem = read_errors(document["errors"], result.errors)) return invalid(*problem);
     if (auto problem = read_tests(document["tests"], result.tests)) return invalid(*problem);
-    return {std::move(result), {}};
+    return result;
   }
 
  private:
@@ -266,15 +266,9 @@ ParsedOutput parse_object(std::string_view text, const Subject& subject, const P
                    " after the JSON object (" + std::string(subject.single_result) + ")");
   }
 
-  StrictJson parsed;
-  try {
-    parsed = parse_rejecting_duplicates(text.substr(0, *end));
-  } catch (const json::exception& error) {
-    return invalid(name + " is not valid JSON: " + without_exception_prefix(error.what()));
-  }
-  if (parsed.duplicate_key)
-    return invalid("duplicate key " + quote_key(*parsed.duplicate_key) + " in the result");
-  return ShapeValidator(limits).validate(parsed.document);
+  const auto parsed = parse_rejecting_duplicates(text.substr(0, *end), name);
+  if (!parsed) return invalid(parsed.error());
+  return ShapeValidator(limits).validate(*parsed);
 }
 
 }  // namespace

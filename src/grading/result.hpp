@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <expected>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,12 +48,14 @@ struct FramedOutput {
 };
 FramedOutput split_last_line(std::string_view stdout_bytes);
 
-// Expected-style: exactly one of `result` (valid output) or `invalid_reason` (why not) is meaningful.
-struct ParsedOutput {
-  std::optional<GraderResult> result;
-  std::string invalid_reason;
-  bool ok() const { return result.has_value(); }
+// Why a grader's stdout is not a valid result; `reason` is staff-facing (at most 300 bytes), e.g.
+// "tests[2][2] is a string, expected boolean".
+struct InvalidOutput {
+  std::string reason;
 };
+
+// The result a grader printed, or why its output is not one.
+using ParsedOutput = std::expected<GraderResult, InvalidOutput>;
 
 // Accepts exactly one JSON object (surrounding JSON whitespace allowed) in one of the two shapes:
 //   {"correct": bool, "score": 0..1, "errors": [str], "tests": [[str, str, bool, str, str]]}

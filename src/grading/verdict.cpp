@@ -1,126 +1,38 @@
 #include "grading/verdict.hpp"
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
 
+#include "config/config.hpp"
 #include "grading/contract.hpp"
 #include "grading/utf8_text.hpp"
 
 namespace xqw::grading {
 namespace {
 
-constexpr std::array<std::pair<Verdict, std::string_view>, 12> kLabels{{
-    {Verdict::Graded, "graded"},
-    {Verdict::Timeout, "timeout"},
-    {Verdict::OutOfMemory, "out_of_memory"},
-    {Verdict::PidsLimit, "pids_limit"},
-    {Verdict::OutputLimit, "output_too_large"},
-    {Verdict::GraderError, "grader_error"},
-    {Verdict::InvalidOutput, "invalid_output"},
-    {Verdict::SubmissionTooLarge, "submission_too_large"},
-    {Verdict::GraderNotFound, "grader_not_found"},
-    {Verdict::InfrastructureError, "infrastructure"},
-    {Verdict::FilesTooLarge, "files_too_large"},
-    {Verdict::FileUnavailable, "file_unavailable"},
-}};
-
 // How much of stderr a staff reason quotes (its end, where tracebacks finish).
 constexpr std::size_t kStderrTailBytes = 2048;
 
-// "1.50" -> "1.5", "256.00" -> "256".
-std::string decimal(double value) {
-  std::array<char, 64> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%.2f", value);
-  std::string text(buffer.data());
-  text.erase(text.find_last_not_of('0') + 1);
-  if (text.back() == '.') text.pop_back();
-  return text;
-}
-
-std::string format_unsigned_bytes(std::uint64_t bytes) {
-  static constexpr std::array<std::string_view, 4> kUnits{"KiB", "MiB", "GiB", "TiB"};
-  if (bytes < 1024) return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
-  double value = static_cast<double>(bytes) / 1024.0;
-  std::size_t unit = 0;
-  while (value >= 1024.0 && unit + 1 < kUnits.size()) {
-    value /= 1024.0;
-    ++unit;
-  }
-  return decimal(value) + " " + std::string(kUnits[unit]);
-}
-
-std::string replace_all(std::string text, std::string_view from, std::string_view to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
-    text.replace(at, from.size(), to);
-  }
-  return text;
-}
-
-// The queue limit a verdict is about, in words; empty when the verdict has none or it is not known.
+// The queue limit a verdict quotes (its registry row names it), in words; empty when it quotes none or
+// the limit is not known. LimitsForMessages carries every limit a verdict quotes.
 std::string limit_in_words(Verdict verdict, const LimitsForMessages& limits, bool stderr_over_cap) {
-  auto bytes_if_known = [](std::int64_t bytes) { return bytes > 0 ? format_bytes(bytes) : std::string(); };
-  switch (verdict) {
-    case Verdict::Timeout:
-      return limits.timeout.count() > 0 ? format_duration(limits.timeout) : "";
-    case Verdict::OutOfMemory:
-      return bytes_if_known(limits.memory_bytes);
-    case Verdict::PidsLimit:
-      return limits.pids > 0 ? std::to_string(limits.pids) : "";
-    case Verdict::OutputLimit:
-      return bytes_if_known(stderr_over_cap ? limits.stderr_bytes : limits.stdout_bytes);
-    case Verdict::SubmissionTooLarge:
-      return bytes_if_known(limits.submission_bytes);
-    default:
-      return "";
-  }
-}
-
-std::string staff_debug(std::string_view detail) {
-  return "There was a problem running your code (Staff debug: " + std::string(detail) + ").";
-}
-
-std::string default_message(Verdict verdict, const std::string& limit, std::string_view detail) {
-  const bool known = !limit.empty();
-  switch (verdict) {
-    case Verdict::Timeout:
-      return known ? "Your code did not finish within " + limit + "." : "Your code did not finish in time.";
-    case Verdict::OutOfMemory:
-      return known ? "Your code used more than " + limit + " of memory." : "Your code used too much memory.";
-    case Verdict::PidsLimit:
-      return known ? "Your code started too many processes (limit: " + limit + ")."
-                   : "Your code started too many processes.";
-    case Verdict::OutputLimit:
-      return known ? "Your code printed more than " + limit + "." : "Your code printed too much output.";
-    case Verdict::SubmissionTooLarge:
-      return known ? "Your submission is larger than the " + limit + " this problem accepts."
-                   : "Your submission is too large for this problem.";
-    case Verdict::GraderError:
-      return staff_debug(detail.empty() ? "grader error" : detail);
-    case Verdict::InvalidOutput:
-      return staff_debug("invalid grader output");
-    case Verdict::GraderNotFound:
-      return staff_debug("grader not found") + " Please contact the course staff.";
-    case Verdict::InfrastructureError:
-      return "There was a problem grading your submission (Staff debug: infrastructure error). "
-             "Please try again later.";
-    case Verdict::FilesTooLarge:
-      return known ? "Your files are larger than the " + limit + " this problem accepts."
-                   : "Your files are larger than this problem accepts.";
-    case Verdict::FileUnavailable:
-      return "A file you uploaded could not be retrieved for grading. Please submit again.";
-    case Verdict::Graded:
-      return "";
-  }
-  return "";
+  const auto* info = verdicts::find(verdict);
+  if (!info) return "";
+  const std::string_view key = stderr_over_cap && info->limit == "stdout" ? "stderr" : info->limit;
+  const config::Limits quoted{.memory_bytes = limits.memory_bytes,
+                              .pids = limits.pids,
+                              .timeout = limits.timeout,
+                              .stdout_bytes = limits.stdout_bytes,
+                              .stderr_bytes = limits.stderr_bytes,
+                              .submission_bytes = limits.submission_bytes};
+  return config::quote_limit(quoted, key);
 }
 
 Outcome failure(Verdict verdict, const std::string& limit, std::string_view detail,
                 const MessageOverrides& overrides, std::string staff_reason) {
   const auto custom = overrides.find(std::string(verdict_label(verdict)));
   std::string message = (custom != overrides.end() && !custom->second.empty())
-                            ? replace_all(custom->second, "{limit}", limit)
-                            : default_message(verdict, limit, detail);
+                            ? verdicts::replace_all(custom->second, "{limit}", limit)
+                            : verdicts::student_text(verdict, limit, detail);
   Outcome outcome;
   outcome.verdict = verdict;
   outcome.result.correct = false;
@@ -141,20 +53,6 @@ std::string with_stderr_tail(std::string reason, const RunFacts& signals) {
 }
 
 }  // namespace
-
-std::string_view verdict_label(Verdict verdict) {
-  for (const auto& [candidate, label] : kLabels) {
-    if (candidate == verdict) return label;
-  }
-  return "unknown";
-}
-
-std::optional<Verdict> verdict_from_label(std::string_view label) {
-  for (const auto& [verdict, candidate] : kLabels) {
-    if (candidate == label) return verdict;
-  }
-  return std::nullopt;
-}
 
 namespace {
 
@@ -219,12 +117,12 @@ std::expected<Outcome, GradeAgain> decide(const RunFacts& facts, const LimitsFor
     return fail(Verdict::GraderError, code, "the grader failed with " + code);
   }
   ParsedOutput parsed = parse_grader_output(facts.stdout_bytes, parse_limits);
-  if (!parsed.ok()) {
-    return fail(Verdict::InvalidOutput, "", "exit code 0 but stdout is not a valid result: " + parsed.invalid_reason);
+  if (!parsed) {
+    return fail(Verdict::InvalidOutput, "", "exit code 0 but stdout is not a valid result: " + parsed.error().reason);
   }
   Outcome outcome;
   outcome.verdict = Verdict::Graded;
-  outcome.result = std::move(*parsed.result);
+  outcome.result = std::move(*parsed);
   return outcome;
 }
 
@@ -305,19 +203,6 @@ bool stderr_shows_process_limit(std::string_view stderr_bytes) {
   if (has("can't start new thread") || has("cannot start new thread")) return true;
   return has("resource temporarily unavailable") &&
          (has("fork") || has("thread") || has("spawn") || has("clone"));
-}
-
-std::string format_bytes(std::int64_t bytes) {
-  if (bytes >= 0) return format_unsigned_bytes(static_cast<std::uint64_t>(bytes));
-  return "-" + format_unsigned_bytes(0 - static_cast<std::uint64_t>(bytes));
-}
-
-std::string format_duration(std::chrono::milliseconds duration) {
-  const std::int64_t ms = duration.count();
-  if (ms < 0) return "-" + format_duration(std::chrono::milliseconds(0 - ms));
-  if (ms < 1000) return std::to_string(ms) + " ms";
-  if (ms % 60000 == 0) return std::to_string(ms / 60000) + " min";
-  return decimal(static_cast<double>(ms) / 1000.0) + " s";
 }
 
 }  // namespace xqw::grading

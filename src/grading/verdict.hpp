@@ -11,30 +11,18 @@
 #include <string_view>
 
 #include "grading/result.hpp"
+#include "verdicts/verdicts.hpp"
 
 namespace xqw::grading {
 
-enum class Verdict {
-  Graded,
-  Timeout,
-  OutOfMemory,
-  PidsLimit,
-  OutputLimit,
-  GraderError,
-  InvalidOutput,
-  SubmissionTooLarge,
-  GraderNotFound,
-  InfrastructureError,
-  FilesTooLarge,    // uploaded files over a queue's files caps; nothing fetched further, nothing run
-  FileUnavailable,  // an uploaded file could not be fetched; nothing run
-};
+// How a grading ended: the registry's type (verdicts/verdicts.hpp holds each one's label, whether a
+// queue may reword it, the limit it quotes and its default student text).
+using Verdict = verdicts::Verdict;
 
-// The metric label and the key of a message override (config::kMessageVerdicts): "graded", "timeout",
-// "out_of_memory", "pids_limit", "output_too_large", "grader_error", "invalid_output",
-// "submission_too_large", "grader_not_found", "infrastructure", "files_too_large", "file_unavailable".
-std::string_view verdict_label(Verdict verdict);
+// The metric label and the key of a message override (config::kMessageVerdicts): the registry's label.
+inline std::string_view verdict_label(Verdict verdict) { return verdicts::label(verdict); }
 // The inverse, for validating override keys in configuration.
-std::optional<Verdict> verdict_from_label(std::string_view label);
+inline std::optional<Verdict> verdict_from_label(std::string_view label) { return verdicts::from_label(label); }
 
 // What was observed about one container run: raw facts only, collected by the container grader; what
 // they mean is decide()'s alone.
@@ -50,7 +38,8 @@ struct RunFacts {
   std::string stderr_bytes;  // staff-only: never shown to students
 };
 
-// The queue's limits, quoted in student messages.
+// The queue's limits that verdicts quote in student messages (the registry names which; config's
+// limits table words them: "20 s", "256 MiB").
 struct LimitsForMessages {
   std::int64_t memory_bytes = 0;
   std::chrono::milliseconds timeout{0};
@@ -119,9 +108,8 @@ Outcome file_unavailable(FileProblem problem, std::string_view file_name, const 
 // explain a failure; it cannot turn one into a pass.
 bool stderr_shows_process_limit(std::string_view stderr_bytes);
 
-// "256 MiB", "1 MiB", "512 KiB", "1.5 GiB", "100 bytes".
-std::string format_bytes(std::int64_t bytes);
-// "20 s", "1.5 s", "500 ms", "5 min".
-std::string format_duration(std::chrono::milliseconds duration);
+// Limits in words for students and logs ("256 MiB", "20 s"): the one formatter, in verdicts/.
+using verdicts::format_bytes;
+using verdicts::format_duration;
 
 }  // namespace xqw::grading

@@ -44,11 +44,11 @@ FilesOutcome attach_files(xqueue::Client& client, const config::QueueConfig& que
   std::vector<std::string> urls;
   for (const auto& ref : refs) {
     auto location = xqueue::locate_file(source, ref.url);
-    if (!location.refusal.empty()) {
+    if (!location) {
       return unavailable(grading, grading::FileProblem::NotAllowed, ref.name,
-                         "file '" + ref.name + "': " + location.refusal);
+                         "file '" + ref.name + "': " + location.error().reason);
     }
-    urls.push_back(std::move(location.url));
+    urls.push_back(std::move(*location));
   }
 
   const auto& caps = grading.files;

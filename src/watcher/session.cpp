@@ -69,6 +69,58 @@ observability::PostOutcome post_outcome(xqueue::PutOutcome outcome) {
   return observability::PostOutcome::Accepted;
 }
 
+observability::XQueueOutcome xqueue_outcome(xqueue::XQueueErrorKind kind) {
+  using observability::XQueueOutcome;
+  switch (kind) {
+    case xqueue::XQueueErrorKind::Unreachable:
+      return XQueueOutcome::Unreachable;
+    case xqueue::XQueueErrorKind::ServerError:
+      return XQueueOutcome::ServerError;
+    case xqueue::XQueueErrorKind::AuthFailed:
+      return XQueueOutcome::AuthFailed;
+    case xqueue::XQueueErrorKind::Forbidden:
+      return XQueueOutcome::Forbidden;
+    case xqueue::XQueueErrorKind::Rejected:
+      return XQueueOutcome::Rejected;
+    case xqueue::XQueueErrorKind::Malformed:
+      return XQueueOutcome::Malformed;
+    case xqueue::XQueueErrorKind::FileFetch:
+      break;  // fetching a file is not one of the timed endpoints; counted as a server error should it be
+  }
+  return XQueueOutcome::ServerError;
+}
+
+bool loses_login(xqueue::XQueueErrorKind kind) {
+  switch (kind) {
+    case xqueue::XQueueErrorKind::AuthFailed:
+    case xqueue::XQueueErrorKind::Forbidden:
+    case xqueue::XQueueErrorKind::Unreachable:
+      return true;
+    case xqueue::XQueueErrorKind::ServerError:
+    case xqueue::XQueueErrorKind::Rejected:
+    case xqueue::XQueueErrorKind::Malformed:
+    case xqueue::XQueueErrorKind::FileFetch:
+      break;
+  }
+  return false;
+}
+
+PullFailure pull_failure(xqueue::XQueueErrorKind kind) {
+  switch (kind) {
+    case xqueue::XQueueErrorKind::AuthFailed:
+      return PullFailure::LogInLater;
+    case xqueue::XQueueErrorKind::Forbidden:
+      return PullFailure::BackOff;
+    case xqueue::XQueueErrorKind::Unreachable:
+    case xqueue::XQueueErrorKind::ServerError:
+    case xqueue::XQueueErrorKind::Rejected:
+    case xqueue::XQueueErrorKind::Malformed:
+    case xqueue::XQueueErrorKind::FileFetch:
+      break;
+  }
+  return PullFailure::PollAgain;
+}
+
 double posted_score(double fraction, const std::optional<config::ScorePoints>& points) {
   if (!points) return fraction;
   if (!std::isfinite(fraction)) fraction = 0;
@@ -127,44 +179,21 @@ QueueSession::QueueSession(const Shared& shared, const config::QueueConfig& queu
 
 template <typename Call>
 auto QueueSession::timed(observability::XQueueEndpoint endpoint, Call&& call) -> decltype(call()) {
-  using observability::XQueueOutcome;
   const auto started = std::chrono::steady_clock::now();
-  auto outcome = XQueueOutcome::Ok;
-  auto record = [&] {
+  auto record = [&](observability::XQueueOutcome outcome) {
     shared_.metrics.xqueue_request(endpoint, outcome, std::chrono::steady_clock::now() - started);
   };
   try {
     if constexpr (std::is_void_v<decltype(call())>) {
       call();
-      record();
+      record(observability::XQueueOutcome::Ok);
     } else {
       auto result = call();
-      record();
+      record(observability::XQueueOutcome::Ok);
       return result;
     }
-  } catch (const xqueue::MalformedReply&) {
-    outcome = XQueueOutcome::Malformed;
-    record();
-    throw;
-  } catch (const xqueue::XQueueRejected&) {
-    outcome = XQueueOutcome::Rejected;
-    record();
-    throw;
-  } catch (const xqueue::XQueueAuthError&) {
-    outcome = XQueueOutcome::AuthFailed;
-    record();
-    throw;
-  } catch (const xqueue::XQueueServerError&) {
-    outcome = XQueueOutcome::ServerError;
-    record();
-    throw;
-  } catch (const xqueue::XQueueUnreachable&) {
-    outcome = XQueueOutcome::Unreachable;
-    record();
-    throw;
-  } catch (const xqueue::XQueuePermissionDenied&) {
-    outcome = XQueueOutcome::Forbidden;
-    record();
+  } catch (const xqueue::XQueueError& error) {
+    record(xqueue_outcome(error.kind()));
     throw;
   }
 }
@@ -177,14 +206,8 @@ std::optional<xqueue::Submission> QueueSession::pull() {
     shared_.health.set_xqueue_logged_in(health_name(), true);
     if (submission) shared_.metrics.submission_pulled(queue_.name);
     return submission;
-  } catch (const xqueue::XQueueAuthError&) {
-    shared_.health.set_xqueue_logged_in(health_name(), false);
-    throw;
-  } catch (const xqueue::XQueuePermissionDenied&) {
-    shared_.health.set_xqueue_logged_in(health_name(), false);
-    throw;
-  } catch (const xqueue::XQueueUnreachable&) {
-    shared_.health.set_xqueue_logged_in(health_name(), false);
+  } catch (const xqueue::XQueueError& error) {
+    if (loses_login(error.kind())) shared_.health.set_xqueue_logged_in(health_name(), false);
     throw;
   }
 }

@@ -74,6 +74,21 @@ xqueue::ServerApi server_api(config::ServerApi api);
 // How a put_result outcome is counted in the metrics.
 observability::PostOutcome post_outcome(xqueue::PutOutcome outcome);
 
+// How a failed XQueue request is counted in the metrics: by its error's kind, one outcome label each.
+observability::XQueueOutcome xqueue_outcome(xqueue::XQueueErrorKind kind);
+
+// True when, after an error of this kind, the session cannot be taken to be logged in (the health report).
+bool loses_login(xqueue::XQueueErrorKind kind);
+
+// What a worker does when pulling (logging in, then get_submission) failed with an error of this kind. Pure.
+// A MalformedReply is answered first when it carries a submission's header (worker.cpp).
+enum class PullFailure {
+  PollAgain,   // a passing failure (no reply, 5xx, a refusal, a broken reply): warn, poll at the queue's pace
+  LogInLater,  // the login was refused: free the slot, try again after login_poll_interval
+  BackOff,     // the account may not use the API (a configuration error): free the slot, back off ever longer
+};
+PullFailure pull_failure(xqueue::XQueueErrorKind kind);
+
 // The score to post: the grader's 0..1 score as is, or whole points out of the queue's `points`. Pure.
 double posted_score(double fraction, const std::optional<config::ScorePoints>& points);
 

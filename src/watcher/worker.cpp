@@ -96,27 +96,29 @@ void Worker::run() {
       }
       pacer_.report(true);  // there may be more behind it
       continue;
-    } catch (const xqueue::XQueuePermissionDenied& error) {
-      if (shared_.reported.first("forbidden " + queue_.server.url + " " + queue_.server.username)) {
-        spdlog::error("{} configuration error: {}. Pulling backs off (up to every {} s) until it is fixed", name_,
-                      error.what(), kMaxForbiddenBackoff.count() / 1000);
-      } else {
-        spdlog::debug("{} still refused: {}", name_, error.what());
-      }
-      pacer_.report(false);
-      slot.reset();
-      shared_.stop.wait_for(forbidden_backoff);
-      forbidden_backoff = std::min(forbidden_backoff * 2, kMaxForbiddenBackoff);
-      continue;
-    } catch (const xqueue::XQueueAuthError& error) {
-      spdlog::error("{} login to {} failed: {}", name_, queue_.server.url, error.what());
-      pacer_.report(false);
-      slot.reset();
-      shared_.stop.wait_for(manager.login_poll_interval);
-      continue;
     } catch (const xqueue::XQueueError& error) {
-      spdlog::warn("{} get_submission failed: {}", name_, error.what());
       pacer_.report(false);
+      switch (pull_failure(error.kind())) {
+        case PullFailure::PollAgain:
+          spdlog::warn("{} get_submission failed: {}", name_, error.what());
+          break;
+        case PullFailure::LogInLater:
+          spdlog::error("{} login to {} failed: {}", name_, queue_.server.url, error.what());
+          slot.reset();
+          shared_.stop.wait_for(manager.login_poll_interval);
+          break;
+        case PullFailure::BackOff:
+          if (shared_.reported.first("forbidden " + queue_.server.url + " " + queue_.server.username)) {
+            spdlog::error("{} configuration error: {}. Pulling backs off (up to every {} s) until it is fixed", name_,
+                          error.what(), kMaxForbiddenBackoff.count() / 1000);
+          } else {
+            spdlog::debug("{} still refused: {}", name_, error.what());
+          }
+          slot.reset();
+          shared_.stop.wait_for(forbidden_backoff);
+          forbidden_backoff = std::min(forbidden_backoff * 2, kMaxForbiddenBackoff);
+          break;
+      }
       continue;
     }
     forbidden_backoff = manager.login_poll_interval;

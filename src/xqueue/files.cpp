@@ -92,24 +92,23 @@ bool host_allowed(const FileSource& source, std::string_view absolute_url) {
 }
 
 FileLocation locate_file(const FileSource& source, std::string_view listed_url) {
-  if (listed_url.empty()) return {.refusal = "the file's URL is empty or not a string"};
+  auto refused = [](std::string reason) { return std::unexpected(FileRefusal{std::move(reason)}); };
+  if (listed_url.empty()) return refused("the file's URL is empty or not a string");
   std::string url;
   http::UrlParts parts;
   try {
     url = http::resolve_url(source.base_url, listed_url);
     parts = http::url_parts(url);
   } catch (const http::UrlError& error) {
-    return {.refusal = fmt::format("URL '{}' cannot be used: {}", listed_url, error.what())};
+    return refused(fmt::format("URL '{}' cannot be used: {}", listed_url, error.what()));
   }
-  if (!is_web_scheme(parts.scheme)) {
-    return {.refusal = fmt::format("URL '{}' is not http:// or https://", listed_url)};
-  }
+  if (!is_web_scheme(parts.scheme)) return refused(fmt::format("URL '{}' is not http:// or https://", listed_url));
   if (!host_allowed(source, url)) {
-    return {.refusal = fmt::format("URL {} is on host {}, which is neither the base URL's ({}) nor in "
-                                   "files.allowed_hosts",
-                                   url, parts.host, source.base_url)};
+    return refused(fmt::format("URL {} is on host {}, which is neither the base URL's ({}) nor in "
+                               "files.allowed_hosts",
+                               url, parts.host, source.base_url));
   }
-  return {.url = std::move(url)};
+  return url;
 }
 
 void Client::login_for_file(const std::string& url, long status) {

@@ -198,6 +198,26 @@ bool says_queue_empty(const Reply& reply) {
 
 }  // namespace
 
+std::string_view to_string(XQueueErrorKind kind) {
+  switch (kind) {
+    case XQueueErrorKind::Unreachable:
+      return "unreachable";
+    case XQueueErrorKind::ServerError:
+      return "server_error";
+    case XQueueErrorKind::AuthFailed:
+      return "auth_failed";
+    case XQueueErrorKind::Forbidden:
+      return "forbidden";
+    case XQueueErrorKind::Rejected:
+      return "rejected";
+    case XQueueErrorKind::Malformed:
+      return "malformed";
+    case XQueueErrorKind::FileFetch:
+      return "file_fetch";
+  }
+  return "unknown";
+}
+
 Reply parse_reply(std::string_view body, std::string_view endpoint) {
   json reply;
   try {

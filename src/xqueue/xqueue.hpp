@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -83,15 +84,36 @@ enum class GraderPayloadPolicy {
 // Errors: every message names the server URL or endpoint, the queue / submission when known, and the reason.
 // ---------------------------------------------------------------------------------------------------------
 
+// Every XQueueError is one of these; kind() says which, so a caller maps an error to a metric label or a
+// decision with one switch (or table) instead of a catch per subtype. One value per subtype below.
+enum class XQueueErrorKind {
+  Unreachable,  // XQueueUnreachable
+  ServerError,  // XQueueServerError
+  AuthFailed,   // XQueueAuthError
+  Forbidden,    // XQueuePermissionDenied
+  Rejected,     // XQueueRejected
+  Malformed,    // MalformedReply
+  FileFetch,    // FileFetchError
+};
+// "unreachable", "server_error", "auth_failed", "forbidden", "rejected", "malformed", "file_fetch"
+std::string_view to_string(XQueueErrorKind kind);
+
 class XQueueError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  XQueueErrorKind kind() const { return kind_; }
+
+ protected:
+  XQueueError(XQueueErrorKind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+
+ private:
+  XQueueErrorKind kind_;
 };
 
 // No HTTP reply at all: refused, DNS, TLS, time-out.
 class XQueueUnreachable : public XQueueError {
  public:
-  XQueueUnreachable(const std::string& what, bool timed_out) : XQueueError(what), timed_out_(timed_out) {}
+  XQueueUnreachable(const std::string& what, bool timed_out)
+      : XQueueError(XQueueErrorKind::Unreachable, what), timed_out_(timed_out) {}
   bool timed_out() const { return timed_out_; }
 
  private:
@@ -101,7 +123,8 @@ class XQueueUnreachable : public XQueueError {
 // 5xx or another status the protocol does not use.
 class XQueueServerError : public XQueueError {
  public:
-  XQueueServerError(const std::string& what, long status) : XQueueError(what), status_(status) {}
+  XQueueServerError(const std::string& what, long status)
+      : XQueueError(XQueueErrorKind::ServerError, what), status_(status) {}
   long status() const { return status_; }
 
  private:
@@ -111,14 +134,14 @@ class XQueueServerError : public XQueueError {
 // Login refused, or still unauthenticated after logging in again once.
 class XQueueAuthError : public XQueueError {
  public:
-  using XQueueError::XQueueError;
+  explicit XQueueAuthError(const std::string& what) : XQueueError(XQueueErrorKind::AuthFailed, what) {}
 };
 
 // Logged in, but the account may not use the API (the LMS: a user outside the group `xqueue`). Logging
 // in again cannot help: a configuration error for the operator.
 class XQueuePermissionDenied : public XQueueError {
  public:
-  using XQueueError::XQueueError;
+  explicit XQueuePermissionDenied(const std::string& what) : XQueueError(XQueueErrorKind::Forbidden, what) {}
 };
 
 // A well-formed reply with return_code 1 that is not one of the expected outcomes
@@ -127,7 +150,7 @@ class XQueuePermissionDenied : public XQueueError {
 class XQueueRejected : public XQueueError {
  public:
   XQueueRejected(const std::string& what, std::string reason)
-      : XQueueError(what), reason_(std::move(reason)) {}
+      : XQueueError(XQueueErrorKind::Rejected, what), reason_(std::move(reason)) {}
   const std::string& reason() const { return reason_; }
 
  private:
@@ -141,7 +164,7 @@ class MalformedReply : public XQueueError {
  public:
   MalformedReply(const std::string& what, std::optional<std::int64_t> submission_id = std::nullopt,
                  std::optional<std::string> raw_header = std::nullopt)
-      : XQueueError(what), submission_id_(submission_id), raw_header_(std::move(raw_header)) {}
+      : XQueueError(XQueueErrorKind::Malformed, what), submission_id_(submission_id), raw_header_(std::move(raw_header)) {}
   std::optional<std::int64_t> submission_id() const { return submission_id_; }
   const std::optional<std::string>& raw_header() const { return raw_header_; }
 
@@ -220,11 +243,12 @@ struct FileSource {
   std::vector<std::string> allowed_hosts;  // more hosts: "host" (any port), "host:port", "*.example.org"
 };
 
-// A listed URL made absolute against the base URL, or why it may not be fetched (exactly one is set).
-struct FileLocation {
-  std::string url;
-  std::string refusal;  // names the URL and the reason: unparsable, not http(s), host not allowed
+// Why a listed URL may not be fetched; `reason` names the URL and why: unparsable, not http(s), host not allowed.
+struct FileRefusal {
+  std::string reason;
 };
+// A listed URL made absolute against the base URL, or why it may not be fetched.
+using FileLocation = std::expected<std::string, FileRefusal>;
 FileLocation locate_file(const FileSource& source, std::string_view listed_url);
 // True when an absolute http(s) URL is on the base URL's host (any port) or matches an allowed_hosts
 // entry ("*.example.org" matches every name below example.org, not example.org itself).
@@ -235,7 +259,7 @@ bool host_allowed(const FileSource& source, std::string_view absolute_url);
 class FileFetchError : public XQueueError {
  public:
   FileFetchError(const std::string& what, bool transient, long status = 0)
-      : XQueueError(what), transient_(transient), status_(status) {}
+      : XQueueError(XQueueErrorKind::FileFetch, what), transient_(transient), status_(status) {}
   bool transient() const { return transient_; }
   long status() const { return status_; }  // 0 when there was no HTTP reply
 

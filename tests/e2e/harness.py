@@ -1,6 +1,6 @@
 """End-to-end harness: the XQueue stand-in, a config root, the watcher binary and the real engine.
 
-Every check here uses real parts: the stand-in (tests/xqueue_standin.py) speaks XQueue over HTTP,
+Every check here uses real parts: the stand-in (tests/xqueue_standin/) speaks XQueue over HTTP,
 the watcher binary under test (XQW_BINARY) grades through the Docker engine, and containers run
 the Python grader image built by scripts/images. A missing part fails the test with the reason.
 """

@@ -561,12 +561,12 @@ def render_document(document):
 
 class ReliabilityDocTest(unittest.TestCase):
     def test_doc_lists_every_verdict_the_watcher_posts(self):
-        with open(os.path.join(SOURCE_DIR, "src", "grading", "verdict.cpp"), encoding="utf-8") as handle:
-            known = set(re.findall(r'\{Verdict::\w+, "(\w+)"\}', handle.read()))
+        with open(os.path.join(SOURCE_DIR, "src", "verdicts", "verdicts.hpp"), encoding="utf-8") as handle:
+            known = set(re.findall(r'\{Verdict::\w+, "(\w+)",', handle.read()))
         with open(DOC_PATH, encoding="utf-8") as handle:
             section = handle.read().split("## Every run ends in a verdict", 1)[1].split("\n## ", 1)[0]
         documented = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
-        self.assertTrue(known, "no verdict labels found in src/grading/verdict.cpp")
+        self.assertTrue(known, "no verdict labels found in src/verdicts/verdicts.hpp")
         # "infrastructure" is never posted: it is described in prose, not in the table.
         self.assertEqual(documented, known - {"infrastructure"})
 

@@ -996,7 +996,7 @@ class CliTest(unittest.TestCase):
         directory = tempfile.mkdtemp(prefix="standin-")
         port_file = os.path.join(directory, "port")
         process = subprocess.Popen(
-            [sys.executable, os.path.join(TESTS_DIR, "xqueue_standin.py"), "--port", "0",
+            [sys.executable, os.path.join(TESTS_DIR, "xqueue_standin"), "--port", "0",
              "--port-file", port_file, "--user", "lms:password", "--processing-delay", "60",
              "--queue", QUEUE, *extra],
             stderr=subprocess.PIPE, text=True)

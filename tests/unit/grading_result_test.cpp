@@ -9,6 +9,9 @@
 namespace xqw::grading {
 namespace {
 
+// Why the output is not a result; empty when it is one.
+std::string invalid_reason(const ParsedOutput& parsed) { return parsed ? std::string() : parsed.error().reason; }
+
 std::string upstream(const std::string& tests, const std::string& errors = "[]") {
   return R"({"correct": false, "score": 0.5, "errors": )" + errors + R"(, "tests": )" + tests + "}";
 }
@@ -18,8 +21,8 @@ TEST(GradingParse, ReadsTheUpstreamShape) {
       R"({"correct": true, "score": 1, "errors": ["warn"],
           "tests": [["Test 1", "adds numbers", true, "3\n", "3\n"], ["Test 2", "", false, "a", "b"]]})"
       "\n");
-  ASSERT_TRUE(parsed.ok()) << parsed.invalid_reason;
-  const GraderResult& result = *parsed.result;
+  ASSERT_TRUE(parsed.has_value()) << invalid_reason(parsed);
+  const GraderResult& result = *parsed;
   EXPECT_TRUE(result.correct);
   EXPECT_DOUBLE_EQ(result.score, 1.0);
   EXPECT_EQ(result.errors, std::vector<std::string>{"warn"});
@@ -37,12 +40,12 @@ TEST(GradingParse, ReadsTheUpstreamShape) {
 
 TEST(GradingParse, ReadsTheMessageShape) {
   const auto parsed = parse_grader_output(R"(  {"correct": false, "score": 0.25, "msg": "<p>2 of 8</p>"}  )");
-  ASSERT_TRUE(parsed.ok()) << parsed.invalid_reason;
-  EXPECT_FALSE(parsed.result->correct);
-  EXPECT_DOUBLE_EQ(parsed.result->score, 0.25);
-  EXPECT_EQ(parsed.result->html_msg, "<p>2 of 8</p>");
-  EXPECT_TRUE(parsed.result->tests.empty());
-  EXPECT_TRUE(parsed.result->errors.empty());
+  ASSERT_TRUE(parsed.has_value()) << invalid_reason(parsed);
+  EXPECT_FALSE(parsed->correct);
+  EXPECT_DOUBLE_EQ(parsed->score, 0.25);
+  EXPECT_EQ(parsed->html_msg, "<p>2 of 8</p>");
+  EXPECT_TRUE(parsed->tests.empty());
+  EXPECT_TRUE(parsed->errors.empty());
 }
 
 TEST(GradingParse, AcceptsScoreBoundsAndUnicode) {
@@ -50,12 +53,12 @@ TEST(GradingParse, AcceptsScoreBoundsAndUnicode) {
     SCOPED_TRACE(score);
     EXPECT_TRUE(parse_grader_output(std::string(R"({"correct":false,"score":)") + score +
                                     R"(,"errors":[],"tests":[]})")
-                    .ok());
+                    .has_value());
   }
   const auto parsed = parse_grader_output(upstream(R"([["Tëst \u2603", "", true, "日本", "\ud83d\ude00"]])"));
-  ASSERT_TRUE(parsed.ok()) << parsed.invalid_reason;
-  EXPECT_EQ(parsed.result->tests[0].short_description, "Tëst \xE2\x98\x83");
-  EXPECT_EQ(parsed.result->tests[0].actual_output, "\xF0\x9F\x98\x80");
+  ASSERT_TRUE(parsed.has_value()) << invalid_reason(parsed);
+  EXPECT_EQ(parsed->tests[0].short_description, "Tëst \xE2\x98\x83");
+  EXPECT_EQ(parsed->tests[0].actual_output, "\xF0\x9F\x98\x80");
 }
 
 struct InvalidCase {
@@ -119,9 +122,9 @@ TEST(GradingParse, RejectsEveryMalformedOutputWithAPreciseReason) {
   for (const InvalidCase& invalid_case : cases) {
     SCOPED_TRACE(invalid_case.output);
     const auto parsed = parse_grader_output(invalid_case.output);
-    EXPECT_FALSE(parsed.ok());
-    EXPECT_NE(parsed.invalid_reason.find(invalid_case.reason), std::string::npos)
-        << "reason was: " << parsed.invalid_reason;
+    EXPECT_FALSE(parsed.has_value());
+    EXPECT_NE(invalid_reason(parsed).find(invalid_case.reason), std::string::npos)
+        << "reason was: " << invalid_reason(parsed);
   }
 }
 
@@ -129,9 +132,9 @@ TEST(GradingParse, KeepsReasonsShortEvenForHostileKeys) {
   const std::string key(5000, 'k');
   const auto parsed =
       parse_grader_output(R"({"correct": true, "score": 1, "errors": [], "tests": [], ")" + key + R"(": 1})");
-  ASSERT_FALSE(parsed.ok());
-  EXPECT_LE(parsed.invalid_reason.size(), 300u);
-  EXPECT_NE(parsed.invalid_reason.find("unexpected key \"kkk"), std::string::npos);
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_LE(invalid_reason(parsed).size(), 300u);
+  EXPECT_NE(invalid_reason(parsed).find("unexpected key \"kkk"), std::string::npos);
 }
 
 TEST(GradingParse, TruncatesOversizedFieldsInsteadOfRejecting) {
@@ -139,14 +142,14 @@ TEST(GradingParse, TruncatesOversizedFieldsInsteadOfRejecting) {
   const auto parsed = parse_grader_output(
       upstream(R"([["short", "long", false, ")" + big + R"(", ")" + big + R"("]])", R"([")" + big + R"("])"),
       ParseLimits{.field_bytes = 1024});
-  ASSERT_TRUE(parsed.ok()) << parsed.invalid_reason;
-  for (const std::string* field : {&parsed.result->tests[0].expected_output,
-                                   &parsed.result->tests[0].actual_output, &parsed.result->errors[0]}) {
+  ASSERT_TRUE(parsed.has_value()) << invalid_reason(parsed);
+  for (const std::string* field : {&parsed->tests[0].expected_output,
+                                   &parsed->tests[0].actual_output, &parsed->errors[0]}) {
     EXPECT_LE(field->size(), 1024u);
     EXPECT_EQ(field->substr(0, 100), big.substr(0, 100));
     EXPECT_TRUE(field->ends_with("\n[output truncated]")) << field->substr(field->size() - 30);
   }
-  EXPECT_EQ(parsed.result->tests[0].short_description, "short");
+  EXPECT_EQ(parsed->tests[0].short_description, "short");
 }
 
 TEST(GradingParse, TruncatesTheMessageShapeWithoutSplittingCharacters) {
@@ -154,8 +157,8 @@ TEST(GradingParse, TruncatesTheMessageShapeWithoutSplittingCharacters) {
   for (int i = 0; i < 2000; ++i) snowmen += "\xE2\x98\x83";
   const auto parsed = parse_grader_output(R"({"correct": true, "score": 1, "msg": ")" + snowmen + R"("})",
                                           ParseLimits{.field_bytes = 1000});
-  ASSERT_TRUE(parsed.ok()) << parsed.invalid_reason;
-  const std::string& message = *parsed.result->html_msg;
+  ASSERT_TRUE(parsed.has_value()) << invalid_reason(parsed);
+  const std::string& message = *parsed->html_msg;
   EXPECT_LE(message.size(), 1000u);
   EXPECT_FALSE(first_invalid_utf8(message).has_value());
   EXPECT_TRUE(message.ends_with("[output truncated]"));
@@ -165,8 +168,8 @@ TEST(GradingParse, LeavesFieldsAtTheCapUntouched) {
   const std::string exact(64, 'y');
   const auto parsed = parse_grader_output(upstream(R"([["s", "l", true, "e", ")" + exact + R"("]])"),
                                           ParseLimits{.field_bytes = 64});
-  ASSERT_TRUE(parsed.ok()) << parsed.invalid_reason;
-  EXPECT_EQ(parsed.result->tests[0].actual_output, exact);
+  ASSERT_TRUE(parsed.has_value()) << invalid_reason(parsed);
+  EXPECT_EQ(parsed->tests[0].actual_output, exact);
 }
 
 }  // namespace

@@ -190,6 +190,9 @@ TEST(LastLineResult, SplitsThePrintsFromTheLastNonEmptyLine) {
   EXPECT_EQ(split_last_line(" \n\n").result, "");
 }
 
+// Why the output is not a result; empty when it is one.
+std::string invalid_reason(const ParsedOutput& parsed) { return parsed ? std::string() : parsed.error().reason; }
+
 constexpr ParseLimits kLastLine{.framing = ResultFraming::LastLine};
 
 TEST(LastLineResult, ParsesTheUpstreamShapeAfterTheGradersPrints) {
@@ -199,34 +202,33 @@ TEST(LastLineResult, ParsesTheUpstreamShapeAfterTheGradersPrints) {
       R"(["t2", "long", false, "9", "6"]]})"
       "\n",
       kLastLine);
-  ASSERT_TRUE(parsed.ok()) << parsed.invalid_reason;
-  EXPECT_DOUBLE_EQ(parsed.result->score, 0.5);
-  ASSERT_EQ(parsed.result->tests.size(), 2u);
-  EXPECT_EQ(parsed.result->tests[1].actual_output, "6");
+  ASSERT_TRUE(parsed.has_value()) << invalid_reason(parsed);
+  EXPECT_DOUBLE_EQ(parsed->score, 0.5);
+  ASSERT_EQ(parsed->tests.size(), 2u);
+  EXPECT_EQ(parsed->tests[1].actual_output, "6");
 }
 
 TEST(LastLineResult, ReasonsNameTheLastLine) {
-  EXPECT_EQ(parse_grader_output("", kLastLine).invalid_reason, "stdout is empty");
-  EXPECT_THAT(parse_grader_output("\n \n", kLastLine).invalid_reason, HasSubstr("no non-empty line"));
-  EXPECT_THAT(parse_grader_output("{\"correct\": true}\nTraceback: boom\n", kLastLine).invalid_reason,
+  EXPECT_EQ(invalid_reason(parse_grader_output("", kLastLine)), "stdout is empty");
+  EXPECT_THAT(invalid_reason(parse_grader_output("\n \n", kLastLine)), HasSubstr("no non-empty line"));
+  EXPECT_THAT(invalid_reason(parse_grader_output("{\"correct\": true}\nTraceback: boom\n", kLastLine)),
               HasSubstr("the last line of stdout does not start with a JSON object"));
-  EXPECT_THAT(
-      parse_grader_output("{\"correct\": true, \"score\": 1, \"errors\": [], \"tests\": []} x", kLastLine)
-          .invalid_reason,
-      HasSubstr("alone on its line"));
+  EXPECT_THAT(invalid_reason(parse_grader_output(
+                  "{\"correct\": true, \"score\": 1, \"errors\": [], \"tests\": []} x", kLastLine)),
+              HasSubstr("alone on its line"));
 }
 
 TEST(LastLineResult, OnlyTheUpstreamShapeCounts) {
   const auto parsed = parse_grader_output(R"({"correct": true, "score": 1, "msg": "<p>hi</p>"})", kLastLine);
-  ASSERT_FALSE(parsed.ok());
-  EXPECT_THAT(parsed.invalid_reason, HasSubstr("unexpected key \"msg\""));
-  EXPECT_TRUE(parse_grader_output(R"({"correct": true, "score": 1, "msg": "<p>hi</p>"})").ok());
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_THAT(invalid_reason(parsed), HasSubstr("unexpected key \"msg\""));
+  EXPECT_TRUE(parse_grader_output(R"({"correct": true, "score": 1, "msg": "<p>hi</p>"})").has_value());
 }
 
 TEST(LastLineResult, TheWholeStdoutContractStillRefusesPrintsBeforeTheResult) {
   const std::string output = "hello\n{\"correct\": true, \"score\": 1, \"errors\": [], \"tests\": []}\n";
-  EXPECT_FALSE(parse_grader_output(output).ok());
-  EXPECT_TRUE(parse_grader_output(output, kLastLine).ok());
+  EXPECT_FALSE(parse_grader_output(output).has_value());
+  EXPECT_TRUE(parse_grader_output(output, kLastLine).has_value());
 }
 
 TEST(LastLineResult, VerdictsAreDecidedAsToday) {
