@@ -346,7 +346,7 @@ TEST(LimitTable, CheckConfigListsEachQueuesLimits) {
   config::LoadOptions options;
   options.env = config::testing::env_of({});
   options.env_names = config::testing::env_names_of({});
-  options.runtimes = [](const std::string&) { return config::EngineRuntimes{.names = std::vector<std::string>{"runc"}}; };
+  options.runtimes = [](const std::string&) { return config::EngineRuntimes(std::vector<std::string>{"runc"}); };
   ASSERT_EQ(config::check_config(root.path(), out, options), 0) << out.str();
   EXPECT_THAT(out.str(), HasSubstr("  q: memory 512 MiB, cpus 1, pids 128, timeout 1m30s, stdout 1 MiB, stderr 256 KiB, "
                                    "tmpfs 64 MiB, nofile 256, fsize 64 MiB, submission 1 MiB, network false, "
