@@ -219,17 +219,19 @@ JobRecord FloorRunner::run(FloorMode mode, const FloorJob& job) {
 
 namespace {
 
-// Mirrors ContainerGrader: the grader path resolved in the queue's root, the job directory written.
+// Mirrors ContainerGrader: the job's grader path (set by to_grade_job) resolved in the queue's root, the job
+// directory written.
 void prepare(const grading::QueueGrading& queue, const grading::ImageContract& contract, const FloorJob& job,
              grading::GradeJob& grade, std::optional<grading::JobDirectory>& dir,
              docker::ContainerSpec& spec) {
-  auto resolved = grading::resolve_grader(queue.grader_root, job.grader);
-  if (!resolved) throw std::runtime_error("job " + std::to_string(job.submission_id) + ": " + resolved.error().reason);
+  const auto where = "job " + std::to_string(job.submission_id) + ": ";
+  if (!grade.grader) throw std::runtime_error(where + "grader_payload has no \"grader\" path");
+  auto resolved = grading::resolve_grader(queue.grader_root, *grade.grader);
+  if (!resolved) throw std::runtime_error(where + resolved.error().reason);
   const auto& grader = *resolved;
-  grade.grader = grader.file_name;
   const double timeout_seconds = std::chrono::duration<double>(queue.limits.timeout).count();
   try {
-    dir.emplace(queue.work_dir, job_dir_name(job), grade, timeout_seconds, grade.grader);
+    dir.emplace(queue.work_dir, job_dir_name(job), grade, timeout_seconds, grader.file_name);
   } catch (const grading::JobDirectoryError& error) {
     throw grading::GradingUnavailable(error.what());
   }

@@ -38,8 +38,7 @@ int run(const std::string& config_root, const std::string& queue_name, bench::Fl
   const auto& queue = find_queue(*loaded.config, queue_name);
   const auto jobs = read_jobs(jobs_path);
   docker::Client engine(loaded.config->manager.docker_socket);
-  const auto image = engine.ensure_image(
-      queue.image, docker::parse_pull_policy(queue.pull_policy).value_or(docker::PullPolicy::IfNotPresent));
+  const auto image = engine.ensure_image(queue.image, queue.pull_policy);
   bench::FloorRunner runner(engine, bench::queue_grading(loaded.config->manager, queue, watcher_id),
                             grading::image_contract(image), docker_cli);
   int failures = 0;

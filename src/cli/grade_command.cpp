@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "docker/docker.hpp"
 #include "grading/container_grader.hpp"
+#include "grading/queue.hpp"
 
 namespace xqw::cli {
 namespace fs = std::filesystem;
@@ -36,11 +37,22 @@ std::expected<std::string, std::string> read_file(const std::string& path) {
   return bytes.str();
 }
 
-// The queue to grade for: from the config root, or built from --image/--grader-root; or why there is none.
-std::expected<grading::QueueGrading, std::string> queue_for(const GradeOptions& options) {
+// What `grade` runs with: the queue as the watcher would grade it, the engine it reaches and the pull
+// policy for the queue's image.
+struct GradeSetup {
   grading::QueueGrading queue;
-  queue.watcher_id = "grade-cli";
-  queue.work_dir = fs::temp_directory_path() / "xqueue-watcher-grade";
+  docker::PullPolicy pull_policy = docker::PullPolicy::IfNotPresent;
+  std::string docker_socket;
+  std::vector<config::Problem> warnings;  // about the engine endpoint (DOCKER_HOST)
+};
+
+// From the config root (the queue, docker_socket), or built from --image/--grader-root with the built-in
+// defaults and DOCKER_HOST: either way through the watcher's own config::resolve_engine_socket and
+// grading::queue_grading.
+std::expected<GradeSetup, std::string> setup_for(const GradeOptions& options) {
+  config::ManagerConfig manager;
+  config::QueueConfig queue{.name = "grade-cli"};
+  std::vector<config::Problem> warnings;
   if (!options.config_dir.empty()) {
     auto loaded = config::load_config_root(options.config_dir);
     if (!loaded.ok()) {
@@ -53,30 +65,39 @@ std::expected<grading::QueueGrading, std::string> queue_for(const GradeOptions& 
     if (found == queues.end()) {
       return std::unexpected("queue " + options.queue + " is not configured under " + options.config_dir);
     }
-    queue.queue = found->name;
-    queue.image = found->image;
-    queue.limits = found->limits;
-    queue.messages = found->messages;
-    queue.files = found->files;
-    queue.grader_root = found->grader_root;
-    queue.docker_host_grader_root = found->docker_host_grader_root;
-    queue.contract = found->contract;
-    queue.contract_implied = found->contract_implied;
+    manager = loaded.config->manager;
+    queue = *found;
+    for (auto& problem : loaded.warnings) {
+      if (problem.key == "DOCKER_HOST") warnings.push_back(std::move(problem));
+    }
   } else {
-    queue.queue = "grade-cli";
-    queue.image = std::string(config::kDefaultImage);
+    auto socket = config::resolve_engine_socket(config::process_environment(), std::nullopt);
+    manager.docker_socket = std::move(socket.path);
+    if (socket.warning) warnings.push_back(std::move(*socket.warning));
   }
-  if (!options.image.empty()) queue.image = options.image;
+  GradeSetup setup{.queue = grading::queue_grading(manager, queue, "grade-cli"),
+                   .pull_policy = queue.pull_policy,
+                   .docker_socket = manager.docker_socket,
+                   .warnings = std::move(warnings)};
+  // One submission, run now on this machine's engine: no container prepared ahead, and a private
+  // scratch directory rather than the watcher's work_dir (which may belong to the service's user).
+  setup.queue.precreate = config::Precreate::Off;
+  setup.queue.work_dir = fs::temp_directory_path() / "xqueue-watcher-grade";
+  setup.queue.docker_host_work_dir.clear();
+  if (!options.image.empty()) setup.queue.image = options.image;
   if (!options.contract.empty()) {
-    queue.contract =
+    setup.queue.contract =
         options.contract == "upstream" ? config::ContractKind::Upstream : config::ContractKind::Native;
-    queue.contract_implied = false;
+    setup.queue.contract_implied = false;
   }
-  if (!options.grader_root.empty()) queue.grader_root = fs::absolute(options.grader_root);
-  if (queue.grader_root.empty()) {
+  if (!options.grader_root.empty()) {
+    setup.queue.grader_root = fs::absolute(options.grader_root);
+    setup.queue.docker_host_grader_root.clear();
+  }
+  if (setup.queue.grader_root.empty()) {
     return std::unexpected(std::string("give -d CONFIG_ROOT --queue Q, or --grader-root DIR"));
   }
-  return queue;
+  return setup;
 }
 
 void print_for_people(const grading::GradeReport& report, const config::Limits& limits, const Style& style,
@@ -150,7 +171,7 @@ nlohmann::json as_json(const grading::GradeReport& report) {
 void add_grade_options(CLI::App& command, GradeOptions& options) {
   command.add_option("-d,--config-root", options.config_dir, "config root holding the queue");
   command.add_option("--queue", options.queue, "queue whose image, grader_root and limits apply");
-  command.add_option("--image", options.image, "grader image (overrides the queue's)");
+  command.add_option("--image", options.image, "grader image (overrides the queue's; pulled per the queue's pull_policy)");
   command.add_option("--grader-root", options.grader_root, "course grader directory (overrides the queue's)");
   command
       .add_option("--contract", options.contract,
@@ -179,20 +200,24 @@ void add_grade_options(CLI::App& command, GradeOptions& options) {
 }
 
 int run_grade(const GradeOptions& options, std::ostream& out) {
-  auto queue = queue_for(options);
-  if (!queue) {
-    std::cerr << "xqueue-watcher grade: " << queue.error() << "\n";
+  auto setup = setup_for(options);
+  if (!setup) {
+    std::cerr << "xqueue-watcher grade: " << setup.error() << "\n";
     return 2;
   }
+  for (const auto& warning : setup->warnings) {
+    std::cerr << "xqueue-watcher grade: warning: " << warning.to_string() << "\n";
+  }
+  const auto& queue = setup->queue;
   auto submission = read_file(options.submission_file);
   if (!submission) {
     std::cerr << "xqueue-watcher grade: " << submission.error() << "\n";
     return 2;
   }
   grading::GradeJob job;
-  job.queue = queue->queue;
+  job.queue = queue.queue;
   job.submission_id = "local";
-  job.grader = options.grader;
+  job.grader = options.grader;  // set once, here; the payload only carries it into job.json
   job.grader_payload = {{"grader", options.grader}};
   job.student_response = *submission;
   job.lang = options.lang;
@@ -207,15 +232,15 @@ int run_grade(const GradeOptions& options, std::ostream& out) {
     job.files.push_back({.name = fs::path(path).filename().string(), .bytes = std::move(*bytes)});
   }
   try {
-    docker::Client engine(docker::socket_from_environment());
-    const auto image = engine.ensure_image(queue->image, docker::PullPolicy::IfNotPresent);
-    grading::ContainerGrader grader(engine, *queue, grading::queue_contract(*queue, image));
+    docker::Client engine(setup->docker_socket);
+    const auto image = engine.ensure_image(queue.image, setup->pull_policy);
+    grading::ContainerGrader grader(engine, queue, grading::queue_contract(queue, image));
     const auto report = grader.grade(job);
     if (options.json) {
       out << as_json(report).dump(2) << "\n";
     } else {
       Style style{options.color == "always" || (options.color == "auto" && isatty(STDOUT_FILENO))};
-      print_for_people(report, queue->limits, style, out);
+      print_for_people(report, queue.limits, style, out);
     }
     if (options.expect && std::fabs(report.outcome.result.score - *options.expect) > 1e-6) {
       std::cerr << "xqueue-watcher grade: score " << report.outcome.result.score << " differs from --expect "

@@ -12,7 +12,7 @@
 namespace xqw::cli {
 
 struct GradeOptions {
-  std::string config_dir;   // with queue: that queue's image, grader_root and limits
+  std::string config_dir;   // with queue: that queue's image, pull_policy, grader_root and limits, and docker_socket
   std::string queue;
   std::string image;        // without a config: try an image and grader root directly
   std::string grader_root;

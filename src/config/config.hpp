@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "docker/docker.hpp"
 #include "verdicts/verdicts.hpp"
 
 namespace xqw::config {
@@ -102,8 +103,6 @@ struct ScorePoints {
   bool operator==(const ScorePoints&) const = default;
 };
 
-inline constexpr std::array<std::string_view, 3> kPullPolicies = {"never", "if-not-present", "always"};
-
 // Outcomes whose student-facing message a queue may replace: the registry's overridable verdicts
 // (verdicts/verdicts.hpp). `{limit}` in a template becomes the limit that was hit, in words ("20 s",
 // "256 MiB").
@@ -135,7 +134,7 @@ struct QueueConfig {
   std::filesystem::path grader_root;              // absolute, canonical, on this host
   std::filesystem::path docker_host_grader_root;  // optional: the same directory as the engine sees it
   std::string image = std::string(kDefaultImage);
-  std::string pull_policy = "if-not-present";  // never | if-not-present | always
+  docker::PullPolicy pull_policy = docker::PullPolicy::IfNotPresent;  // parsed once, from the file
   Limits limits;
   std::map<std::string, std::string> messages;  // verdict (kMessageVerdicts) -> template with {limit}
   FilesConfig files;                            // uploaded files (xqueue_files)
@@ -161,7 +160,7 @@ struct ManagerConfig {
   bool follow_client_redirects = false;
   bool verify_tls = true;
   std::string ca_file;
-  std::string docker_socket = "/var/run/docker.sock";               // else DOCKER_HOST=unix://..., else this
+  std::string docker_socket = std::string(docker::kDefaultSocket);  // resolved: see resolve_engine_socket
   std::filesystem::path work_dir = "/var/lib/xqueue-watcher/jobs";  // per-job directories
   std::filesystem::path journal_dir = "/var/lib/xqueue-watcher/journal";
   std::filesystem::path docker_host_work_dir;  // optional: work_dir as the engine's host sees it
@@ -171,7 +170,7 @@ struct ManagerConfig {
   Limits default_limits;
   LimitBounds bounds;
   std::string default_image = std::string(kDefaultImage);
-  std::string default_pull_policy = "if-not-present";
+  docker::PullPolicy default_pull_policy = docker::PullPolicy::IfNotPresent;
   std::map<std::string, std::string> default_messages;
   FilesConfig default_files;
   // Every queue's docker_host_grader_root unless it sets its own (XQWATCHER_DOCKER_HOST_GRADER_ROOT only).
@@ -204,6 +203,18 @@ EnvLookup process_environment();
 // looked for this way); tests substitute the names of their map.
 using EnvNames = std::function<std::vector<std::string>(std::string_view prefix)>;
 EnvNames process_environment_names();
+
+// The Docker engine's unix socket, resolved in this one place for the watcher and `grade` alike:
+// xqwatcher's `docker_socket` when the file names one (`configured`), else DOCKER_HOST=unix://PATH, else
+// docker::kDefaultSocket. A DOCKER_HOST the engine client cannot use (tcp://, ssh://, a bare path) is not
+// guessed at: `warning` names it and why, and the default socket is used. load_config_root puts the
+// result in ManagerConfig::docker_socket (and the warning among its warnings).
+struct EngineSocket {
+  std::string path;
+  std::optional<Problem> warning;  // key DOCKER_HOST
+};
+EngineSocket resolve_engine_socket(const EnvLookup& env, const std::optional<std::string>& configured);
+
 
 // Why the Docker engine could not say which runtimes it offers (it did not answer, or listed none).
 struct RuntimesUnknown {

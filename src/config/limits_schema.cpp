@@ -265,13 +265,11 @@ std::optional<std::string> read_image(Reader& reader, const Node& node, const st
   return image;
 }
 
-std::optional<std::string> read_pull_policy(Reader& reader, const Node& node, const std::string& key) {
-  auto policy = reader.text(node, key);
-  if (!policy) return std::nullopt;
-  if (std::find(kPullPolicies.begin(), kPullPolicies.end(), *policy) == kPullPolicies.end()) {
-    reader.error(node, key, "unknown pull policy '" + *policy + "' (use never, if-not-present or always)");
-    return std::nullopt;
-  }
+std::optional<docker::PullPolicy> read_pull_policy(Reader& reader, const Node& node, const std::string& key) {
+  const auto text = reader.text(node, key);
+  if (!text) return std::nullopt;
+  const auto policy = docker::parse_pull_policy(*text);
+  if (!policy) reader.error(node, key, "unknown pull policy '" + *text + "' (use never, if-not-present or always)");
   return policy;
 }
 

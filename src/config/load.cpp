@@ -79,22 +79,16 @@ std::optional<Node> read_tree(const SourceFile& file, Findings& findings) {
   return std::move(parsed->root);
 }
 
-// DOCKER_HOST=unix:///path replaces the built-in socket path; xqwatcher.yaml's docker_socket wins over both.
-void apply_docker_host(const EnvLookup& env, ManagerConfig& manager, Findings& findings) {
-  const auto docker_host = env("DOCKER_HOST");
-  if (!docker_host || docker_host->empty()) return;
-  if (docker_host->rfind("unix://", 0) == 0 && docker_host->size() > 7) {
-    manager.docker_socket = docker_host->substr(7);
-    return;
-  }
-  findings.warnings.push_back(
-      {"environment", "DOCKER_HOST",
-       "'" + *docker_host + "' ignored: only unix:// sockets are supported; using " + manager.docker_socket});
+// The file's own docker_socket when it names one (read_manager_native has read and checked it).
+std::optional<std::string> configured_docker_socket(const std::optional<SourceFile>& file,
+                                                    const std::optional<Node>& root,
+                                                    const ManagerConfig& manager) {
+  if (!file || file->format != Format::Yaml || !root || !root->find("docker_socket")) return std::nullopt;
+  return manager.docker_socket;
 }
 
 void load_manager(const fs::path& dir, const LoadOptions& options, ManagerConfig& manager,
                   Findings& findings) {
-  apply_docker_host(options.env, manager, findings);
   const auto file = find_one(dir, "xqwatcher", findings);  // none: every default, as upstream
   const auto root = file ? read_tree(*file, findings) : std::nullopt;
   if (root) {
@@ -105,6 +99,9 @@ void load_manager(const fs::path& dir, const LoadOptions& options, ManagerConfig
       detail::read_manager_native(reader, *root, manager);
     }
   }
+  auto socket = resolve_engine_socket(options.env, configured_docker_socket(file, root, manager));
+  manager.docker_socket = std::move(socket.path);
+  if (socket.warning) findings.warnings.push_back(std::move(*socket.warning));
   const detail::ManagerFile read{.path = file ? file->path : fs::path(),
                                  .root = root ? &*root : nullptr,
                                  .upstream = file && file->format == Format::Json};
@@ -230,6 +227,19 @@ std::string Problem::to_string() const {
   if (line > 0) out += ":" + std::to_string(line);
   if (!key.empty()) out += ": " + key;
   return out + ": " + reason;
+}
+
+EngineSocket resolve_engine_socket(const EnvLookup& env, const std::optional<std::string>& configured) {
+  if (configured) return {.path = *configured, .warning = std::nullopt};
+  const auto docker_host = env ? env("DOCKER_HOST") : std::nullopt;
+  auto socket = docker::socket_from_docker_host(docker_host.value_or(""));
+  if (socket) return {.path = std::move(*socket), .warning = std::nullopt};
+  const std::string fallback(docker::kDefaultSocket);
+  return {.path = fallback,
+          .warning = Problem{.file = "environment",
+                             .key = "DOCKER_HOST",
+                             .reason = "'" + socket.error().value + "' is not supported: " + socket.error().reason +
+                                       "; using " + fallback + " (or set docker_socket in xqwatcher.yaml)"}};
 }
 
 EnvLookup process_environment() {

@@ -78,7 +78,8 @@ std::optional<std::filesystem::path> read_grader_root(Reader& reader, const Node
 // A path as the engine's host sees it: must be absolute; never resolved against this host.
 std::optional<std::filesystem::path> read_host_path(Reader& reader, const Node& node, const std::string& key);
 std::optional<std::string> read_image(Reader& reader, const Node& node, const std::string& key);
-std::optional<std::string> read_pull_policy(Reader& reader, const Node& node, const std::string& key);
+// A native `pull_policy`: never, if-not-present or always (docker::parse_pull_policy's names).
+std::optional<docker::PullPolicy> read_pull_policy(Reader& reader, const Node& node, const std::string& key);
 // A queue's `precreate`: started (or true), created, or false (or off).
 std::optional<Precreate> read_precreate(Reader& reader, const Node& node, const std::string& key);
 // A server's `api`: xqueue or lms.

@@ -68,18 +68,20 @@ void read_seconds(Reader& reader, const Node& node, const std::string& key, std:
   out = *value;
 }
 
-void read_pull_policy_upstream(Reader& reader, const Node& node, const std::string& key, std::string& out) {
+// KWARGS.image_pull_policy in Kubernetes' spelling (Always, IfNotPresent, Never; any case).
+void read_pull_policy_upstream(Reader& reader, const Node& node, const std::string& key,
+                               docker::PullPolicy& out) {
   const auto text = reader.text(node, key);
   if (!text) return;
   std::string lowered(*text);
   std::transform(lowered.begin(), lowered.end(), lowered.begin(),
                  [](unsigned char c) { return std::tolower(c); });
   if (lowered == "always")
-    out = "always";
+    out = docker::PullPolicy::Always;
   else if (lowered == "ifnotpresent")
-    out = "if-not-present";
+    out = docker::PullPolicy::IfNotPresent;
   else if (lowered == "never")
-    out = "never";
+    out = docker::PullPolicy::Never;
   else
     reader.error(node, key, "unknown pull policy '" + *text + "' (use Always, IfNotPresent or Never)");
 }

@@ -22,8 +22,17 @@ namespace xqw::docker {
 inline constexpr std::string_view kApiVersion = "v1.41";
 inline constexpr std::string_view kDefaultSocket = "/var/run/docker.sock";
 
-// The engine socket: DOCKER_HOST=unix://PATH when set that way, else the default socket.
-std::string socket_from_environment();
+// A DOCKER_HOST value this client cannot use: only unix:// sockets are reached.
+struct UnsupportedDockerHost {
+  std::string value;   // DOCKER_HOST as given
+  std::string reason;  // why, for people
+  // "DOCKER_HOST 'tcp://10.0.0.1:2375' is not supported: <reason>"
+  std::string to_string() const;
+};
+// The engine socket a DOCKER_HOST value names (pure): "unix:///PATH" is /PATH; an empty value means the
+// default socket. Any other scheme (tcp://, ssh://, fd://, npipe://), a bare path or "unix://" alone is
+// refused with the reason. Who wins over DOCKER_HOST is decided once, by configuration (config.hpp).
+std::expected<std::string, UnsupportedDockerHost> socket_from_docker_host(std::string_view docker_host);
 
 // ---- errors a caller can act on -------------------------------------------------------------
 // Every EngineError is one of these; kind() says which, so a caller maps an error to a metric label or a
@@ -93,6 +102,8 @@ class EngineBadReply : public EngineError {
 
 // ---- plain data -------------------------------------------------------------------------------
 enum class PullPolicy { Never, IfNotPresent, Always };
+// The names to_string gives ("never", "if-not-present", "always") back as a policy; nothing else.
+// Configuration parses a queue's policy once (config::QueueConfig::pull_policy is typed).
 std::optional<PullPolicy> parse_pull_policy(std::string_view text);
 std::string_view to_string(PullPolicy policy);
 

@@ -1,15 +1,33 @@
 // Pure parts of the engine client: create bodies, pull policies, error kinds, the stream demultiplexer.
 #include <algorithm>
-#include <cstdlib>
 
 #include "docker/docker.hpp"
 
 namespace xqw::docker {
 
-std::string socket_from_environment() {
-  const char* host = std::getenv("DOCKER_HOST");
-  if (host && std::string_view(host).starts_with("unix://")) return std::string(host + 7);
-  return std::string(kDefaultSocket);
+std::string UnsupportedDockerHost::to_string() const {
+  return "DOCKER_HOST '" + value + "' is not supported: " + reason;
+}
+
+std::expected<std::string, UnsupportedDockerHost> socket_from_docker_host(std::string_view docker_host) {
+  constexpr std::string_view kUnix = "unix://";
+  if (docker_host.empty()) return std::string(kDefaultSocket);
+  auto refuse = [&](std::string reason) {
+    return std::unexpected(UnsupportedDockerHost{std::string(docker_host), std::move(reason)});
+  };
+  if (docker_host.starts_with(kUnix)) {
+    const auto path = docker_host.substr(kUnix.size());
+    if (path.empty() || path.front() != '/') {
+      return refuse("a unix socket needs an absolute path (e.g. unix:///var/run/docker.sock)");
+    }
+    return std::string(path);
+  }
+  const auto scheme_end = docker_host.find("://");
+  if (scheme_end == std::string_view::npos) {
+    return refuse("give the socket as unix:///PATH (e.g. unix:///var/run/docker.sock)");
+  }
+  return refuse("the engine is reached through a unix socket only, not " +
+                std::string(docker_host.substr(0, scheme_end)) + "://");
 }
 
 std::string_view to_string(EngineErrorKind kind) {
@@ -31,9 +49,9 @@ std::string_view to_string(EngineErrorKind kind) {
 }
 
 std::optional<PullPolicy> parse_pull_policy(std::string_view text) {
-  if (text == "never") return PullPolicy::Never;
-  if (text == "if-not-present" || text == "IfNotPresent") return PullPolicy::IfNotPresent;
-  if (text == "always") return PullPolicy::Always;
+  for (const auto policy : {PullPolicy::Never, PullPolicy::IfNotPresent, PullPolicy::Always}) {
+    if (text == to_string(policy)) return policy;
+  }
   return std::nullopt;
 }
 

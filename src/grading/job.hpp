@@ -23,8 +23,11 @@ struct SubmittedFile {
 struct GradeJob {
   std::string queue;
   std::string submission_id;
-  std::string grader;               // path from the grader_payload, relative to the queue's grader_root
-  nlohmann::json grader_payload;    // decoded payload (object or string)
+  // The grader's path relative to the queue's grader_root, set once where the job is built (from the
+  // grader_payload by the watcher, from --grader by `grade`); unset when the payload names none. Grading
+  // reads it here, never from the payload.
+  std::optional<std::string> grader;
+  nlohmann::json grader_payload;    // decoded payload (object or string), passed on to job.json
   nlohmann::json student_info = nlohmann::json::object();
   std::string student_response;     // bytes exactly as received
   std::string lang = "en";
@@ -60,6 +63,7 @@ std::expected<ResolvedGrader, GraderPathError> resolve_grader(const std::filesys
                                                               const std::string& relative);
 
 // The grader path a payload names: {"grader": "..."} (a JSON string holding that object also works).
+// For whoever builds a GradeJob (GradeJob::grader); grading itself reads job.grader.
 std::optional<std::string> grader_from_payload(const nlohmann::json& payload);
 
 // A private directory for one job: `submission` and `job.json` inside, removed with the object.

@@ -95,9 +95,8 @@ std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, co
   if (auto refusal = refuse_submission(job, queue.limits, contract)) {
     return refused(refusal->verdict, std::move(refusal->reason));
   }
-  const auto grader_path = grader_from_payload(job.grader_payload);
-  if (!grader_path) return refused(Verdict::GraderNotFound, "grader_payload has no \"grader\" path");
-  auto resolved = resolve_grader(queue.grader_root, *grader_path);
+  if (!job.grader) return refused(Verdict::GraderNotFound, "grader_payload has no \"grader\" path");
+  auto resolved = resolve_grader(queue.grader_root, *job.grader);
   if (!resolved) return refused(Verdict::GraderNotFound, resolved.error().reason);
   if (auto files_refusal = refuse_files(queue, job, listed_files)) return std::move(*files_refusal);
   return std::move(*resolved);

@@ -140,10 +140,8 @@ void Manager::prepare_images(const config::Config& config) {
   for (const auto& queue : config.queues) {
     auto [image, first] = images.try_emplace(queue.image);
     if (first) {
-      const auto policy =
-          docker::parse_pull_policy(queue.pull_policy).value_or(docker::PullPolicy::IfNotPresent);
       try {
-        image->second = engine.ensure_image(queue.image, policy);
+        image->second = engine.ensure_image(queue.image, queue.pull_policy);
       } catch (const docker::EngineError& error) {
         spdlog::error("queue {}: {}; its workers wait until the image can be had", queue.name, error.what());
       }

@@ -145,7 +145,7 @@ grading::GradeJob to_grade_job(xqueue::Submission submission, const config::Queu
   job.grader_payload = submission.grader_payload;
   job.student_info = submission.student_info.is_object() ? submission.student_info : nlohmann::json::object();
   job.student_response = std::move(submission.student_response);
-  if (auto grader = grading::grader_from_payload(submission.grader_payload)) job.grader = *grader;
+  job.grader = grading::grader_from_payload(submission.grader_payload);  // the one place it is read
   job.lang = queue.lang;
   job.hide_output = queue.hide_output;
   const auto& payload = submission.grader_payload;
@@ -243,14 +243,13 @@ void QueueSession::log_graded(const grading::GradeReport& report, std::int64_t s
 
 grading::ContainerGrader* QueueSession::grader() {
   if (grader_) return &*grader_;
-  const auto policy = docker::parse_pull_policy(queue_.pull_policy).value_or(docker::PullPolicy::IfNotPresent);
   try {
     // A runtime the engine does not offer would fail every container: do not pull until it does.
     if (const auto& runtime = queue_.limits.runtime; !runtime.empty() && !engine_.version().runtimes.count(runtime)) {
       spdlog::error("{} the Docker engine has no runtime '{}'; not pulling submissions until it has", name_, runtime);
       return nullptr;
     }
-    const auto image = engine_.ensure_image(queue_.image, policy);
+    const auto image = engine_.ensure_image(queue_.image, queue_.pull_policy);
     auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
     if (!precreate_) settings.precreate = config::Precreate::Off;
     const auto wanted = settings.precreate;
@@ -272,10 +271,9 @@ grading::ContainerGrader* QueueSession::grader() {
 }
 
 std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry& entry,
-                                                                   xqueue::Submission submission) {
-  const auto submission_id = submission.submission_id;
-  const auto listed_files = std::move(submission.files);
-  auto job = to_grade_job(std::move(submission), queue_);
+                                                                   std::int64_t submission_id,
+                                                                   grading::GradeJob& job,
+                                                                   const nlohmann::json& listed_files) {
   const auto give_up_at = std::chrono::steady_clock::now() + kGradingRetryBudget;
   // Uploaded files (none for most submissions), after grading's pre-check: see watcher/files.hpp.
   const auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
@@ -321,9 +319,12 @@ void QueueSession::handle(JournalEntry entry, std::optional<xqueue::Submission> 
   if (!entry.result) {
     xqueue::Submission submission = parsed ? std::move(*parsed) : Journal::submission_of(entry);
     parsed.reset();
+    const auto submission_id = submission.submission_id;
+    const auto listed_files = std::move(submission.files);
+    auto job = to_grade_job(std::move(submission), queue_);
     spdlog::info("{} submission {}: grading with {}", name_, entry.submission_id,
-                 grading::grader_from_payload(submission.grader_payload).value_or("(no grader)"));
-    auto reply = grade_with_retries(entry, std::move(submission));
+                 job.grader.value_or("(no grader)"));
+    auto reply = grade_with_retries(entry, submission_id, job, listed_files);
     if (!reply) {
       if (shared_.stop.requested()) {
         spdlog::warn("{} submission {}: shutting down before it was graded; journalled for the next start", name_,

@@ -65,8 +65,9 @@ class ReportOnce {
 };
 
 // Submission (XQueue's view) → GradeJob (grading's view): the seam between the two. Takes the
-// submission by value: a caller done with it moves it in, so a large response is not copied. What the
-// payload does not say (lang, hide_output) comes from the queue.
+// submission by value: a caller done with it moves it in, so a large response is not copied. The grader
+// path is read from the payload here, once (GradeJob::grader; unset when the payload names none). What
+// the payload does not say (lang, hide_output) comes from the queue.
 grading::GradeJob to_grade_job(xqueue::Submission submission, const config::QueueConfig& queue);
 
 xqueue::ServerApi server_api(config::ServerApi api);
@@ -133,7 +134,9 @@ class QueueSession {
   // Runs one XQueue call, counting it by endpoint and outcome.
   template <typename Call>
   auto timed(observability::XQueueEndpoint endpoint, Call&& call) -> decltype(call());
-  std::optional<xqueue::GradeReply> grade_with_retries(JournalEntry& entry, xqueue::Submission submission);
+  // `listed_files`: the submission's xqueue_files, fetched onto `job` after grading's pre-check.
+  std::optional<xqueue::GradeReply> grade_with_retries(JournalEntry& entry, std::int64_t submission_id,
+                                                       grading::GradeJob& job, const nlohmann::json& listed_files);
   void warn_if_fractional(const JournalEntry& entry);
   // Counts and logs what became of a post, and removes the journal entry: it is settled.
   void settle(const JournalEntry& entry, const xqueue::PutResult& posted);

@@ -2,13 +2,17 @@
 import json
 import os
 import subprocess
+import tempfile
 import unittest
 
-from harness import BINARY, DEMO_COURSE, SOURCE_DIR, require_engine_and_image
+from harness import BINARY, DEMO_COURSE, DOCKER_SOCKET, GRADER_IMAGE, SOURCE_DIR, require_engine_and_image
+from config_root import write_config_root  # noqa: E402 (on the path once harness is imported)
+
+RIGHT = os.path.join(DEMO_COURSE, "01-average/submissions/right.py")
 
 
-def grade(*args):
-    return subprocess.run([BINARY, "grade", *args], capture_output=True, text=True, timeout=120)
+def grade(*args, env=None):
+    return subprocess.run([BINARY, "grade", *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 class GradeCommandTest(unittest.TestCase):
@@ -62,6 +66,58 @@ class GradeCommandTest(unittest.TestCase):
         self.assertEqual(result["verdict"], "grader_not_found")
         self.assertEqual(result["score"], 0)
         self.assertIn("'..'", result["staff_reason"])
+
+
+class GradeCommandEngineTest(unittest.TestCase):
+    """`grade -d` reaches the engine and pulls images exactly as the watcher on that config root would."""
+
+    @classmethod
+    def setUpClass(cls):
+        require_engine_and_image(cls())
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="xqw-grade-engine-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", self.root])
+        # The real engine under another name, known only to xqwatcher.yaml; DOCKER_HOST points nowhere.
+        self.link = os.path.join(self.root, "engine.sock")
+        os.symlink(DOCKER_SOCKET, self.link)
+        self.env = dict(os.environ, XQW_GRADE_PW="pw", DOCKER_HOST="unix:///nonexistent/xqw/docker.sock")
+
+    def config(self, manager_extra, **queue):
+        write_config_root(self.root, 1, {"q": {"server": "default", "grader_root": DEMO_COURSE, **queue}},
+                          poll_interval="1s", login_poll_interval="1s", requests_timeout="1s",
+                          shutdown_grace="1s", password_variable="XQW_GRADE_PW", manager_extra=manager_extra)
+
+    def test_docker_socket_wins_over_docker_host(self):
+        self.config(f"docker_socket: unix://{self.link}\n", image=GRADER_IMAGE, pull_policy="never")
+        run = grade("-d", self.root, "--queue", "q", "--grader", "01-average/grader.py", RIGHT, "--json",
+                    env=self.env)
+        self.assertEqual(run.returncode, 0, run.stderr + run.stdout)
+        result = json.loads(run.stdout)
+        self.assertEqual(result["verdict"], "graded")
+        self.assertEqual(result["score"], 1)
+
+    def test_without_docker_socket_docker_host_is_the_engine(self):
+        self.config("", image=GRADER_IMAGE, pull_policy="never")
+        run = grade("-d", self.root, "--queue", "q", "--grader", "01-average/grader.py", RIGHT, env=self.env)
+        self.assertEqual(run.returncode, 3, run.stderr + run.stdout)
+        self.assertIn("/nonexistent/xqw/docker.sock", run.stderr)
+
+    def test_the_queues_pull_policy_applies(self):
+        missing = "xqueue-watcher/no-such-image:never"
+        self.config(f"docker_socket: {self.link}\n", image=missing, pull_policy="never")
+        run = grade("-d", self.root, "--queue", "q", "--grader", "01-average/grader.py", RIGHT, env=self.env)
+        self.assertEqual(run.returncode, 3, run.stderr + run.stdout)
+        self.assertIn(f"image {missing} is not available: not present on the engine and pull policy is never",
+                      run.stderr)
+
+    def test_an_unusable_docker_host_is_named_not_guessed_at(self):
+        env = dict(self.env, DOCKER_HOST="tcp://127.0.0.1:1")
+        run = grade("--grader-root", DEMO_COURSE, "--grader", "01-average/grader.py", RIGHT, "--json", env=env)
+        self.assertIn("warning: environment: DOCKER_HOST: 'tcp://127.0.0.1:1' is not supported", run.stderr)
+        self.assertIn(f"using {DOCKER_SOCKET}", run.stderr)
+        self.assertEqual(run.returncode, 0, run.stderr + run.stdout)
+        self.assertEqual(json.loads(run.stdout)["score"], 1)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ class PreparedContainersTest : public ::testing::Test {
     return std::nullopt;
   }
 
-  docker::Client engine_{docker::socket_from_environment()};
+  docker::Client engine_{testing::engine_socket()};
   std::string watcher_id_ = "it-prepared-" + testing::unique_suffix();
   fs::path work_dir_;
   ImageContract contract_;

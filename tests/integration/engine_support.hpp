@@ -8,12 +8,19 @@
 #include <random>
 #include <string>
 
+#include "config/config.hpp"
 #include "docker/docker.hpp"
 
 namespace xqw::testing {
 
 // Every image the integration tests run: bootstrapped offline by scripts/images.
 inline const std::string kTestImage = "python:3.12-slim";
+
+// The engine the tests use, found as the watcher finds it without a config root (DOCKER_HOST, else the
+// default socket).
+inline std::string engine_socket() {
+  return config::resolve_engine_socket(config::process_environment(), std::nullopt).path;
+}
 
 inline std::string unique_suffix() {
   std::random_device device;

@@ -63,7 +63,7 @@ def probe():
 // GET on the engine's API as the test's own witness (the client has no call for mounts or volumes).
 struct EngineWitness {
   std::unique_ptr<http::Transport> transport =
-      http::make_curl_transport({.unix_socket = docker::socket_from_environment()});
+      http::make_curl_transport({.unix_socket = testing::engine_socket()});
   http::Response get(const std::string& path) {
     return transport->perform({.url = "http://docker/" + std::string(docker::kApiVersion) + path});
   }
@@ -114,7 +114,7 @@ class UpstreamContractTest : public ::testing::Test {
     return grader.grade(job);
   }
 
-  docker::Client engine_{docker::socket_from_environment()};
+  docker::Client engine_{testing::engine_socket()};
   std::optional<docker::ImageInfo> image_;
   std::string watcher_id_ = "it-upstream-" + testing::unique_suffix();
   fs::path work_dir_;

@@ -184,6 +184,24 @@ TEST_F(ConfigErrors, UnknownPullPolicy) {
               HasSubstr("unknown pull policy 'sometimes' (use never, if-not-present or always)"));
 }
 
+TEST_F(ConfigErrors, PullPolicyErrorsNameTheFileKeyLineAndBadValue) {
+  auto result = load_queue("    grader_root: ../course\n    pull_policy: Always\n");
+  auto error = error_at(result, "queues.q.pull_policy");
+  EXPECT_THAT(error.file, HasSubstr("conf.d/q.yaml"));
+  EXPECT_EQ(error.line, 4);
+  EXPECT_THAT(error.reason, HasSubstr("unknown pull policy 'Always'"));  // Kubernetes' spelling is upstream's only
+
+  result = load_manager("defaults:\n  pull_policy: IfNotPresent\n");
+  error = error_at(result, "defaults.pull_policy");
+  EXPECT_THAT(error.file, HasSubstr("xqwatcher.yaml"));
+  EXPECT_EQ(error.line, 2);
+  EXPECT_THAT(error.reason, HasSubstr("unknown pull policy 'IfNotPresent' (use never, if-not-present or always)"));
+  EXPECT_FALSE(result.config);
+
+  result = load_queue("    grader_root: ../course\n    pull_policy: [always]\n");
+  EXPECT_FALSE(error_at(result, "queues.q.pull_policy").reason.empty());
+}
+
 TEST_F(ConfigErrors, ConnectionsBelowOne) {
   const auto result = load_queue("    grader_root: ../course\n    connections: 0\n");
   EXPECT_THAT(error_at(result, "queues.q.connections").reason, HasSubstr("must be at least 1, got 0"));

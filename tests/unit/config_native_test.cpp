@@ -61,7 +61,7 @@ TEST(ConfigNative, FixtureRootLoadsEveryQueueKey) {
   EXPECT_EQ(demo.grader_root, std::filesystem::canonical(fixture("native/graders/demo")));
   EXPECT_EQ(demo.docker_host_grader_root, "/srv/courses/demo");
   EXPECT_EQ(demo.image, "registry.example.com/course-base:1");  // from defaults
-  EXPECT_EQ(demo.pull_policy, "always");                        // from defaults
+  EXPECT_EQ(demo.pull_policy, docker::PullPolicy::Always);       // from defaults
   EXPECT_EQ(demo.limits.memory_bytes, 256 * MiB);               // written as a bare number
   EXPECT_DOUBLE_EQ(demo.limits.cpus, 0.5);
   EXPECT_EQ(demo.limits.pids, 64);
@@ -83,7 +83,7 @@ TEST(ConfigNative, FixtureRootLoadsEveryQueueKey) {
   EXPECT_EQ(algebra.server.name, "staging");
   EXPECT_EQ(algebra.server.password, "from-a-file");  // password_file, newline dropped
   EXPECT_EQ(algebra.image, "registry.example.com/algebra:2024");
-  EXPECT_EQ(algebra.pull_policy, "never");
+  EXPECT_EQ(algebra.pull_policy, docker::PullPolicy::Never);
   EXPECT_DOUBLE_EQ(algebra.limits.cpus, 2.0);
   EXPECT_EQ(algebra.limits.memory_bytes, 128 * MiB);  // from defaults
   EXPECT_FALSE(algebra.limits.network);
@@ -198,7 +198,7 @@ TEST_F(ConfigNativeRoot, WithoutAnyManagerFileTheStrictDefaultsApply) {
   const auto& queue = result.config->queues.at(0);
   EXPECT_EQ(queue.limits, Limits{});
   EXPECT_EQ(queue.image, std::string(kDefaultImage));
-  EXPECT_EQ(queue.pull_policy, "if-not-present");
+  EXPECT_EQ(queue.pull_policy, docker::PullPolicy::IfNotPresent);
   EXPECT_EQ(queue.connections, 1);
   EXPECT_FALSE(queue.limits.network);
 }
@@ -277,6 +277,65 @@ TEST_F(ConfigNativeRoot, DockerHostSocketIsUsedUnlessTheFileNamesOne) {
   result = load_queue("", {{"DOCKER_HOST", "unix:///run/user/1000/docker.sock"}});
   ASSERT_TRUE(result.config) << all_problems(result);
   EXPECT_EQ(result.config->manager.docker_socket, "/srv/docker.sock");
+}
+
+TEST_F(ConfigNativeRoot, PullPolicyIsParsedOnceIntoItsTypedValue) {
+  for (const auto& [text, policy] : {std::pair{"never", docker::PullPolicy::Never},
+                                     std::pair{"if-not-present", docker::PullPolicy::IfNotPresent},
+                                     std::pair{"always", docker::PullPolicy::Always}}) {
+    SCOPED_TRACE(text);
+    auto result = load_queue(std::string("    pull_policy: ") + text + "\n");
+    ASSERT_TRUE(result.config) << all_problems(result);
+    EXPECT_EQ(result.config->queues.at(0).pull_policy, policy);
+  }
+  // A queue that names none takes defaults.pull_policy; one that does keeps its own.
+  root_.write("xqwatcher.yaml", "defaults:\n  pull_policy: never\n");
+  root_.write("conf.d/r.yaml", "queues:\n  r: {grader_root: ../course, pull_policy: always}\n");
+  const auto result = load_queue("");
+  ASSERT_TRUE(result.config) << all_problems(result);
+  EXPECT_EQ(result.config->manager.default_pull_policy, docker::PullPolicy::Never);
+  ASSERT_EQ(result.config->queues.size(), 2u);
+  for (const auto& queue : result.config->queues) {
+    EXPECT_EQ(queue.pull_policy, queue.name == "q" ? docker::PullPolicy::Never : docker::PullPolicy::Always)
+        << queue.name;
+  }
+}
+
+TEST_F(ConfigNativeRoot, EngineSocketIsResolvedOnceDockerSocketFirst) {
+  const auto resolve = [](std::map<std::string, std::string> env, std::optional<std::string> configured) {
+    return resolve_engine_socket(env_of(std::move(env)), configured);
+  };
+  EXPECT_EQ(resolve({}, std::nullopt).path, "/var/run/docker.sock");
+  EXPECT_FALSE(resolve({}, std::nullopt).warning);
+  EXPECT_EQ(resolve({{"DOCKER_HOST", ""}}, std::nullopt).path, "/var/run/docker.sock");
+  EXPECT_EQ(resolve({{"DOCKER_HOST", "unix:///run/user/1000/docker.sock"}}, std::nullopt).path,
+            "/run/user/1000/docker.sock");
+  // docker_socket wins over DOCKER_HOST, whatever DOCKER_HOST says.
+  for (const std::string host : {"unix:///run/user/1000/docker.sock", "tcp://10.0.0.1:2375"}) {
+    const auto socket = resolve({{"DOCKER_HOST", host}}, "/srv/docker.sock");
+    EXPECT_EQ(socket.path, "/srv/docker.sock") << host;
+    EXPECT_FALSE(socket.warning) << host;
+  }
+  // An unsupported DOCKER_HOST is never guessed at: named, with why, and the default socket is used.
+  for (const std::string host : {"tcp://10.0.0.1:2375", "ssh://me@engine", "unix://", "unix://run/docker.sock",
+                                 "/var/run/docker.sock"}) {
+    const auto socket = resolve({{"DOCKER_HOST", host}}, std::nullopt);
+    EXPECT_EQ(socket.path, "/var/run/docker.sock") << host;
+    ASSERT_TRUE(socket.warning) << host;
+    EXPECT_EQ(socket.warning->key, "DOCKER_HOST");
+    EXPECT_THAT(socket.warning->to_string(), HasSubstr("'" + host + "' is not supported: "));
+    EXPECT_THAT(socket.warning->reason, HasSubstr("using /var/run/docker.sock"));
+  }
+  EXPECT_THAT(resolve({{"DOCKER_HOST", "tcp://10.0.0.1:2375"}}, std::nullopt).warning->reason,
+              HasSubstr("unix socket only, not tcp://"));
+}
+
+TEST_F(ConfigNativeRoot, DockerSocketInTheFileSilencesAnUnusableDockerHost) {
+  root_.write("xqwatcher.yaml", "docker_socket: unix:///srv/docker.sock\n");
+  const auto result = load_queue("", {{"DOCKER_HOST", "tcp://10.0.0.1:2375"}});
+  ASSERT_TRUE(result.config) << all_problems(result);
+  EXPECT_EQ(result.config->manager.docker_socket, "/srv/docker.sock");
+  EXPECT_EQ(with_key(result.warnings, "DOCKER_HOST"), nullptr) << all_problems(result);
 }
 
 TEST_F(ConfigNativeRoot, EmptyManagerFileMeansDefaults) {

@@ -54,7 +54,7 @@ TEST(ConfigUpstream, Example600ValuesWhenItsGraderRootExists) {
   EXPECT_EQ(queue.image, "grader-base:local");
   EXPECT_EQ(queue.contract, ContractKind::Upstream) << "an image built for the Python watcher's contract";
   EXPECT_TRUE(queue.contract_implied);
-  EXPECT_EQ(queue.pull_policy, "if-not-present");
+  EXPECT_EQ(queue.pull_policy, docker::PullPolicy::IfNotPresent);
   EXPECT_DOUBLE_EQ(queue.limits.cpus, 0.5);
   EXPECT_EQ(queue.limits.memory_bytes, 256 * MiB);
   EXPECT_EQ(queue.limits.timeout, milliseconds(20000));
@@ -210,13 +210,36 @@ TEST_F(ConfigUpstreamQueue, ImagePullPolicyIsReadInKubernetesSpelling) {
   auto result =
       load_queue(R"("SERVER": "http://x:18040", "AUTH": ["u", "p"])", R"("image_pull_policy": "Always")");
   ASSERT_TRUE(result.config) << all_problems(result);
-  EXPECT_EQ(result.config->queues.at(0).pull_policy, "always");
+  EXPECT_EQ(result.config->queues.at(0).pull_policy, docker::PullPolicy::Always);
 
   result =
       load_queue(R"("SERVER": "http://x:18040", "AUTH": ["u", "p"])", R"("image_pull_policy": "Sometimes")");
   const auto* error = with_key(result.errors, "q.HANDLERS[0].KWARGS.image_pull_policy");
   ASSERT_NE(error, nullptr) << all_problems(result);
   EXPECT_THAT(error->reason, HasSubstr("unknown pull policy 'Sometimes'"));
+}
+
+TEST_F(ConfigUpstreamQueue, ImagePullPolicyIsTypedInAnyCaseAndErrorsNameFileKeyAndValue) {
+  for (const auto& [text, policy] : {std::pair{"Always", docker::PullPolicy::Always},
+                                     std::pair{"IfNotPresent", docker::PullPolicy::IfNotPresent},
+                                     std::pair{"ifnotpresent", docker::PullPolicy::IfNotPresent},
+                                     std::pair{"Never", docker::PullPolicy::Never},
+                                     std::pair{"NEVER", docker::PullPolicy::Never}}) {
+    SCOPED_TRACE(text);
+    const auto result = load_queue(R"("SERVER": "http://x:18040", "AUTH": ["u", "p"])",
+                                   std::string(R"("image_pull_policy": ")") + text + "\"");
+    ASSERT_TRUE(result.config) << all_problems(result);
+    EXPECT_EQ(result.config->queues.at(0).pull_policy, policy);
+  }
+  // The native spelling is not Kubernetes': refused, naming the file, the key and the value.
+  const auto result =
+      load_queue(R"("SERVER": "http://x:18040", "AUTH": ["u", "p"])", R"("image_pull_policy": "if-not-present")");
+  const auto* error = with_key(result.errors, "q.HANDLERS[0].KWARGS.image_pull_policy");
+  ASSERT_NE(error, nullptr) << all_problems(result);
+  EXPECT_THAT(error->file, HasSubstr("conf.d/q.json"));
+  EXPECT_THAT(error->reason,
+              HasSubstr("unknown pull policy 'if-not-present' (use Always, IfNotPresent or Never)"));
+  EXPECT_FALSE(result.config);
 }
 
 TEST_F(ConfigUpstreamQueue, UnknownKwargSuggestsTheKnownOne) {

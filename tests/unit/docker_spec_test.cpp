@@ -134,6 +134,43 @@ TEST(PullPolicy, ParsesTheThreePoliciesAndRejectsOthers) {
   EXPECT_EQ(to_string(PullPolicy::IfNotPresent), "if-not-present");
 }
 
+TEST(PullPolicy, ParsesExactlyTheNamesToStringGives) {
+  for (const auto policy : {PullPolicy::Never, PullPolicy::IfNotPresent, PullPolicy::Always}) {
+    EXPECT_EQ(parse_pull_policy(to_string(policy)), policy);
+  }
+  // Kubernetes' spelling is read by the upstream conf.d reader, not here.
+  EXPECT_FALSE(parse_pull_policy("IfNotPresent").has_value());
+  EXPECT_FALSE(parse_pull_policy("Always").has_value());
+  EXPECT_FALSE(parse_pull_policy("").has_value());
+}
+
+TEST(DockerHost, AUnixUrlNamesTheSocketAndEmptyMeansTheDefault) {
+  EXPECT_EQ(socket_from_docker_host("unix:///run/user/1000/docker.sock"), "/run/user/1000/docker.sock");
+  EXPECT_EQ(socket_from_docker_host(""), std::string(kDefaultSocket));
+}
+
+TEST(DockerHost, OtherFormsAreRefusedNamingTheValueAndWhy) {
+  const auto tcp = socket_from_docker_host("tcp://10.0.0.1:2375");
+  ASSERT_FALSE(tcp.has_value());
+  EXPECT_EQ(tcp.error().value, "tcp://10.0.0.1:2375");
+  EXPECT_EQ(tcp.error().to_string(),
+            "DOCKER_HOST 'tcp://10.0.0.1:2375' is not supported: the engine is reached through a unix socket "
+            "only, not tcp://");
+  for (const std::string_view host : {"ssh://me@engine", "fd://", "npipe:////./pipe/docker_engine"}) {
+    const auto refused = socket_from_docker_host(host);
+    ASSERT_FALSE(refused.has_value()) << host;
+    EXPECT_NE(refused.error().reason.find("unix socket only"), std::string::npos) << refused.error().to_string();
+  }
+  for (const std::string_view host : {"unix://", "unix://run/docker.sock"}) {
+    const auto refused = socket_from_docker_host(host);
+    ASSERT_FALSE(refused.has_value()) << host;
+    EXPECT_NE(refused.error().reason.find("absolute path"), std::string::npos) << refused.error().to_string();
+  }
+  const auto bare = socket_from_docker_host("/var/run/docker.sock");
+  ASSERT_FALSE(bare.has_value());
+  EXPECT_NE(bare.error().reason.find("unix:///PATH"), std::string::npos) << bare.error().to_string();
+}
+
 TEST(ParseVersion, ReadsVersionAndInfo) {
   const auto info = parse_version(R"({"Version":"28.2.2","ApiVersion":"1.50","Os":"linux"})",
                                   R"({"NCPU":2,"Runtimes":{"runc":{"path":"runc"},"runsc":{"path":"/usr/bin/runsc"}}})");

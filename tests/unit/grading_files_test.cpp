@@ -34,6 +34,7 @@ class Precheck : public ::testing::Test {
     queue_.files.max_count = 2;
     queue_.files.max_size_bytes = 10;
     queue_.files.max_total_bytes = 15;
+    job_.grader = "ex1/grader.py";
     job_.grader_payload = {{"grader", "ex1/grader.py"}};
     job_.student_response = "print(1)\n";
   }
@@ -67,14 +68,37 @@ TEST_F(Precheck, RefusesInTheOrderTheWatcherWouldFetch) {
   EXPECT_THAT(report->html, HasSubstr("ERROR"));
 
   job_.student_response = "";
+  job_.grader = "../escape/grader.py";
   job_.grader_payload = {{"grader", "../escape/grader.py"}};
   report = refusal(5);
   ASSERT_TRUE(report);
   EXPECT_EQ(report->outcome.verdict, Verdict::GraderNotFound);
 
+  job_.grader.reset();
   job_.grader_payload = {{"other", 1}};
   ASSERT_TRUE(refusal(0));
   EXPECT_EQ(refusal(0)->outcome.verdict, Verdict::GraderNotFound);
+}
+
+TEST_F(Precheck, ReadsTheGraderFromTheJobNeverFromThePayload) {
+  // Whoever built the job set job.grader once; the payload only travels on to job.json.
+  job_.grader.reset();
+  auto report = refusal();
+  ASSERT_TRUE(report) << "a payload naming a grader is not read again";
+  EXPECT_EQ(report->outcome.verdict, Verdict::GraderNotFound);
+  EXPECT_EQ(report->outcome.staff_reason, "grader_payload has no \"grader\" path");
+
+  job_.grader = "ex1/grader.py";
+  job_.grader_payload = nlohmann::json::object();
+  auto checked = precheck(queue_, ImageContract{}, job_, 0);
+  ASSERT_TRUE(std::holds_alternative<ResolvedGrader>(checked));
+  EXPECT_EQ(std::get<ResolvedGrader>(checked).problem_dir, fs::canonical(root_ / "ex1"));
+
+  job_.grader = "";  // named, but empty: resolve_grader's own reason, as before
+  report = refusal();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->outcome.verdict, Verdict::GraderNotFound);
+  EXPECT_EQ(report->outcome.staff_reason, "the grader_payload names an empty grader path");
 }
 
 TEST_F(Precheck, TooManyListedFilesAreRefusedBeforeAnyIsFetched) {
