@@ -1,7 +1,7 @@
 // main: the xqueue-watcher command line: run the watcher (-d DIR), check-config, grade.
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -64,7 +64,8 @@ int run_watcher(const fs::path& dir, const std::string& watcher_id, const Metric
   for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning.to_string());
   if (!loaded.ok()) {
     for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
-    std::cerr << "xqueue-watcher: refusing to start: " << loaded.errors.size() << " problem(s) in " << dir << "\n";
+    std::cerr << "xqueue-watcher: refusing to start: " << loaded.errors.size() << " problem(s) in " << dir
+              << "\n";
     return 2;
   }
   if (loaded.config->queues.empty()) {
@@ -79,7 +80,8 @@ int run_watcher(const fs::path& dir, const std::string& watcher_id, const Metric
   std::optional<xqw::observability::ObservabilityServer> server;
   if (port > 0 || endpoint.port) {
     try {
-      server.emplace(xqw::observability::ServerOptions{.address = endpoint.address, .port = port}, metrics, health);
+      server.emplace(xqw::observability::ServerOptions{.address = endpoint.address, .port = port}, metrics,
+                     health);
       spdlog::info("serving /metrics, /healthz and /readyz on {}:{}", endpoint.address, server->port());
     } catch (const std::exception& error) {
       std::cerr << "xqueue-watcher: cannot serve metrics: " << error.what() << "\n";
@@ -107,20 +109,26 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
-  app.add_option("--watcher-id", watcher_id, "this instance's name, labelled on its containers (default: host name)");
+  app.add_option("--log-format", log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--watcher-id", watcher_id,
+                 "this instance's name, labelled on its containers (default: host name)");
   MetricsEndpoint metrics_endpoint;
   app.add_option("--metrics-address", metrics_endpoint.address, "address of /metrics, /healthz, /readyz")
       ->capture_default_str();
-  app.add_option("--metrics-port", metrics_endpoint.port,
-                 "port of /metrics, /healthz, /readyz (default: metrics_port in xqwatcher.yaml; 0 picks a free one)");
+  app.add_option(
+      "--metrics-port", metrics_endpoint.port,
+      "port of /metrics, /healthz, /readyz (default: metrics_port in xqwatcher.yaml; 0 picks a free one)");
 
-  auto* check = app.add_subcommand("check-config", "validate a config root; prints every problem with file, key, reason");
+  auto* check = app.add_subcommand("check-config",
+                                   "validate a config root; prints every problem with file, key, reason");
   std::string check_dir;
   check->add_option("-d,--config-root", check_dir, "config root to check")->required();
 
   xqw::cli::GradeOptions grade_options;
-  auto* grade = app.add_subcommand("grade", "grade one submission file through the production path (for course staff)");
+  auto* grade =
+      app.add_subcommand("grade", "grade one submission file through the production path (for course staff)");
   xqw::cli::add_grade_options(*grade, grade_options);
 
   CLI11_PARSE(app, argc, argv);

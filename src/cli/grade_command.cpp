@@ -1,5 +1,6 @@
 #include "cli/grade_command.hpp"
 
+#include <spdlog/fmt/fmt.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -8,8 +9,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <spdlog/fmt/fmt.h>
 
 #include "config/config.hpp"
 #include "docker/docker.hpp"
@@ -58,10 +57,12 @@ std::expected<GradeSetup, std::string> setup_for(const GradeOptions& options) {
     if (!loaded.ok()) {
       std::string error;
       for (const auto& problem : loaded.errors) error += problem.to_string() + "\n";
-      return std::unexpected(error + "the config root " + options.config_dir + " is invalid (run check-config)");
+      return std::unexpected(error + "the config root " + options.config_dir +
+                             " is invalid (run check-config)");
     }
     const auto& queues = loaded.config->queues;
-    auto found = std::find_if(queues.begin(), queues.end(), [&](const auto& q) { return q.name == options.queue; });
+    auto found =
+        std::find_if(queues.begin(), queues.end(), [&](const auto& q) { return q.name == options.queue; });
     if (found == queues.end()) {
       return std::unexpected("queue " + options.queue + " is not configured under " + options.config_dir);
     }
@@ -103,13 +104,14 @@ std::expected<GradeSetup, std::string> setup_for(const GradeOptions& options) {
 void print_for_people(const grading::GradeReport& report, const config::Limits& limits, const Style& style,
                       std::ostream& out) {
   const auto& result = report.outcome.result;
-  const std::string status = result.correct ? style.paint("CORRECT", "1;32") : style.paint("INCORRECT", "1;31");
-  out << status << "  score " << result.score << "  (verdict: " << grading::verdict_label(report.outcome.verdict)
-      << ")\n";
+  const std::string status =
+      result.correct ? style.paint("CORRECT", "1;32") : style.paint("INCORRECT", "1;31");
+  out << status << "  score " << result.score
+      << "  (verdict: " << grading::verdict_label(report.outcome.verdict) << ")\n";
   for (const auto& error : result.errors) out << style.paint("error: ", "1;33") << error << "\n";
   for (const auto& test : result.tests) {
-    out << (test.correct ? style.paint("  pass ", "32") : style.paint("  FAIL ", "31")) << test.short_description
-        << "\n";
+    out << (test.correct ? style.paint("  pass ", "32") : style.paint("  FAIL ", "31"))
+        << test.short_description << "\n";
     if (!test.correct) {
       out << "       expected: " << test.expected_output << "\n";
       out << "       actual:   " << test.actual_output << "\n";
@@ -123,17 +125,21 @@ void print_for_people(const grading::GradeReport& report, const config::Limits& 
     out << style.paint("staff debug (grader stderr):", "2") << "\n" << report.staff_stderr;
     if (report.staff_stderr.back() != '\n') out << "\n";
   }
-  if (!report.outcome.staff_reason.empty()) out << style.paint("staff debug: ", "2") << report.outcome.staff_reason << "\n";
-  const auto ms = [](auto duration) { return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count(); };
-  out << "container: create " << ms(report.times.create) << " ms, start " << ms(report.times.start) << " ms, run "
-      << ms(report.times.run) << " ms, remove " << ms(report.times.remove) << " ms, total " << ms(report.times.total)
-      << " ms, exit code " << report.exit_code << "\n";
+  if (!report.outcome.staff_reason.empty())
+    out << style.paint("staff debug: ", "2") << report.outcome.staff_reason << "\n";
+  const auto ms = [](auto duration) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
+  };
+  out << "container: create " << ms(report.times.create) << " ms, start " << ms(report.times.start)
+      << " ms, run " << ms(report.times.run) << " ms, remove " << ms(report.times.remove) << " ms, total "
+      << ms(report.times.total) << " ms, exit code " << report.exit_code << "\n";
   const auto usage = grading::image_report(report.staff_stderr);
   if (usage.cpu_seconds || usage.max_rss_bytes) {
     out << "resources: cpu " << (usage.cpu_seconds ? fmt::format("{:.3f} s", *usage.cpu_seconds) : "unknown")
         << ", peak memory " << (usage.max_rss_bytes ? config::format_bytes(*usage.max_rss_bytes) : "unknown")
-        << " (limits: " << config::format_bytes(limits.memory_bytes) << ", " << config::format_cpus(limits.cpus)
-        << " cpus, " << config::format_duration_as_written(limits.timeout) << ")\n";
+        << " (limits: " << config::format_bytes(limits.memory_bytes) << ", "
+        << config::format_cpus(limits.cpus) << " cpus, " << config::format_duration_as_written(limits.timeout)
+        << ")\n";
   }
 }
 
@@ -171,26 +177,30 @@ nlohmann::json as_json(const grading::GradeReport& report) {
 void add_grade_options(CLI::App& command, GradeOptions& options) {
   command.add_option("-d,--config-root", options.config_dir, "config root holding the queue");
   command.add_option("--queue", options.queue, "queue whose image, grader_root and limits apply");
-  command.add_option("--image", options.image, "grader image (overrides the queue's; pulled per the queue's pull_policy)");
+  command.add_option("--image", options.image,
+                     "grader image (overrides the queue's; pulled per the queue's pull_policy)");
   command.add_option("--grader-root", options.grader_root, "course grader directory (overrides the queue's)");
   command
       .add_option("--contract", options.contract,
                   "native, or upstream for an image built for the Python watcher's ContainerGrader")
       ->check(CLI::IsMember({"native", "upstream"}));
-  command.add_option("--grader", options.grader, "grader path relative to the grader root, e.g. ex1/grader.py")
+  command
+      .add_option("--grader", options.grader, "grader path relative to the grader root, e.g. ex1/grader.py")
       ->required();
   command.add_option("submission", options.submission_file, "file holding the student's submission")
       ->required()
       ->check(CLI::ExistingFile);
-  command.add_option("--file", options.files,
-                     "a file uploaded with the submission (repeatable; the grader sees it under its base name)")
+  command
+      .add_option("--file", options.files,
+                  "a file uploaded with the submission (repeatable; the grader sees it under its base name)")
       ->check(CLI::ExistingFile);
   command.add_option("--seed", options.seed, "random seed given to both the staff and the student run");
   command.add_option("--lang", options.lang, "language for the grader's messages")->capture_default_str();
   command.add_flag("--hide-output", options.hide_output, "grade as a hide_output problem");
   command.add_flag("--json", options.json, "print the raw result as JSON");
   command.add_option("--expect", options.expect, "exit 1 unless the score equals this (for course CI)");
-  command.add_option("--color", options.color, "auto, always or never")->check(CLI::IsMember({"auto", "always", "never"}));
+  command.add_option("--color", options.color, "auto, always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   command.callback([&options, &command] {
     if (!options.config_dir.empty() && options.queue.empty()) {
       throw CLI::ValidationError("--queue", "is required with -d");

@@ -12,12 +12,13 @@
 namespace xqw::cli {
 
 struct GradeOptions {
-  std::string config_dir;   // with queue: that queue's image, pull_policy, grader_root and limits, and docker_socket
+  std::string
+      config_dir;  // with queue: that queue's image, pull_policy, grader_root and limits, and docker_socket
   std::string queue;
-  std::string image;        // without a config: try an image and grader root directly
+  std::string image;  // without a config: try an image and grader root directly
   std::string grader_root;
-  std::string contract;     // native | upstream; empty: the queue's (native without a config)
-  std::string grader;       // path relative to grader_root, as in grader_payload
+  std::string contract;  // native | upstream; empty: the queue's (native without a config)
+  std::string grader;    // path relative to grader_root, as in grader_payload
   std::string submission_file;
   std::vector<std::string> files;  // uploaded files (--file), named by their base names
   std::optional<std::int64_t> seed;

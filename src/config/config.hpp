@@ -11,9 +11,9 @@
 #include <iosfwd>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
-#include <span>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -144,8 +144,8 @@ struct QueueConfig {
   // Upstream contract only because a JSON conf.d's ContainerGrader KWARGS name an image (not written
   // as `contract:`); an image that declares this project's labels keeps the native one (see grading).
   bool contract_implied = false;
-  int weight = 1;         // share of the running-container capacity when queues compete for it
-  int max_running = 0;    // containers this queue may run at once; 0: no per-queue cap
+  int weight = 1;       // share of the running-container capacity when queues compete for it
+  int max_running = 0;  // containers this queue may run at once; 0: no per-queue cap
   // Used when the grader_payload does not say (the LMS's API rebuilds the payload without them).
   std::string lang = "en";
   bool hide_output = false;
@@ -165,7 +165,7 @@ struct ManagerConfig {
   std::filesystem::path journal_dir = "/var/lib/xqueue-watcher/journal";
   std::filesystem::path docker_host_work_dir;  // optional: work_dir as the engine's host sees it
   std::chrono::milliseconds shutdown_grace{30000};
-  int metrics_port = 9090;  // 0 = off
+  int metrics_port = 9090;         // 0 = off
   int max_running_containers = 0;  // containers running at once, all queues; 0: the engine host's CPU count
   Limits default_limits;
   LimitBounds bounds;
@@ -215,7 +215,6 @@ struct EngineSocket {
 };
 EngineSocket resolve_engine_socket(const EnvLookup& env, const std::optional<std::string>& configured);
 
-
 // Why the Docker engine could not say which runtimes it offers (it did not answer, or listed none).
 struct RuntimesUnknown {
   std::string reason;
@@ -259,8 +258,8 @@ enum class LimitKind {
   Flag,      // true / false
   Text,      // a name
 };
-using LimitMember = std::variant<std::int64_t Limits::*, double Limits::*, std::chrono::milliseconds Limits::*,
-                                 bool Limits::*, std::string Limits::*>;
+using LimitMember = std::variant<std::int64_t Limits::*, double Limits::*,
+                                 std::chrono::milliseconds Limits::*, bool Limits::*, std::string Limits::*>;
 // A numeric limit's upper bound in LimitBounds; monostate for the limits `LimitField::check` bounds.
 using BoundMember = std::variant<std::monostate, std::optional<std::int64_t> LimitBounds::*,
                                  std::optional<double> LimitBounds::*,
@@ -276,8 +275,8 @@ struct LimitField {
   // Size, Count: the least value the engine takes (Docker needs 6 MiB of memory; a pids limit of 0
   // means unlimited); Duration: milliseconds.
   std::int64_t minimum = 0;
-  BoundMember bound = {};        // `bounds.<bound_key>`: a numeric upper bound
-  std::string_view bound_key;    // its key under `bounds:`; empty: none
+  BoundMember bound = {};      // `bounds.<bound_key>`: a numeric upper bound
+  std::string_view bound_key;  // its key under `bounds:`; empty: none
   // Flag and Text rules: why `limits` breaks this field's rule under `bounds` (nullptr bounds: the value
   // alone), or nullopt.
   std::optional<std::string> (*check)(const Limits& limits, const LimitBounds* bounds) = nullptr;

@@ -8,8 +8,8 @@
 namespace xqw::config::detail {
 namespace {
 
-const std::vector<std::string_view> kFilesKeys = {"max_count", "max_size",    "max_total",
-                                                  "timeout",   "base_url",    "allowed_hosts"};
+const std::vector<std::string_view> kFilesKeys = {"max_count", "max_size", "max_total",
+                                                  "timeout",   "base_url", "allowed_hosts"};
 const std::vector<std::string_view> kFileBoundKeys = {"max_count", "max_size", "max_total", "timeout"};
 
 // A cap the whole watcher holds in memory per submission in flight; beyond it a queue needs another design.
@@ -33,7 +33,8 @@ std::optional<std::string> bound_violation(std::string_view field, const FilesCo
     return above(format_bytes(files.max_total_bytes), format_bytes(*bounds.file_total_bytes), field);
   }
   if (field == "timeout" && bounds.file_timeout && files.timeout > *bounds.file_timeout) {
-    return above(format_duration_as_written(files.timeout), format_duration_as_written(*bounds.file_timeout), field);
+    return above(format_duration_as_written(files.timeout), format_duration_as_written(*bounds.file_timeout),
+                 field);
   }
   return std::nullopt;
 }
@@ -53,18 +54,21 @@ std::optional<std::int64_t> read_size(Reader& reader, const Node& value, const s
   return *bytes;
 }
 
-std::optional<std::chrono::milliseconds> read_timeout(Reader& reader, const Node& value, const std::string& key) {
+std::optional<std::chrono::milliseconds> read_timeout(Reader& reader, const Node& value,
+                                                      const std::string& key) {
   const auto timeout = reader.duration(value, key);
   if (!timeout) return std::nullopt;
   if (timeout->count() <= 0 || *timeout > kMaxFileTimeout) {
     reader.error(value, key,
-                 "must be more than 0 and at most " + format_duration_as_written(kMaxFileTimeout) + ", got '" + value.text + "'");
+                 "must be more than 0 and at most " + format_duration_as_written(kMaxFileTimeout) +
+                     ", got '" + value.text + "'");
     return std::nullopt;
   }
   return timeout;
 }
 
-void read_allowed_hosts(Reader& reader, const Node& list, const std::string& key, std::vector<std::string>& hosts) {
+void read_allowed_hosts(Reader& reader, const Node& list, const std::string& key,
+                        std::vector<std::string>& hosts) {
   if (!reader.expect(list, Node::Kind::List, key)) return;
   hosts.clear();
   for (std::size_t i = 0; i < list.items.size(); ++i) {
@@ -87,8 +91,9 @@ std::optional<std::string> allowed_host_problem(std::string_view entry) {
   const std::string quoted = "'" + std::string(entry) + "'";
   if (entry.empty()) return "the host is empty";
   if (entry.find("://") != std::string_view::npos || entry.find('/') != std::string_view::npos) {
-    return quoted + " is not a host: write the host only (e.g. files.example.org or files.example.org:8443), "
-                    "without scheme or path";
+    return quoted +
+           " is not a host: write the host only (e.g. files.example.org or files.example.org:8443), "
+           "without scheme or path";
   }
   std::string_view host = entry;
   std::string_view port;
@@ -121,19 +126,23 @@ std::optional<std::string> allowed_host_problem(std::string_view entry) {
       return std::isalnum(c) || c == '-' || c == '.' || c == '_';
     });
     if (!valid || name.front() == '.' || name.back() == '.' || name.find("..") != std::string_view::npos) {
-      return quoted + " is not a host name (letters, digits, '-' and '.'; optionally *. first and :port last)";
+      return quoted +
+             " is not a host name (letters, digits, '-' and '.'; optionally *. first and :port last)";
     }
   }
   if (!port.empty()) {
-    const bool digits = std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); });
-    if (!digits || port.size() > 5 || std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
+    const bool digits =
+        std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); });
+    if (!digits || port.size() > 5 || std::stoi(std::string(port)) < 1 ||
+        std::stoi(std::string(port)) > 65535) {
       return quoted + " has a port that is not a number from 1 to 65535";
     }
   }
   return std::nullopt;
 }
 
-void read_files(Reader& reader, const Node& map, const std::string& key, FilesConfig& files, const LimitBounds* bounds) {
+void read_files(Reader& reader, const Node& map, const std::string& key, FilesConfig& files,
+                const LimitBounds* bounds) {
   if (!reader.expect(map, Node::Kind::Map, key)) return;
   reader.reject_unknown_keys(map, key, kFilesKeys);
   for (const auto& [name, value] : map.entries) {
@@ -156,7 +165,8 @@ void read_files(Reader& reader, const Node& map, const std::string& key, FilesCo
       continue;  // reported by reject_unknown_keys
     }
     if (bounds) {
-      if (const auto violation = bound_violation(name, files, *bounds)) reader.error(value, field_key, *violation);
+      if (const auto violation = bound_violation(name, files, *bounds))
+        reader.error(value, field_key, *violation);
     }
   }
 }
@@ -178,8 +188,8 @@ void read_file_bounds(Reader& reader, const Node& map, const std::string& key, L
   }
 }
 
-void check_files_within_bounds(Reader& reader, const Node& at, const std::string& key, const FilesConfig& files,
-                               const LimitBounds& bounds) {
+void check_files_within_bounds(Reader& reader, const Node& at, const std::string& key,
+                               const FilesConfig& files, const LimitBounds& bounds) {
   for (const auto field : kFileBoundKeys) {
     if (const auto violation = bound_violation(field, files, bounds)) {
       reader.error(at, join_key(key, field), *violation);

@@ -92,8 +92,7 @@ Parsed<std::int64_t> parse_bytes(std::string_view raw) {
   const auto quantity = split_quantity(text);
   if (!quantity) return fail(quoted(text) + " is not a size (e.g. 256Mi, 1Gi, 512Ki, 1048576)");
   if (quantity->unit == "m") {
-    return fail(quoted(text) +
-                          " is ambiguous: 'm' is milli in Kubernetes and mebi in Docker; write Mi or M");
+    return fail(quoted(text) + " is ambiguous: 'm' is milli in Kubernetes and mebi in Docker; write Mi or M");
   }
   for (const auto& unit : kByteUnits) {
     if (unit.name != quantity->unit) continue;
@@ -104,7 +103,7 @@ Parsed<std::int64_t> parse_bytes(std::string_view raw) {
     return static_cast<std::int64_t>(bytes);
   }
   return fail(quoted(text) + " has an unknown unit " + quoted(quantity->unit) +
-                        " (use B, Ki, Mi, Gi, Ti for powers of 1024 or k, M, G, T for powers of 1000)");
+              " (use B, Ki, Mi, Gi, Ti for powers of 1024 or k, M, G, T for powers of 1000)");
 }
 
 Parsed<double> parse_cpus(std::string_view raw) {
@@ -118,7 +117,7 @@ Parsed<double> parse_cpus(std::string_view raw) {
     cpus /= 1000.0;
   } else if (!quantity->unit.empty()) {
     return fail(quoted(text) + " has an unknown unit " + quoted(quantity->unit) +
-                          " (write CPUs as 0.5 or millicores as 500m)");
+                " (write CPUs as 0.5 or millicores as 500m)");
   }
   if (cpus <= 0) return fail(quoted(text) + " must be more than 0 CPUs");
   if (cpus > 1024) return fail(quoted(text) + " is too large for a CPU count");
@@ -129,7 +128,9 @@ Parsed<std::chrono::milliseconds> parse_duration(std::string_view raw) {
   const auto text = trim(raw);
   if (text.empty()) return fail("a duration is required (e.g. 20s, 500ms, 2m)");
   if (auto problem = signed_problem(text, "a duration")) return fail(std::move(*problem));
-  const auto bad = [&] { return fail(quoted(text) + " is not a duration (e.g. 20s, 500ms, 1.5s, 2m, 1m30s)"); };
+  const auto bad = [&] {
+    return fail(quoted(text) + " is not a duration (e.g. 20s, 500ms, 1.5s, 2m, 1m30s)");
+  };
   const auto is = [&](std::size_t at, auto predicate) {
     return at < text.size() && predicate(static_cast<unsigned char>(text[at]));
   };
@@ -157,8 +158,7 @@ Parsed<std::chrono::milliseconds> parse_duration(std::string_view raw) {
     const auto unit = std::find_if(std::begin(kDurationUnits), std::end(kDurationUnits),
                                    [&](const Unit& candidate) { return candidate.name == unit_name; });
     if (unit == std::end(kDurationUnits)) {
-      return fail(quoted(text) + " has an unknown unit " + quoted(unit_name) +
-                            " (use ms, s, m or h)");
+      return fail(quoted(text) + " has an unknown unit " + quoted(unit_name) + " (use ms, s, m or h)");
     }
     total_ms += quantity->value * unit->factor;
     while (is(at, space)) ++at;

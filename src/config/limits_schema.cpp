@@ -33,23 +33,30 @@ Parsed<LimitValue> parse_number(LimitKind kind, std::string_view raw) {
     return LimitValue(*parsed);
   };
   switch (kind) {
-    case LimitKind::Size: return widen(parse_bytes(raw));
-    case LimitKind::Count: return widen(parse_count(raw));
-    case LimitKind::Cpus: return widen(parse_cpus(raw));
-    case LimitKind::Duration: return widen(parse_duration(raw));
+    case LimitKind::Size:
+      return widen(parse_bytes(raw));
+    case LimitKind::Count:
+      return widen(parse_count(raw));
+    case LimitKind::Cpus:
+      return widen(parse_cpus(raw));
+    case LimitKind::Duration:
+      return widen(parse_duration(raw));
     case LimitKind::Flag:
-    case LimitKind::Text: break;
+    case LimitKind::Text:
+      break;
   }
   return std::unexpected(std::string("not a number"));
 }
 
 // Why `value` is below the field's minimum, or nullopt.
-std::optional<std::string> below_minimum(const LimitField& field, const LimitValue& value, const std::string& raw) {
+std::optional<std::string> below_minimum(const LimitField& field, const LimitValue& value,
+                                         const std::string& raw) {
   if (const auto* ms = std::get_if<std::chrono::milliseconds>(&value)) {
     if (ms->count() >= field.minimum) return std::nullopt;
-    return field.minimum <= 1 ? "must be more than 0, got '" + raw + "'"
-                              : "must be at least " + show_value(field, std::chrono::milliseconds(field.minimum)) +
-                                    ", got '" + raw + "'";
+    return field.minimum <= 1
+               ? "must be more than 0, got '" + raw + "'"
+               : "must be at least " + show_value(field, std::chrono::milliseconds(field.minimum)) +
+                     ", got '" + raw + "'";
   }
   if (const auto* number = std::get_if<std::int64_t>(&value); number && *number < field.minimum) {
     return "must be at least " + show_value(field, field.minimum) + ", got '" + raw + "'";
@@ -57,7 +64,8 @@ std::optional<std::string> below_minimum(const LimitField& field, const LimitVal
   return std::nullopt;
 }
 
-std::optional<std::string> bound_violation(const LimitField& field, const Limits& limits, const LimitBounds& bounds) {
+std::optional<std::string> bound_violation(const LimitField& field, const Limits& limits,
+                                           const LimitBounds& bounds) {
   if (field.check) return field.check(limits, &bounds);
   return std::visit(
       [&](auto bound_member) -> std::optional<std::string> {
@@ -69,7 +77,8 @@ std::optional<std::string> bound_violation(const LimitField& field, const Limits
           using T = typename std::decay_t<decltype(bound)>::value_type;
           const T value = std::visit(
               [&](auto member) -> T {
-                if constexpr (std::is_same_v<std::decay_t<decltype(limits.*member)>, T>) return limits.*member;
+                if constexpr (std::is_same_v<std::decay_t<decltype(limits.*member)>, T>)
+                  return limits.*member;
                 return T{};
               },
               field.member);
@@ -124,8 +133,9 @@ void read_limit(Reader& reader, const Node& value, const std::string& key, std::
   }
   if (!parsed) return;
   Limits candidate = limits;
-  std::visit([&](auto member) { candidate.*member = std::get<std::decay_t<decltype(candidate.*member)>>(*parsed); },
-             field->member);
+  std::visit(
+      [&](auto member) { candidate.*member = std::get<std::decay_t<decltype(candidate.*member)>>(*parsed); },
+      field->member);
   if (field->check) {
     // The value's own rule (user: never root), whatever the bounds.
     if (const auto problem = field->check(candidate, nullptr)) return reader.error(value, key, *problem);
@@ -204,7 +214,8 @@ void read_messages(Reader& reader, const Node& map, const std::string& key,
         reason += " (did you mean '" + suggestion + "'?)";
       }
       reason += "; messages can be set for";
-      for (std::size_t i = 0; i < verdicts.size(); ++i) reason += (i == 0 ? " " : ", ") + std::string(verdicts[i]);
+      for (std::size_t i = 0; i < verdicts.size(); ++i)
+        reason += (i == 0 ? " " : ", ") + std::string(verdicts[i]);
       reader.error(value, verdict_key, reason);
       continue;
     }
@@ -269,14 +280,16 @@ std::optional<docker::PullPolicy> read_pull_policy(Reader& reader, const Node& n
   const auto text = reader.text(node, key);
   if (!text) return std::nullopt;
   const auto policy = docker::parse_pull_policy(*text);
-  if (!policy) reader.error(node, key, "unknown pull policy '" + *text + "' (use never, if-not-present or always)");
+  if (!policy)
+    reader.error(node, key, "unknown pull policy '" + *text + "' (use never, if-not-present or always)");
   return policy;
 }
 
 std::optional<Precreate> read_precreate(Reader& reader, const Node& node, const std::string& key) {
   if (node.kind == Node::Kind::Bool || node.kind == Node::Kind::Plain || node.kind == Node::Kind::String) {
     std::string value = node.text;
-    std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(value.begin(), value.end(), value.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     if (value == "true" || value == "yes" || value == "on" || value == "started") return Precreate::Started;
     if (value == "created") return Precreate::Created;
     if (value == "false" || value == "no" || value == "off") return Precreate::Off;
@@ -305,7 +318,8 @@ std::optional<Enum> read_choice(Reader& reader, const Node& node, const std::str
 }  // namespace
 
 std::optional<ServerApi> read_server_api(Reader& reader, const Node& node, const std::string& key) {
-  return read_choice<ServerApi, 2>(reader, node, key, {{{"xqueue", ServerApi::XQueue}, {"lms", ServerApi::Lms}}});
+  return read_choice<ServerApi, 2>(reader, node, key,
+                                   {{{"xqueue", ServerApi::XQueue}, {"lms", ServerApi::Lms}}});
 }
 
 std::optional<PointsRounding> read_points_rounding(Reader& reader, const Node& node, const std::string& key) {
@@ -399,9 +413,12 @@ bool is_python_grader_image(std::string_view reference) {
 
 std::string_view precreate_name(Precreate precreate) {
   switch (precreate) {
-    case Precreate::Off: return "off";
-    case Precreate::Created: return "created";
-    case Precreate::Started: return "started";
+    case Precreate::Off:
+      return "off";
+    case Precreate::Created:
+      return "created";
+    case Precreate::Started:
+      return "started";
   }
   return "?";
 }

@@ -210,9 +210,10 @@ std::vector<QueueConfig> resolve_queues(std::vector<QueueDraft> drafts, const Se
     if (draft.queue.server.api == ServerApi::Lms && !draft.queue.points) {
       findings.warnings.push_back(
           {draft.queue.source, detail::join_key(draft.key, "points"),
-           "queue '" + draft.queue.name + "' posts to an LMS (api: lms), which stores only whole points: a "
-           "fractional score would never reach the student; set points (the problem's points_possible, "
-           "usually 1) to post rounded points",
+           "queue '" + draft.queue.name +
+               "' posts to an LMS (api: lms), which stores only whole points: a "
+               "fractional score would never reach the student; set points (the problem's points_possible, "
+               "usually 1) to post rounded points",
            draft.line});
     }
     queues.push_back(std::move(draft.queue));
@@ -236,10 +237,11 @@ EngineSocket resolve_engine_socket(const EnvLookup& env, const std::optional<std
   if (socket) return {.path = std::move(*socket), .warning = std::nullopt};
   const std::string fallback(docker::kDefaultSocket);
   return {.path = fallback,
-          .warning = Problem{.file = "environment",
-                             .key = "DOCKER_HOST",
-                             .reason = "'" + socket.error().value + "' is not supported: " + socket.error().reason +
-                                       "; using " + fallback + " (or set docker_socket in xqwatcher.yaml)"}};
+          .warning =
+              Problem{.file = "environment",
+                      .key = "DOCKER_HOST",
+                      .reason = "'" + socket.error().value + "' is not supported: " + socket.error().reason +
+                                "; using " + fallback + " (or set docker_socket in xqwatcher.yaml)"}};
 }
 
 EnvLookup process_environment() {
@@ -350,7 +352,8 @@ int check_config(const fs::path& dir, std::ostream& out, const LoadOptions& opti
   out << dir.string() << ": configuration OK, " << result.config->queues.size()
       << (result.config->queues.size() == 1 ? " queue, " : " queues, ") << connections
       << (connections == 1 ? " connection\n" : " connections\n");
-  for (const auto& queue : result.config->queues) out << "  " << queue.name << ": " << limits_line(queue.limits) << "\n";
+  for (const auto& queue : result.config->queues)
+    out << "  " << queue.name << ": " << limits_line(queue.limits) << "\n";
   return 0;
 }
 

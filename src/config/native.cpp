@@ -6,31 +6,36 @@
 namespace xqw::config::detail {
 namespace {
 
-const std::vector<std::string_view> kManagerKeys = {"poll_interval",
-                                                    "login_poll_interval",
-                                                    "requests_timeout",
-                                                    "http_basic_auth",
-                                                    "follow_client_redirects",
-                                                    "verify_tls",
-                                                    "ca_file",
-                                                    "docker_socket",
-                                                    "work_dir",
-                                                    "journal_dir",
-                                                    "docker_host_work_dir",
-                                                    "shutdown_grace",
-                                                    "metrics_port",
-                                                    "max_running_containers",
-                                                    "defaults",
-                                                    "bounds"};
+const std::vector<std::string_view> kManagerKeys = {
+    "poll_interval",   "login_poll_interval",     "requests_timeout",
+    "http_basic_auth", "follow_client_redirects", "verify_tls",
+    "ca_file",         "docker_socket",           "work_dir",
+    "journal_dir",     "docker_host_work_dir",    "shutdown_grace",
+    "metrics_port",    "max_running_containers",  "defaults",
+    "bounds"};
 const std::vector<std::string_view> kDefaultsKeys = {"limits", "image", "pull_policy", "messages", "files"};
-const std::vector<std::string_view> kServerKeys = {"url",      "api",          "username", "username_file",
-                                                   "password", "password_file"};
+const std::vector<std::string_view> kServerKeys = {"url",           "api",      "username",
+                                                   "username_file", "password", "password_file"};
 const std::vector<std::string_view> kCredentialKeys = {"username", "username_file", "password",
                                                        "password_file"};
-const std::vector<std::string_view> kQueueKeys = {
-    "name",  "server",      "connections", "grader_root", "docker_host_grader_root",
-    "image", "pull_policy", "limits",      "messages", "precreate", "weight", "max_running",
-    "lang",  "hide_output", "points",      "points_rounding", "files", "contract"};
+const std::vector<std::string_view> kQueueKeys = {"name",
+                                                  "server",
+                                                  "connections",
+                                                  "grader_root",
+                                                  "docker_host_grader_root",
+                                                  "image",
+                                                  "pull_policy",
+                                                  "limits",
+                                                  "messages",
+                                                  "precreate",
+                                                  "weight",
+                                                  "max_running",
+                                                  "lang",
+                                                  "hide_output",
+                                                  "points",
+                                                  "points_rounding",
+                                                  "files",
+                                                  "contract"};
 
 void read_positive_duration(Reader& reader, const Node& node, const std::string& key,
                             std::chrono::milliseconds& out, bool allow_zero = false) {
@@ -71,7 +76,8 @@ void read_defaults(Reader& reader, const Node& map, ManagerConfig& manager) {
     read_messages(reader, *messages, "defaults.messages", manager.default_messages);
   }
   // Checked against the bounds as a whole by the caller, as the limits are.
-  if (const Node* files = map.find("files")) read_files(reader, *files, "defaults.files", manager.default_files, nullptr);
+  if (const Node* files = map.find("files"))
+    read_files(reader, *files, "defaults.files", manager.default_files, nullptr);
 }
 
 void read_basic_auth(Reader& reader, const Node& map, ManagerConfig& manager) {
@@ -163,8 +169,8 @@ void read_manager_native(Reader& reader, const Node& root, ManagerConfig& manage
   check_limits_within_bounds(reader, default_limits ? *default_limits : root, "defaults.limits",
                              manager.default_limits, manager.bounds);
   const Node* default_files = defaults ? defaults->find("files") : nullptr;
-  check_files_within_bounds(reader, default_files ? *default_files : root, "defaults.files", manager.default_files,
-                            manager.bounds);
+  check_files_within_bounds(reader, default_files ? *default_files : root, "defaults.files",
+                            manager.default_files, manager.bounds);
 
   for (const auto& [name, value] : root.entries) {
     if (name == "poll_interval") read_positive_duration(reader, value, name, manager.poll_interval);
@@ -206,7 +212,8 @@ void read_manager_native(Reader& reader, const Node& root, ManagerConfig& manage
         manager.metrics_port = static_cast<int>(*port);
     }
     if (name == "max_running_containers") {
-      if (const auto cap = reader.integer(value, name, 0, 10000)) manager.max_running_containers = static_cast<int>(*cap);
+      if (const auto cap = reader.integer(value, name, 0, 10000))
+        manager.max_running_containers = static_cast<int>(*cap);
     }
   }
 }
@@ -282,7 +289,8 @@ void read_native_queue(Reader& reader, const std::string& key_name, const Node& 
                 "fixed when it is created, so no container can be prepared ahead");
   }
   if (const Node* weight = map.find("weight")) {
-    if (auto value = reader.integer(*weight, join_key(key, "weight"), 1, 1000)) queue.weight = static_cast<int>(*value);
+    if (auto value = reader.integer(*weight, join_key(key, "weight"), 1, 1000))
+      queue.weight = static_cast<int>(*value);
   }
   if (const Node* files = map.find("files")) {
     read_files(reader, *files, join_key(key, "files"), queue.files, &manager.bounds);

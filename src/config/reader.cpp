@@ -79,7 +79,8 @@ std::expected<std::string, ExpansionError> expand_env(std::string_view text, con
       continue;
     }
     const auto close = text.find('}', at + 2);
-    if (close == std::string_view::npos) return refused("unterminated ${...} reference (write $${ for a literal ${)");
+    if (close == std::string_view::npos)
+      return refused("unterminated ${...} reference (write $${ for a literal ${)");
     const auto reference = text.substr(at + 2, close - at - 2);
     const auto fallback_at = reference.find(":-");
     const auto name = reference.substr(0, fallback_at);

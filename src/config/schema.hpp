@@ -105,8 +105,8 @@ void read_files(Reader& reader, const Node& map, const std::string& key, FilesCo
 // `bounds.files`: max_count, max_size, max_total, timeout.
 void read_file_bounds(Reader& reader, const Node& map, const std::string& key, LimitBounds& bounds);
 // Every number of `files` against `bounds` (the operator's defaults, built-in or written).
-void check_files_within_bounds(Reader& reader, const Node& at, const std::string& key, const FilesConfig& files,
-                               const LimitBounds& bounds);
+void check_files_within_bounds(Reader& reader, const Node& at, const std::string& key,
+                               const FilesConfig& files, const LimitBounds& bounds);
 // Why `entry` is not a usable files.allowed_hosts entry ("host", "host:port", "*.domain", "[v6]:port"),
 // or nullopt (pure).
 std::optional<std::string> allowed_host_problem(std::string_view entry);

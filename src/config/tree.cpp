@@ -117,8 +117,8 @@ class JsonTreeBuilder {
 constexpr int kMaxYamlDepth = 64;
 
 // A YAML node as a Node; what cannot be one is recorded in `failure` (the tree is then not used).
-Node from_yaml(const YAML::Node& yaml, const std::string& key, ParsedTree& out, std::optional<ParseFailure>& failure,
-               int depth) {
+Node from_yaml(const YAML::Node& yaml, const std::string& key, ParsedTree& out,
+               std::optional<ParseFailure>& failure, int depth) {
   Node node;
   node.line = yaml.Mark().line + 1;
   if (depth > kMaxYamlDepth) {
@@ -135,7 +135,8 @@ Node from_yaml(const YAML::Node& yaml, const std::string& key, ParsedTree& out, 
     case YAML::NodeType::Sequence:
       node.kind = Node::Kind::List;
       for (std::size_t i = 0; i < yaml.size(); ++i) {
-        node.items.push_back(from_yaml(yaml[i], key + "[" + std::to_string(i) + "]", out, failure, depth + 1));
+        node.items.push_back(
+            from_yaml(yaml[i], key + "[" + std::to_string(i) + "]", out, failure, depth + 1));
       }
       break;
     case YAML::NodeType::Map:
@@ -149,7 +150,8 @@ Node from_yaml(const YAML::Node& yaml, const std::string& key, ParsedTree& out, 
         const std::string name = entry.first.Scalar();
         if (has_entry(node, name))
           out.duplicates.push_back({child_key(key, name), entry.first.Mark().line + 1});
-        node.entries.emplace_back(name, from_yaml(entry.second, child_key(key, name), out, failure, depth + 1));
+        node.entries.emplace_back(name,
+                                  from_yaml(entry.second, child_key(key, name), out, failure, depth + 1));
       }
       break;
     default:

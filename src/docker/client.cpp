@@ -48,7 +48,8 @@ http::Response Client::call(const std::string& method, const std::string& path, 
   try {
     return transport_->perform(request);
   } catch (const http::TransportError& error) {
-    if (error.timed_out()) throw EngineTimeout("Docker engine at " + socket_path_ + " timed out: " + error.what());
+    if (error.timed_out())
+      throw EngineTimeout("Docker engine at " + socket_path_ + " timed out: " + error.what());
     throw EngineUnreachable("Docker engine at " + socket_path_ + " is unreachable: " + error.what());
   }
 }
@@ -81,8 +82,9 @@ std::optional<ImageInfo> Client::inspect_image(const std::string& image) {
 
 void Client::pull_image(const std::string& image) {
   auto [name, tag] = split_reference(image);
-  auto response = call("POST", "/images/create?fromImage=" + http::url_escape(name) + "&tag=" + http::url_escape(tag),
-                       "", milliseconds{600000});
+  auto response =
+      call("POST", "/images/create?fromImage=" + http::url_escape(name) + "&tag=" + http::url_escape(tag), "",
+           milliseconds{600000});
   if (response.status == 404) throw ImageMissing(image, parse_error_message(response.body));
   if (response.status != 200) throw ImageMissing(image, "pull failed: " + parse_error_message(response.body));
   check_pull_progress(response.body, image);
@@ -91,7 +93,8 @@ void Client::pull_image(const std::string& image) {
 ImageInfo Client::ensure_image(const std::string& image, PullPolicy policy) {
   if (policy != PullPolicy::Always) {
     if (auto info = inspect_image(image)) return *info;
-    if (policy == PullPolicy::Never) throw ImageMissing(image, "not present on the engine and pull policy is never");
+    if (policy == PullPolicy::Never)
+      throw ImageMissing(image, "not present on the engine and pull policy is never");
   }
   spdlog::info("pulling image {}", image);
   pull_image(image);
@@ -110,12 +113,13 @@ std::string Client::create_container(const ContainerSpec& spec, const std::strin
 
 void Client::start(const std::string& id) {
   auto response = call("POST", "/containers/" + id + "/start");
-  if (response.status == 404) throw ContainerGone("start container " + id + ": " + parse_error_message(response.body));
+  if (response.status == 404)
+    throw ContainerGone("start container " + id + ": " + parse_error_message(response.body));
   if (response.status != 204 && response.status != 304) fail("start container " + id, response);
 }
 
-CapturedOutput Client::follow_output(const std::string& id, OutputCaps caps, steady_clock::time_point deadline,
-                                     bool* deadline_hit) {
+CapturedOutput Client::follow_output(const std::string& id, OutputCaps caps,
+                                     steady_clock::time_point deadline, bool* deadline_hit) {
   StreamDemuxer demuxer(caps);
   http::Request request{.method = "GET",
                         .url = "http://docker/" + std::string(kApiVersion) + "/containers/" + id +
@@ -123,7 +127,8 @@ CapturedOutput Client::follow_output(const std::string& id, OutputCaps caps, ste
                         .timeout = until(deadline)};
   bool timed_out = false;
   try {
-    auto response = transport_->perform_streaming(request, [&](std::string_view chunk) { return demuxer.feed(chunk); });
+    auto response =
+        transport_->perform_streaming(request, [&](std::string_view chunk) { return demuxer.feed(chunk); });
     if (response.status == 404) throw ContainerGone("logs of container " + id + ": no such container");
     if (response.status != 200 && response.status != 0) fail("logs of container " + id, response);
   } catch (const http::TransportError& error) {
@@ -167,7 +172,8 @@ void Client::kill(const std::string& id, const std::string& signal) {
 
 bool Client::send_signal(const std::string& id, const std::string& signal) {
   auto response = call("POST", "/containers/" + id + "/kill?signal=" + http::url_escape(signal));
-  if (response.status == 404) throw ContainerGone("signal " + signal + " to container " + id + ": no such container");
+  if (response.status == 404)
+    throw ContainerGone("signal " + signal + " to container " + id + ": no such container");
   if (response.status == 409) return false;
   if (response.status != 204) fail("signal " + signal + " to container " + id, response);
   return true;

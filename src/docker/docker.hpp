@@ -66,7 +66,8 @@ class EngineUnreachable : public EngineError {
 class ImageMissing : public EngineError {
  public:
   ImageMissing(const std::string& image, const std::string& reason)
-      : EngineError(EngineErrorKind::ImageMissing, "image " + image + " is not available: " + reason), image_(image) {}
+      : EngineError(EngineErrorKind::ImageMissing, "image " + image + " is not available: " + reason),
+        image_(image) {}
   const std::string& image() const { return image_; }
 
  private:
@@ -84,7 +85,9 @@ class EngineTimeout : public EngineError {
 class EngineApiError : public EngineError {
  public:
   EngineApiError(const std::string& what, long status, std::string engine_message)
-      : EngineError(EngineErrorKind::ApiError, what), status_(status), engine_message_(std::move(engine_message)) {}
+      : EngineError(EngineErrorKind::ApiError, what),
+        status_(status),
+        engine_message_(std::move(engine_message)) {}
   long status() const { return status_; }
   const std::string& engine_message() const { return engine_message_; }
 
@@ -121,24 +124,24 @@ struct Ulimit {
 
 struct ContainerSpec {
   std::string image;
-  std::vector<std::string> cmd;                          // empty: the image's CMD
-  std::optional<std::vector<std::string>> entrypoint;    // unset: the image's ENTRYPOINT
-  std::vector<std::string> env;                          // "NAME=value"
+  std::vector<std::string> cmd;                        // empty: the image's CMD
+  std::optional<std::vector<std::string>> entrypoint;  // unset: the image's ENTRYPOINT
+  std::vector<std::string> env;                        // "NAME=value"
   std::string working_dir;
-  std::string user;                                      // empty: the image's USER
+  std::string user;  // empty: the image's USER
   std::map<std::string, std::string> labels;
   std::vector<BindMount> mounts;
   bool read_only_rootfs = true;
-  std::map<std::string, std::int64_t> tmpfs;             // path -> size in bytes (mode 1777, nosuid, nodev)
-  bool network = false;                                  // false: NetworkMode "none"
-  std::int64_t memory_bytes = 0;                         // 0: unlimited; swap is always set equal
+  std::map<std::string, std::int64_t> tmpfs;  // path -> size in bytes (mode 1777, nosuid, nodev)
+  bool network = false;                       // false: NetworkMode "none"
+  std::int64_t memory_bytes = 0;              // 0: unlimited; swap is always set equal
   std::int64_t nano_cpus = 0;
   std::int64_t pids_limit = 0;
-  std::vector<std::string> cap_add;                      // every other capability is dropped
+  std::vector<std::string> cap_add;  // every other capability is dropped
   bool no_new_privileges = true;
   std::vector<Ulimit> ulimits;
-  std::string runtime;                                   // empty: the engine's default (runc)
-  std::int64_t log_max_bytes = 1 << 20;                  // bounds the engine's json-file log on disk
+  std::string runtime;                   // empty: the engine's default (runc)
+  std::int64_t log_max_bytes = 1 << 20;  // bounds the engine's json-file log on disk
 };
 
 // The create request's JSON body (pure; unit-tested).
@@ -155,7 +158,7 @@ struct VersionInfo {
   std::string api_version;
   std::string os;
   std::map<std::string, nlohmann::json> runtimes;  // from /info, name -> description
-  int cpus = 0;                                     // from /info (NCPU): the engine host's CPU count
+  int cpus = 0;                                    // from /info (NCPU): the engine host's CPU count
 };
 
 // /version's reply and, when /info answered, its reply, as a VersionInfo (pure). Throws EngineBadReply when
@@ -201,7 +204,8 @@ class StreamDemuxer {
   // header whose stream id is not 0, 1 or 2, or whose padding is not zero): the caller should stop reading.
   bool feed(std::string_view chunk);
   const CapturedOutput& output() const { return output_; }
-  // What was captured, or why the bytes were not the engine's multiplexed stream (then nothing more was kept).
+  // What was captured, or why the bytes were not the engine's multiplexed stream (then nothing more was
+  // kept).
   std::expected<CapturedOutput, std::string> take();
 
  private:
@@ -231,8 +235,8 @@ struct ContainerSummary {
 std::string parse_create_reply(std::string_view body, std::string_view image);
 // POST /containers/{id}/wait: {"StatusCode": integer} (an int).
 int parse_wait_reply(std::string_view body, std::string_view id);
-// GET /containers/{id}/json: {"State": {"Status": string, "Running": bool, "OOMKilled": bool, "ExitCode": int}};
-// State is required, its fields default to "", false, false, 0.
+// GET /containers/{id}/json: {"State": {"Status": string, "Running": bool, "OOMKilled": bool, "ExitCode":
+// int}}; State is required, its fields default to "", false, false, 0.
 ContainerState parse_inspect_reply(std::string_view body, std::string_view id);
 // GET /images/{name}/json: {"Id": string, "Config": {"User": string, "Labels": {string: string}}}; Config,
 // User and Labels may be absent or null.

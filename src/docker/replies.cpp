@@ -78,7 +78,8 @@ class Reply {
     return *value;
   }
 
-  std::string text(const json& object, const std::string& path, const char* key, bool required = false) const {
+  std::string text(const json& object, const std::string& path, const char* key,
+                   bool required = false) const {
     const json* value = required ? &this->required(object, path, key) : find(object, key);
     if (!value) return {};
     if (!value->is_string()) wrong_type(join(path, key), *value, "a string");
@@ -99,14 +100,16 @@ class Reply {
     const json* value = required ? &this->required(object, path, key) : find(object, key);
     if (!value) return 0;
     if (!value->is_number_integer()) wrong_type(join(path, key), *value, "an integer");
-    if (value->is_number_unsigned() ? value->get<std::uint64_t>() > static_cast<std::uint64_t>(INT_MAX)
-                                    : value->get<std::int64_t>() < INT_MIN || value->get<std::int64_t>() > INT_MAX) {
+    if (value->is_number_unsigned()
+            ? value->get<std::uint64_t>() > static_cast<std::uint64_t>(INT_MAX)
+            : value->get<std::int64_t>() < INT_MIN || value->get<std::int64_t>() > INT_MAX) {
       fail(join(path, key) + " is " + value->dump() + ", out of range for an exit status");
     }
     return value->get<int>();
   }
   // An object of strings (labels); absent or null is empty.
-  std::map<std::string, std::string> strings(const json& object, const std::string& path, const char* key) const {
+  std::map<std::string, std::string> strings(const json& object, const std::string& path,
+                                             const char* key) const {
     std::map<std::string, std::string> out;
     const json* value = find(object, key);
     if (!value) return out;
@@ -202,7 +205,8 @@ void check_pull_progress(std::string_view body, std::string_view image) {
     const auto parsed = json::parse(line, nullptr, false);
     if (!parsed.is_object()) {
       reply.fail("progress line " + std::to_string(line_number) + " is " +
-                 (parsed.is_discarded() ? "not JSON: " + quoted(line) : describe(parsed)) + ", expected a JSON object");
+                 (parsed.is_discarded() ? "not JSON: " + quoted(line) : describe(parsed)) +
+                 ", expected a JSON object");
     }
     // The engine reports pull failures inside its 200 progress stream.
     if (const json* error = Reply::find(parsed, "error")) {

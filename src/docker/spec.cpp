@@ -57,9 +57,12 @@ std::optional<PullPolicy> parse_pull_policy(std::string_view text) {
 
 std::string_view to_string(PullPolicy policy) {
   switch (policy) {
-    case PullPolicy::Never: return "never";
-    case PullPolicy::IfNotPresent: return "if-not-present";
-    case PullPolicy::Always: return "always";
+    case PullPolicy::Never:
+      return "never";
+    case PullPolicy::IfNotPresent:
+      return "if-not-present";
+    case PullPolicy::Always:
+      return "always";
   }
   return "unknown";
 }
@@ -77,8 +80,9 @@ nlohmann::json create_body(const ContainerSpec& spec) {
       // One small log file: output beyond the caps never reaches the engine's disk for long.
       {"LogConfig",
        {{"Type", "json-file"},
-        {"Config", {{"max-size", std::to_string(std::max<std::int64_t>(spec.log_max_bytes, 4096))},
-                    {"max-file", "1"}}}}},
+        {"Config",
+         {{"max-size", std::to_string(std::max<std::int64_t>(spec.log_max_bytes, 4096))},
+          {"max-file", "1"}}}}},
   };
   if (spec.memory_bytes > 0) {
     host["Memory"] = spec.memory_bytes;
@@ -111,15 +115,9 @@ nlohmann::json create_body(const ContainerSpec& spec) {
   host["Ulimits"] = ulimits;
 
   json body = {
-      {"Image", spec.image},
-      {"Env", spec.env},
-      {"Labels", spec.labels},
-      {"AttachStdin", false},
-      {"AttachStdout", true},
-      {"AttachStderr", true},
-      {"Tty", false},
-      {"OpenStdin", false},
-      {"NetworkDisabled", !spec.network},
+      {"Image", spec.image},  {"Env", spec.env},      {"Labels", spec.labels},
+      {"AttachStdin", false}, {"AttachStdout", true}, {"AttachStderr", true},
+      {"Tty", false},         {"OpenStdin", false},   {"NetworkDisabled", !spec.network},
       {"HostConfig", host},
   };
   if (!spec.cmd.empty()) body["Cmd"] = spec.cmd;
@@ -143,7 +141,8 @@ bool StreamDemuxer::feed(std::string_view chunk) {
       if (header_[0] > 2 || header_[1] != 0 || header_[2] != 0 || header_[3] != 0) {
         static constexpr std::string_view kHex = "0123456789abcdef";
         std::string bytes;
-        for (int i = 0; i < 4; ++i) bytes += std::string(i ? " " : "") + kHex[header_[i] >> 4] + kHex[header_[i] & 0xF];
+        for (int i = 0; i < 4; ++i)
+          bytes += std::string(i ? " " : "") + kHex[header_[i] >> 4] + kHex[header_[i] & 0xF];
         not_multiplexed_ = "the output is not a multiplexed stream (a frame header starts " + bytes +
                            "; expected a stream id 0-2, then three zero bytes)";
         return false;
@@ -171,8 +170,9 @@ void StreamDemuxer::append(int stream, std::string_view bytes) {
   CapturedStream& target = stream == 2 ? output_.err : output_.out;
   const std::int64_t cap = stream == 2 ? caps_.stderr_bytes : caps_.stdout_bytes;
   target.total_bytes += bytes.size();
-  const std::size_t room =
-      target.data.size() < static_cast<std::size_t>(cap) ? static_cast<std::size_t>(cap) - target.data.size() : 0;
+  const std::size_t room = target.data.size() < static_cast<std::size_t>(cap)
+                               ? static_cast<std::size_t>(cap) - target.data.size()
+                               : 0;
   target.data.append(bytes.substr(0, std::min(room, bytes.size())));
   if (target.total_bytes > static_cast<std::uint64_t>(cap)) target.truncated = true;
 }

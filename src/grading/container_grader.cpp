@@ -16,7 +16,8 @@ std::chrono::microseconds since(Clock::time_point start) {
 
 // The engine answered (an API error, or the container is gone) rather than not answering at all.
 bool engine_answered(const docker::EngineError& error) {
-  return error.kind() == docker::EngineErrorKind::ApiError || error.kind() == docker::EngineErrorKind::ContainerGone;
+  return error.kind() == docker::EngineErrorKind::ApiError ||
+         error.kind() == docker::EngineErrorKind::ContainerGone;
 }
 
 fs::path canonical_or_same(const fs::path& path) {
@@ -61,18 +62,18 @@ GradeReport ContainerGrader::grade(const GradeJob& job) {
 GradingContainer ContainerGrader::new_container(docker::Client& engine, std::string_view submission_id,
                                                 std::vector<std::string> env) const {
   GradingContainer container;
-  container.job_dir = std::make_unique<JobDirectory>(queue_.work_dir,
-                                                     job_directory_name(queue_.watcher_id, std::string(submission_id)));
-  auto spec = container_spec(queue_, contract_, canonical_or_same(queue_.grader_root), container.job_dir->path(),
-                             submission_id);
+  container.job_dir = std::make_unique<JobDirectory>(
+      queue_.work_dir, job_directory_name(queue_.watcher_id, std::string(submission_id)));
+  auto spec = container_spec(queue_, contract_, canonical_or_same(queue_.grader_root),
+                             container.job_dir->path(), submission_id);
   spec.env = std::move(env);
   container.id = engine.create_container(spec);
   return container;
 }
 
 GradingContainer ContainerGrader::waiting_container(docker::Client& engine) const {
-  auto container = new_container(engine, "waiting",
-                                 {std::string(kWaitForJobEnv) + "=" + std::to_string(queue_.wait_for_job.count())});
+  auto container = new_container(
+      engine, "waiting", {std::string(kWaitForJobEnv) + "=" + std::to_string(queue_.wait_for_job.count())});
   try {
     engine.start(container.id);
   } catch (...) {
@@ -87,15 +88,17 @@ GradingContainer ContainerGrader::waiting_container(docker::Client& engine) cons
 // With the whole root mounted the image finds the grader by its path inside it.
 std::string ContainerGrader::mounted_grader(const ResolvedGrader& grader) const {
   if (!whole_root_mounted()) return grader.file_name;
-  return (grader.problem_dir / grader.file_name).lexically_relative(canonical_or_same(queue_.grader_root)).string();
+  return (grader.problem_dir / grader.file_name)
+      .lexically_relative(canonical_or_same(queue_.grader_root))
+      .string();
 }
 
 double ContainerGrader::timeout_seconds() const {
   return std::chrono::duration<double>(queue_.limits.timeout).count();
 }
 
-bool ContainerGrader::hand_over(GradingContainer& container, const GradeJob& job, const ResolvedGrader& grader,
-                                GradeReport& report) {
+bool ContainerGrader::hand_over(GradingContainer& container, const GradeJob& job,
+                                const ResolvedGrader& grader, GradeReport& report) {
   auto phase = Clock::now();
   container.job_dir->write(job, timeout_seconds(), mounted_grader(grader));
   report.times.prepare = since(phase);
@@ -125,9 +128,9 @@ GradingContainer ContainerGrader::container_for(const GradeJob& job, const Resol
     container = new_container(engine_, job.submission_id);
     container.job_dir->write(job, timeout_seconds(), mounted_grader(grader));
   } else {
-    container.job_dir = std::make_unique<JobDirectory>(queue_.work_dir,
-                                                       job_directory_name(queue_.watcher_id, job.submission_id), job,
-                                                       timeout_seconds(), mounted_grader(grader));
+    container.job_dir = std::make_unique<JobDirectory>(
+        queue_.work_dir, job_directory_name(queue_.watcher_id, job.submission_id), job, timeout_seconds(),
+        mounted_grader(grader));
     report.times.prepare = since(phase);
     const auto created = Clock::now();
     container.id = engine_.create_container(

@@ -41,7 +41,8 @@ class ContainerGrader {
   // A container started before its job, waiting for it (pre-start).
   GradingContainer waiting_container(docker::Client& engine) const;
   // The job written into a container the pool prepared; false when a waiting one has ended.
-  bool hand_over(GradingContainer& container, const GradeJob& job, const ResolvedGrader& grader, GradeReport& report);
+  bool hand_over(GradingContainer& container, const GradeJob& job, const ResolvedGrader& grader,
+                 GradeReport& report);
   // Runs the container to its end and records what happened; nothing here decides what it means.
   RunFacts run_container(const GradingContainer& container, GradeReport& report);
   // Exit code and the engine's OOM flag once the output has ended.
@@ -51,7 +52,9 @@ class ContainerGrader {
   std::string mounted_grader(const ResolvedGrader& grader) const;
   double timeout_seconds() const;
   bool whole_root_mounted() const { return contract_.setuid_supervisor; }
-  bool prestart() const { return queue_.precreate == config::Precreate::Started && !contract_.job_signal.empty(); }
+  bool prestart() const {
+    return queue_.precreate == config::Precreate::Started && !contract_.job_signal.empty();
+  }
 
   docker::Client& engine_;
   QueueGrading queue_;

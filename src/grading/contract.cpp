@@ -73,7 +73,9 @@ ImageContract configured_contract(const QueueGrading& queue) {
   return queue.contract == config::ContractKind::Upstream ? upstream_contract() : ImageContract{};
 }
 
-std::string orphan_filter(const std::string& watcher_id) { return std::string(kWatcherLabel) + "=" + watcher_id; }
+std::string orphan_filter(const std::string& watcher_id) {
+  return std::string(kWatcherLabel) + "=" + watcher_id;
+}
 
 bool runtime_has_own_kernel(std::string_view runtime) {
   return runtime.starts_with("runsc") || runtime.starts_with("kata");
@@ -104,7 +106,8 @@ docker::ContainerSpec hardened_spec(const QueueGrading& queue, std::string_view 
   spec.nano_cpus = static_cast<std::int64_t>(limits.cpus * 1e9);
   spec.pids_limit = limits.pids;
   spec.no_new_privileges = true;
-  spec.ulimits = {{"nofile", limits.nofile, limits.nofile}, {"fsize", limits.fsize_bytes, limits.fsize_bytes}};
+  spec.ulimits = {{"nofile", limits.nofile, limits.nofile},
+                  {"fsize", limits.fsize_bytes, limits.fsize_bytes}};
   if (runtime_has_own_kernel(limits.runtime)) {
     // Such a runtime may not apply the pids cgroup (runsc --ignore-cgroups on a hybrid-cgroup host), and
     // an unbounded fork bomb there eats host memory and makes the sandbox unkillable. Its kernel counts

@@ -249,7 +249,6 @@ std::string escape_text_keeping_references(std::string_view text) {
   return out;
 }
 
-
 class Sanitizer {
  public:
   Sanitizer(std::string_view in, std::size_t max_bytes)

@@ -95,7 +95,8 @@ std::vector<std::string> safe_file_names(const std::vector<std::string>& origina
       const std::string stem = name.substr(0, name.size() - extension.size());
       for (int n = 2;; ++n) {
         const std::string suffix = "-" + std::to_string(n);
-        std::string candidate = stem.substr(0, kMaxSafeNameBytes - extension.size() - suffix.size()) + suffix + extension;
+        std::string candidate =
+            stem.substr(0, kMaxSafeNameBytes - extension.size() - suffix.size()) + suffix + extension;
         if (!taken.count(lowered(candidate))) {
           name = std::move(candidate);
           break;
@@ -168,7 +169,8 @@ std::optional<std::string> grader_from_payload(const nlohmann::json& payload) {
     if (decoded.is_discarded() || decoded.is_string()) return std::nullopt;
     return grader_from_payload(decoded);
   }
-  if (!payload.is_object() || !payload.contains("grader") || !payload["grader"].is_string()) return std::nullopt;
+  if (!payload.is_object() || !payload.contains("grader") || !payload["grader"].is_string())
+    return std::nullopt;
   return payload["grader"].get<std::string>();
 }
 

@@ -15,7 +15,7 @@ namespace xqw::grading {
 
 // A file uploaded with the submission, as the watcher fetched it (grading never learns where from).
 struct SubmittedFile {
-  std::string name;   // the original file name as uploaded: untrusted, never used as a path
+  std::string name;  // the original file name as uploaded: untrusted, never used as a path
   std::string bytes;
 };
 
@@ -27,9 +27,9 @@ struct GradeJob {
   // grader_payload by the watcher, from --grader by `grade`); unset when the payload names none. Grading
   // reads it here, never from the payload.
   std::optional<std::string> grader;
-  nlohmann::json grader_payload;    // decoded payload (object or string), passed on to job.json
+  nlohmann::json grader_payload;  // decoded payload (object or string), passed on to job.json
   nlohmann::json student_info = nlohmann::json::object();
-  std::string student_response;     // bytes exactly as received
+  std::string student_response;  // bytes exactly as received
   std::string lang = "en";
   bool hide_output = false;
   std::int64_t seed = 1;
@@ -73,8 +73,9 @@ class JobDirectory {
   JobDirectory(const std::filesystem::path& work_dir, const std::string& name);
   JobDirectory(const std::filesystem::path& work_dir, const std::string& name, const GradeJob& job,
                double timeout_seconds, const std::string& grader);
-  // Writes the uploaded files under files/, `submission`, then `job.json` by rename (once). `grader` is the grader's path as the
-  // container sees it inside its grader mount (job.grader is relative to the queue's grader_root).
+  // Writes the uploaded files under files/, `submission`, then `job.json` by rename (once). `grader` is the
+  // grader's path as the container sees it inside its grader mount (job.grader is relative to the queue's
+  // grader_root).
   void write(const GradeJob& job, double timeout_seconds, const std::string& grader);
   JobDirectory(const JobDirectory&) = delete;
   JobDirectory& operator=(const JobDirectory&) = delete;
@@ -87,7 +88,8 @@ class JobDirectory {
 
 // A job directory's name: the watcher's id first, so a restart finds what its predecessor left.
 std::string job_directory_name(const std::string& watcher_id, const std::string& submission_id);
-// Removes job directories an earlier run of `watcher_id` left in `work_dir` (killed mid-job); returns how many.
+// Removes job directories an earlier run of `watcher_id` left in `work_dir` (killed mid-job); returns how
+// many.
 int remove_stale_job_directories(const std::filesystem::path& work_dir, const std::string& watcher_id);
 
 // The job directory could not be prepared (disk full, permissions): an infrastructure failure.

@@ -36,8 +36,8 @@ std::optional<SubmissionRefusal> refuse_submission(const GradeJob& job, const co
   if (const auto limit = submission_limit(limits, contract); size > limit) {
     const bool env_bound = limit < limits.submission_bytes;
     return SubmissionRefusal{Verdict::SubmissionTooLarge,
-                             "submission of " + std::to_string(size) + " bytes is over the queue's limit of " +
-                                 std::to_string(limit) +
+                             "submission of " + std::to_string(size) +
+                                 " bytes is over the queue's limit of " + std::to_string(limit) +
                                  (env_bound ? " (what fits in the " + std::string(kSubmissionEnv) +
                                                   " environment variable of the upstream contract)"
                                             : "")};
@@ -58,28 +58,30 @@ std::optional<SubmissionRefusal> refuse_submission(const GradeJob& job, const co
 namespace {
 
 // The files refusal, if the attached files (or the listed count) go over the queue's caps.
-std::optional<GradeReport> refuse_files(const QueueGrading& queue, const GradeJob& job, std::size_t listed_files) {
+std::optional<GradeReport> refuse_files(const QueueGrading& queue, const GradeJob& job,
+                                        std::size_t listed_files) {
   const auto& caps = queue.files;
   const auto files = static_cast<std::int64_t>(std::max(listed_files, job.files.size()));
   if (files > caps.max_count) {
-    return refusal_report(files_too_large(FileCap::Count, caps.max_count, files, "", queue.messages,
-                                          fmt::format("{} uploaded files; files.max_count is {}", files,
-                                                      caps.max_count)));
+    return refusal_report(
+        files_too_large(FileCap::Count, caps.max_count, files, "", queue.messages,
+                        fmt::format("{} uploaded files; files.max_count is {}", files, caps.max_count)));
   }
   std::int64_t total = 0;
   for (const auto& file : job.files) {
     const auto size = static_cast<std::int64_t>(file.bytes.size());
     if (size > caps.max_size_bytes) {
-      return refusal_report(files_too_large(FileCap::Size, caps.max_size_bytes, files, file.name, queue.messages,
-                                            fmt::format("uploaded file '{}' has {} bytes; files.max_size is {}",
-                                                        file.name, size, caps.max_size_bytes)));
+      return refusal_report(
+          files_too_large(FileCap::Size, caps.max_size_bytes, files, file.name, queue.messages,
+                          fmt::format("uploaded file '{}' has {} bytes; files.max_size is {}", file.name,
+                                      size, caps.max_size_bytes)));
     }
     total += size;
   }
   if (total > caps.max_total_bytes) {
-    return refusal_report(files_too_large(FileCap::Total, caps.max_total_bytes, files, "", queue.messages,
-                                          fmt::format("uploaded files total {} bytes; files.max_total is {}",
-                                                      total, caps.max_total_bytes)));
+    return refusal_report(files_too_large(
+        FileCap::Total, caps.max_total_bytes, files, "", queue.messages,
+        fmt::format("uploaded files total {} bytes; files.max_total is {}", total, caps.max_total_bytes)));
   }
   return std::nullopt;
 }

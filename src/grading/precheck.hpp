@@ -31,11 +31,11 @@ std::optional<SubmissionRefusal> refuse_submission(const GradeJob& job, const co
                                                    const ImageContract& contract);
 
 // The refusals in this order: a response the contract cannot take (refuse_submission); no grader (job.grader
-// unset), or one outside grader_root (GraderNotFound); more files than files.max_count (FilesTooLarge); and for the files
-// already attached, one over files.max_size or all together over files.max_total (FilesTooLarge).
-// `listed_files` is how many files the submission lists (the watcher asks before fetching any, when
-// job.files is still empty). Looks the grader up under grader_root and changes nothing. Returns the grader
-// to run, or the refusal's report (html rendered).
+// unset), or one outside grader_root (GraderNotFound); more files than files.max_count (FilesTooLarge); and
+// for the files already attached, one over files.max_size or all together over files.max_total
+// (FilesTooLarge). `listed_files` is how many files the submission lists (the watcher asks before fetching
+// any, when job.files is still empty). Looks the grader up under grader_root and changes nothing. Returns the
+// grader to run, or the refusal's report (html rendered).
 std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const ImageContract& contract,
                                                    const GradeJob& job, std::size_t listed_files);
 

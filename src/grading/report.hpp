@@ -15,13 +15,13 @@ struct PhaseTimes {
 };
 
 struct GradeReport {
-  Outcome outcome;            // verdict, score, student-facing result
-  std::string html;           // the rendered msg to post
+  Outcome outcome;   // verdict, score, student-facing result
+  std::string html;  // the rendered msg to post
   std::string staff_stderr;
-  std::string staff_stdout;   // what an upstream-contract grader printed before its result line
+  std::string staff_stdout;  // what an upstream-contract grader printed before its result line
   PhaseTimes times;
   int exit_code = 0;
-  std::string container_id;   // the container that ran it (for logs: one container per submission)
+  std::string container_id;  // the container that ran it (for logs: one container per submission)
 };
 
 // The report for an outcome decided without a container (html rendered), e.g. a refusal.

@@ -88,15 +88,18 @@ std::string pids_reason(const RunFacts& facts, std::int64_t pids) {
 }  // namespace
 
 std::expected<Outcome, GradeAgain> decide(const RunFacts& facts, const LimitsForMessages& limits,
-                                          const MessageOverrides& overrides, const ParseLimits& parse_limits) {
+                                          const MessageOverrides& overrides,
+                                          const ParseLimits& parse_limits) {
   if (auto again = grade_again(facts)) return std::unexpected(std::move(*again));
-  auto fail = [&](Verdict verdict, std::string_view detail, const std::string& reason, bool stderr_cap = false) {
+  auto fail = [&](Verdict verdict, std::string_view detail, const std::string& reason,
+                  bool stderr_cap = false) {
     return failure(verdict, limit_in_words(verdict, limits, stderr_cap), detail, overrides,
                    with_stderr_tail(reason, facts));
   };
   if (facts.deadline_hit) {
-    return fail(Verdict::Timeout, "",
-                "wall-clock deadline of " + format_duration(limits.timeout) + " reached; the container was killed");
+    return fail(
+        Verdict::Timeout, "",
+        "wall-clock deadline of " + format_duration(limits.timeout) + " reached; the container was killed");
   }
   if (facts.engine_oom_flag || (!stopped_by_watcher(facts) && facts.exit_code == kKilledBySigkill)) {
     return fail(Verdict::OutOfMemory, "",
@@ -109,7 +112,8 @@ std::expected<Outcome, GradeAgain> decide(const RunFacts& facts, const LimitsFor
     const bool stderr_over = !facts.stdout_truncated;
     const std::string stream = stderr_over ? "stderr" : "stdout";
     const std::int64_t cap = stderr_over ? limits.stderr_bytes : limits.stdout_bytes;
-    return fail(Verdict::OutputLimit, "", stream + " exceeded its " + format_bytes(cap) + " cap", stderr_over);
+    return fail(Verdict::OutputLimit, "", stream + " exceeded its " + format_bytes(cap) + " cap",
+                stderr_over);
   }
   if (!facts.exit_code) return fail(Verdict::InfrastructureError, "", "the engine reported no exit code");
   if (*facts.exit_code != 0) {
@@ -118,7 +122,8 @@ std::expected<Outcome, GradeAgain> decide(const RunFacts& facts, const LimitsFor
   }
   ParsedOutput parsed = parse_grader_output(facts.stdout_bytes, parse_limits);
   if (!parsed) {
-    return fail(Verdict::InvalidOutput, "", "exit code 0 but stdout is not a valid result: " + parsed.error().reason);
+    return fail(Verdict::InvalidOutput, "",
+                "exit code 0 but stdout is not a valid result: " + parsed.error().reason);
   }
   Outcome outcome;
   outcome.verdict = Verdict::Graded;
@@ -137,7 +142,8 @@ namespace {
 std::string quoted_name(std::string_view name) {
   constexpr std::size_t kShown = 80;
   std::string shown(name.substr(0, kShown));
-  while (!shown.empty() && name.size() > kShown && (static_cast<unsigned char>(shown.back()) & 0xC0) == 0x80) {
+  while (!shown.empty() && name.size() > kShown &&
+         (static_cast<unsigned char>(shown.back()) & 0xC0) == 0x80) {
     shown.pop_back();  // never half a UTF-8 character
   }
   if (name.size() > kShown) shown += "...";
@@ -161,20 +167,22 @@ Outcome files_too_large(FileCap cap, std::int64_t limit, std::int64_t actual, st
       const std::string files = std::to_string(limit) + (limit == 1 ? " file" : " files");
       const std::string message =
           limit == 0 ? "This problem does not accept uploaded files; please submit your answer as text."
-                     : "You submitted " + std::to_string(actual) + " files; this problem accepts at most " + files + ".";
+                     : "You submitted " + std::to_string(actual) + " files; this problem accepts at most " +
+                           files + ".";
       return worded_failure(Verdict::FilesTooLarge, message, files, overrides, std::move(staff_reason));
     }
     case FileCap::Size:
       return worded_failure(Verdict::FilesTooLarge,
-                            "Your file " + quoted_name(file_name) + " is larger than the " + format_bytes(limit) +
-                                " this problem accepts for each file.",
+                            "Your file " + quoted_name(file_name) + " is larger than the " +
+                                format_bytes(limit) + " this problem accepts for each file.",
                             format_bytes(limit) + " per file", overrides, std::move(staff_reason));
     case FileCap::Total:
       break;
   }
-  return worded_failure(Verdict::FilesTooLarge,
-                        "Your files together are larger than the " + format_bytes(limit) + " this problem accepts.",
-                        format_bytes(limit) + " in total", overrides, std::move(staff_reason));
+  return worded_failure(
+      Verdict::FilesTooLarge,
+      "Your files together are larger than the " + format_bytes(limit) + " this problem accepts.",
+      format_bytes(limit) + " in total", overrides, std::move(staff_reason));
 }
 
 Outcome file_unavailable(FileProblem problem, std::string_view file_name, const MessageOverrides& overrides,

@@ -22,7 +22,9 @@ using Verdict = verdicts::Verdict;
 // The metric label and the key of a message override (config::kMessageVerdicts): the registry's label.
 inline std::string_view verdict_label(Verdict verdict) { return verdicts::label(verdict); }
 // The inverse, for validating override keys in configuration.
-inline std::optional<Verdict> verdict_from_label(std::string_view label) { return verdicts::from_label(label); }
+inline std::optional<Verdict> verdict_from_label(std::string_view label) {
+  return verdicts::from_label(label);
+}
 
 // What was observed about one container run: raw facts only, collected by the container grader; what
 // they mean is decide()'s alone.
@@ -74,7 +76,8 @@ struct GradeAgain {
 // its cap → OutputLimit; no exit code → InfrastructureError; another exit code than 0 → GraderError;
 // exit 0 with a valid result → Graded, with anything else → InvalidOutput.
 std::expected<Outcome, GradeAgain> decide(const RunFacts& facts, const LimitsForMessages& limits,
-                                          const MessageOverrides& overrides, const ParseLimits& parse_limits = {});
+                                          const MessageOverrides& overrides,
+                                          const ParseLimits& parse_limits = {});
 
 // The outcome for a verdict reached without a run (SubmissionTooLarge, GraderNotFound,
 // InfrastructureError) or any other failure the caller detects itself.

@@ -129,7 +129,8 @@ class CurlTransport final : public Transport {
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
     if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.follow_redirects.value_or(options_.follow_redirects) ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION,
+                     request.follow_redirects.value_or(options_.follow_redirects) ? 1L : 0L);
     if (!options_.basic_auth_user.empty() && request.basic_auth) {
       curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
       curl_easy_setopt(h, CURLOPT_USERNAME, options_.basic_auth_user.c_str());
@@ -166,8 +167,8 @@ class CurlTransport final : public Transport {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
     if (code == CURLE_WRITE_ERROR && state.stopped_by_sink) return;
     if (code != CURLE_OK) {
-      std::string where = options_.unix_socket.empty() ? request.url
-                                                       : request.url + " via " + options_.unix_socket;
+      std::string where =
+          options_.unix_socket.empty() ? request.url : request.url + " via " + options_.unix_socket;
       throw TransportError(request.method + " " + where + ": " + curl_easy_strerror(code),
                            code == CURLE_OPERATION_TIMEDOUT);
     }

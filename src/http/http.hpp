@@ -39,8 +39,7 @@ struct Response {
 // The request never got an HTTP reply: connection refused, DNS, TLS, time-out, socket missing.
 class TransportError : public std::runtime_error {
  public:
-  TransportError(const std::string& what, bool timed_out)
-      : std::runtime_error(what), timed_out_(timed_out) {}
+  TransportError(const std::string& what, bool timed_out) : std::runtime_error(what), timed_out_(timed_out) {}
   bool timed_out() const { return timed_out_; }
 
  private:

@@ -32,7 +32,8 @@ std::string_view post_outcome_label(PostOutcome outcome);
 enum class XQueueEndpoint { Login, GetSubmission, PutResult, GetQueuelen };
 std::string_view endpoint_label(XQueueEndpoint endpoint);  // "login", "get_submission", ...
 
-// How one XQueue request ended: Ok, or one value per kind of xqueue error (watcher::xqueue_outcome maps them).
+// How one XQueue request ended: Ok, or one value per kind of xqueue error (watcher::xqueue_outcome maps
+// them).
 enum class XQueueOutcome {
   Ok,           // return_code 0, or an expected answer such as "queue empty" / "incorrect key"
   Rejected,     // xqueue::XQueueRejected

@@ -47,10 +47,11 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
 std::string student_text(Verdict verdict, std::string_view limit, std::string_view detail) {
   const auto* info = find(verdict);
   if (!info) return "";
-  const bool unfilled =
-      (holds(info->text, kLimitPlaceholder) && limit.empty()) || (holds(info->text, kDetailPlaceholder) && detail.empty());
+  const bool unfilled = (holds(info->text, kLimitPlaceholder) && limit.empty()) ||
+                        (holds(info->text, kDetailPlaceholder) && detail.empty());
   if (unfilled && !info->text_unquoted.empty()) return std::string(info->text_unquoted);
-  return replace_all(replace_all(std::string(info->text), kLimitPlaceholder, limit), kDetailPlaceholder, detail);
+  return replace_all(replace_all(std::string(info->text), kLimitPlaceholder, limit), kDetailPlaceholder,
+                     detail);
 }
 
 std::string format_bytes(std::int64_t bytes) {

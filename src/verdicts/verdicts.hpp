@@ -61,10 +61,12 @@ inline constexpr std::array kVerdicts = std::to_array<VerdictInfo>({
      "Your submission is larger than the {limit} this problem accepts.",
      "Your submission is too large for this problem."},
     {Verdict::GraderNotFound, "grader_not_found", true, "",
-     "There was a problem running your code (Staff debug: grader not found). Please contact the course staff.",
+     "There was a problem running your code (Staff debug: grader not found). Please contact the course "
+     "staff.",
      ""},
     {Verdict::InfrastructureError, "infrastructure", false, "",
-     "There was a problem grading your submission (Staff debug: infrastructure error). Please try again later.",
+     "There was a problem grading your submission (Staff debug: infrastructure error). Please try again "
+     "later.",
      ""},
     {Verdict::FilesTooLarge, "files_too_large", true, "files",  //
      "Your files are larger than the {limit} this problem accepts.",
@@ -110,8 +112,8 @@ constexpr std::optional<Verdict> from_label(std::string_view label) {
 }
 
 // The labels a queue's `messages:` may use, in registry order.
-inline constexpr std::size_t kOverridableCount = static_cast<std::size_t>(
-    std::count_if(kVerdicts.begin(), kVerdicts.end(), [](const VerdictInfo& info) { return info.overridable; }));
+inline constexpr std::size_t kOverridableCount = static_cast<std::size_t>(std::count_if(
+    kVerdicts.begin(), kVerdicts.end(), [](const VerdictInfo& info) { return info.overridable; }));
 inline constexpr std::array<std::string_view, kOverridableCount> kOverridableLabels = [] {
   std::array<std::string_view, kOverridableCount> labels{};
   std::size_t next = 0;

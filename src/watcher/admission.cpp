@@ -10,7 +10,8 @@ bool Admission::is_next(const Waiter& me) const {
   auto cap_reached = [this](const std::string& queue) {
     const auto cap = queue_caps_.find(queue);
     const auto running = running_.find(queue);
-    return cap != queue_caps_.end() && cap->second > 0 && running != running_.end() && running->second >= cap->second;
+    return cap != queue_caps_.end() && cap->second > 0 && running != running_.end() &&
+           running->second >= cap->second;
   };
   if (total_ >= capacity_ || cap_reached(me.queue)) return false;
   // Weighted fairness: the queue with the smallest running/weight goes first; ties by arrival.

@@ -20,7 +20,8 @@ class Admission {
   class Slot {
    public:
     Slot(Admission& owner, std::string queue) : owner_(&owner), queue_(std::move(queue)) {}
-    Slot(Slot&& other) noexcept : owner_(std::exchange(other.owner_, nullptr)), queue_(std::move(other.queue_)) {}
+    Slot(Slot&& other) noexcept
+        : owner_(std::exchange(other.owner_, nullptr)), queue_(std::move(other.queue_)) {}
     Slot& operator=(Slot&&) = delete;
     Slot(const Slot&) = delete;
     ~Slot() {
@@ -83,7 +84,7 @@ class PollPacer {
   std::mutex mutex_;
   std::condition_variable changed_;
   Clock::time_point next_poll_{};
-  bool last_empty_ = true;  // unknown counts as empty: one connection looks first
+  bool last_empty_ = true;   // unknown counts as empty: one connection looks first
   std::uint64_t epoch_ = 0;  // reports so far
 };
 

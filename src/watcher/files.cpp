@@ -19,9 +19,10 @@ FilesOutcome refused(grading::GradeReport report) {
   return {.status = FilesOutcome::Status::Refused, .refusal = std::move(report)};
 }
 
-FilesOutcome unavailable(const grading::QueueGrading& grading, grading::FileProblem problem, const std::string& name,
-                         std::string reason) {
-  return refused(grading::refusal_report(grading::file_unavailable(problem, name, grading.messages, std::move(reason))));
+FilesOutcome unavailable(const grading::QueueGrading& grading, grading::FileProblem problem,
+                         const std::string& name, std::string reason) {
+  return refused(
+      grading::refusal_report(grading::file_unavailable(problem, name, grading.messages, std::move(reason))));
 }
 
 }  // namespace
@@ -33,8 +34,8 @@ xqueue::FileSource file_source(const config::QueueConfig& queue) {
 
 FilesOutcome attach_files(xqueue::Client& client, const config::QueueConfig& queue,
                           const grading::QueueGrading& grading, const grading::ImageContract& contract,
-                          grading::GradeJob& job, const nlohmann::json& listed,
-                          StopSignal& stop, Clock::time_point give_up_at, const std::string& who) {
+                          grading::GradeJob& job, const nlohmann::json& listed, StopSignal& stop,
+                          Clock::time_point give_up_at, const std::string& who) {
   const auto refs = xqueue::file_refs(listed);
   auto checked = grading::precheck(grading, contract, job, refs.size());
   if (auto* report = std::get_if<grading::GradeReport>(&checked)) return refused(std::move(*report));
@@ -68,8 +69,9 @@ FilesOutcome attach_files(xqueue::Client& client, const config::QueueConfig& que
           const auto reason = fmt::format("file '{}' ({}) is over {} bytes (files.{})", name, urls[i], cap,
                                           each ? "max_size" : "max_total");
           return refused(grading::refusal_report(grading::files_too_large(
-              each ? grading::FileCap::Size : grading::FileCap::Total, each ? caps.max_size_bytes : caps.max_total_bytes,
-              static_cast<std::int64_t>(refs.size()), name, grading.messages, reason)));
+              each ? grading::FileCap::Size : grading::FileCap::Total,
+              each ? caps.max_size_bytes : caps.max_total_bytes, static_cast<std::int64_t>(refs.size()), name,
+              grading.messages, reason)));
         }
         total += static_cast<std::int64_t>(fetched.bytes.size());
         files.push_back({.name = name, .bytes = std::move(fetched.bytes)});
@@ -77,23 +79,25 @@ FilesOutcome attach_files(xqueue::Client& client, const config::QueueConfig& que
       } catch (const xqueue::FileFetchError& error) {
         if (!error.transient()) {
           const bool redirect = error.status() >= 300 && error.status() < 400;
-          return unavailable(grading, redirect ? grading::FileProblem::NotAllowed : grading::FileProblem::Missing, name,
-                             "file '" + name + "': " + error.what());
+          return unavailable(grading,
+                             redirect ? grading::FileProblem::NotAllowed : grading::FileProblem::Missing,
+                             name, "file '" + name + "': " + error.what());
         }
-        spdlog::warn("{} submission {}: attempt {} to fetch file '{}' failed: {}", who, job.submission_id, attempt,
-                     name, error.what());
+        spdlog::warn("{} submission {}: attempt {} to fetch file '{}' failed: {}", who, job.submission_id,
+                     attempt, name, error.what());
         if (attempt >= kFetchAttempts || Clock::now() + backoff > give_up_at || stop.requested()) {
           if (stop.requested()) return {.status = FilesOutcome::Status::Stopped};
-          return unavailable(grading, grading::FileProblem::Unreachable, name,
-                             fmt::format("file '{}': still failing after {} attempts: {}", name, attempt, error.what()));
+          return unavailable(
+              grading, grading::FileProblem::Unreachable, name,
+              fmt::format("file '{}': still failing after {} attempts: {}", name, attempt, error.what()));
         }
         if (stop.wait_for(backoff)) return {.status = FilesOutcome::Status::Stopped};
         backoff *= 2;
       }
     }
   }
-  spdlog::info("{} submission {}: fetched {} file(s), {} bytes, in {} ms", who, job.submission_id, files.size(), total,
-               std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
+  spdlog::info("{} submission {}: fetched {} file(s), {} bytes, in {} ms", who, job.submission_id,
+               files.size(), total, std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
   job.files = std::move(files);
   return {};
 }

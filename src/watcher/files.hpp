@@ -32,7 +32,7 @@ struct FilesOutcome {
 // `who` prefixes log lines ("[queue#1]").
 FilesOutcome attach_files(xqueue::Client& client, const config::QueueConfig& queue,
                           const grading::QueueGrading& grading, const grading::ImageContract& contract,
-                          grading::GradeJob& job, const nlohmann::json& listed,
-                          StopSignal& stop, std::chrono::steady_clock::time_point give_up_at, const std::string& who);
+                          grading::GradeJob& job, const nlohmann::json& listed, StopSignal& stop,
+                          std::chrono::steady_clock::time_point give_up_at, const std::string& who);
 
 }  // namespace xqw::watcher

@@ -46,15 +46,17 @@ std::string entry_id(const xqueue::Submission& submission) {
   const auto key_hash = std::hash<std::string>{}(submission.submission_key);
   std::string queue;
   for (char c : submission.queue) queue.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
-  return queue.substr(0, 64) + "-" + std::to_string(submission.submission_id) + "-" + std::to_string(key_hash % 1000000007);
+  return queue.substr(0, 64) + "-" + std::to_string(submission.submission_id) + "-" +
+         std::to_string(key_hash % 1000000007);
 }
 
 json to_json(const JournalEntry& entry) {
-  json out = {{"queue", entry.queue},           {"raw_header", entry.raw_header},
-              {"raw_body", entry.raw_body},     {"raw_files", entry.raw_files},
-              {"submission_id", entry.submission_id}, {"attempts", entry.attempts}};
+  json out = {
+      {"queue", entry.queue},         {"raw_header", entry.raw_header},       {"raw_body", entry.raw_body},
+      {"raw_files", entry.raw_files}, {"submission_id", entry.submission_id}, {"attempts", entry.attempts}};
   if (entry.result) {
-    out["result"] = {{"correct", entry.result->correct}, {"score", entry.result->score}, {"msg", entry.result->msg}};
+    out["result"] = {
+        {"correct", entry.result->correct}, {"score", entry.result->score}, {"msg", entry.result->msg}};
   }
   return out;
 }
@@ -92,7 +94,8 @@ void Journal::write(const JournalEntry& entry) const {
   const fs::path temporary = dir_ / ("." + entry.id + ".tmp");
   const std::string bytes = to_json(entry).dump(-1, ' ', false, json::error_handler_t::replace);
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw JournalError("journal: cannot create " + temporary.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw JournalError("journal: cannot create " + temporary.string() + ": " + std::strerror(errno));
   try {
     write_all(fd, bytes, temporary);
   } catch (...) {
@@ -174,7 +177,8 @@ std::vector<JournalEntry> Journal::entries() const {
       const auto entry = from_json(path.stem().string(), json::parse(in));
       found.emplace_back(file.last_write_time(error), entry);
     } catch (const std::exception& failure) {
-      spdlog::error("journal: entry {} is unreadable ({}); set aside as .corrupt", path.string(), failure.what());
+      spdlog::error("journal: entry {} is unreadable ({}); set aside as .corrupt", path.string(),
+                    failure.what());
       fs::rename(path, fs::path(path).replace_extension(".corrupt"), error);
     }
   }
@@ -218,8 +222,9 @@ xqueue::Submission Journal::submission_of(const JournalEntry& entry) {
   const json content = {{"xqueue_header", entry.raw_header},
                         {"xqueue_body", entry.raw_body},
                         {"xqueue_files", entry.raw_files}};
-  auto submission = xqueue::submission_from_reply(xqueue::Reply{.return_code = 0, .content = content}, entry.queue,
-                                                  "journal entry " + entry.id, xqueue::GraderPayloadPolicy::RequireJson);
+  auto submission =
+      xqueue::submission_from_reply(xqueue::Reply{.return_code = 0, .content = content}, entry.queue,
+                                    "journal entry " + entry.id, xqueue::GraderPayloadPolicy::RequireJson);
   if (!submission) throw JournalError("journal entry " + entry.id + " holds no submission");
   return *submission;
 }

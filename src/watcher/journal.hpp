@@ -4,8 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>

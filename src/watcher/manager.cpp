@@ -80,8 +80,8 @@ QueueLengths::QueueLengths(const Shared& shared, const std::vector<config::Queue
         shared.metrics.set_queue_length_unknown(queue.name);
         continue;
       }
-      sessions.emplace_back(std::make_unique<QueueSession>(shared, queue, "[" + queue.name + "#length]", false),
-                            queue.name);
+      sessions.emplace_back(
+          std::make_unique<QueueSession>(shared, queue, "[" + queue.name + "#length]", false), queue.name);
     }
     do {
       for (auto& [session, name] : sessions) {
@@ -128,7 +128,8 @@ void Manager::check_engine() {
   metrics_.set_engine_up(up);
   health_.set_engine_answering(up, detail);
   if (up != engine_.up()) {
-    spdlog::warn("Docker engine at {} {}", socket, up ? "answers again; pulling resumes" : "does not answer; pulling paused");
+    spdlog::warn("Docker engine at {} {}", socket,
+                 up ? "answers again; pulling resumes" : "does not answer; pulling paused");
   }
   engine_.set(up);
 }
@@ -163,7 +164,8 @@ void Manager::reload() {
     return;
   }
   const auto& current = generations_.back()->config.manager;
-  if (loaded.config->manager.journal_dir != current.journal_dir || loaded.config->manager.work_dir != current.work_dir) {
+  if (loaded.config->manager.journal_dir != current.journal_dir ||
+      loaded.config->manager.work_dir != current.work_dir) {
     spdlog::warn("journal_dir and work_dir changes take effect at the next start, not on reload");
     loaded.config->manager.journal_dir = current.journal_dir;
     loaded.config->manager.work_dir = current.work_dir;
@@ -171,8 +173,9 @@ void Manager::reload() {
   prepare_images(*loaded.config);
   generations_.back()->retire();  // finishes its in-flight jobs, pulls nothing new
   admission_->wake();
-  generations_.push_back(std::make_unique<Generation>(++generation_count_, std::move(*loaded.config), watcher_id_,
-                                                      engine_, *journal_, *admission_, metrics_, health_));
+  generations_.push_back(std::make_unique<Generation>(++generation_count_, std::move(*loaded.config),
+                                                      watcher_id_, engine_, *journal_, *admission_, metrics_,
+                                                      health_));
   generations_.back()->start();
 }
 
@@ -190,14 +193,16 @@ void Manager::shut_down() {
     // Their submissions stay journalled; the next start grades and posts them.
     spdlog::warn("grace period over; removing the containers still running");
     try {
-      docker::Client(generations_.back()->config.manager.docker_socket).remove_by_label(grading::orphan_filter(watcher_id_));
+      docker::Client(generations_.back()->config.manager.docker_socket)
+          .remove_by_label(grading::orphan_filter(watcher_id_));
     } catch (const docker::EngineError& error) {
       spdlog::error("could not remove running containers: {}", error.what());
     }
   }
   generations_.clear();  // joins every worker and redelivery loop
   const auto left = journal_->backlog();
-  spdlog::info("stopped{}", left ? fmt::format("; {} journal entr{} left for the next start", left, left == 1 ? "y" : "ies")
+  spdlog::info("stopped{}", left ? fmt::format("; {} journal entr{} left for the next start", left,
+                                               left == 1 ? "y" : "ies")
                                  : std::string());
 }
 
@@ -219,8 +224,10 @@ int Manager::run() {
   spdlog::info("journal at {} holds {} entr{}", manager.journal_dir.string(), journal_->backlog(),
                journal_->backlog() == 1 ? "y" : "ies");
   try {
-    const int removed = docker::Client(manager.docker_socket).remove_by_label(grading::orphan_filter(watcher_id_));
-    if (removed > 0) spdlog::warn("removed {} container(s) left by an earlier run of {}", removed, watcher_id_);
+    const int removed =
+        docker::Client(manager.docker_socket).remove_by_label(grading::orphan_filter(watcher_id_));
+    if (removed > 0)
+      spdlog::warn("removed {} container(s) left by an earlier run of {}", removed, watcher_id_);
   } catch (const docker::EngineError& error) {
     spdlog::warn("could not look for orphan containers: {}", error.what());
   }
@@ -232,8 +239,8 @@ int Manager::run() {
   admission_ = std::make_unique<Admission>(container_capacity(manager));
   spdlog::info("at most {} grading container(s) run at once", admission_->capacity());
   prepare_images(initial_);
-  generations_.push_back(std::make_unique<Generation>(++generation_count_, std::move(initial_), watcher_id_, engine_,
-                                                      *journal_, *admission_, metrics_, health_));
+  generations_.push_back(std::make_unique<Generation>(++generation_count_, std::move(initial_), watcher_id_,
+                                                      engine_, *journal_, *admission_, metrics_, health_));
   generations_.back()->start();
 
   const timespec tick{.tv_sec = 2, .tv_nsec = 0};

@@ -48,9 +48,10 @@ void Redelivery::pass() {
     if (now < next_try) continue;
     auto* session = session_for(entry.queue);
     if (!session) {
-      spdlog::error("[redelivery] journal entry {} is for queue {}, which is no longer configured; dropped "
-                    "(XQueue re-serves it)",
-                    entry.id, entry.queue);
+      spdlog::error(
+          "[redelivery] journal entry {} is for queue {}, which is no longer configured; dropped "
+          "(XQueue re-serves it)",
+          entry.id, entry.queue);
       shared_.journal.remove(entry.id);
       continue;
     }

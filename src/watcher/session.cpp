@@ -37,7 +37,6 @@ http::TransportOptions xqueue_transport_options(const config::ManagerConfig& man
   return options;
 }
 
-
 }  // namespace
 
 void StopSignal::request() {
@@ -150,7 +149,8 @@ grading::GradeJob to_grade_job(xqueue::Submission submission, const config::Queu
   job.hide_output = queue.hide_output;
   const auto& payload = submission.grader_payload;
   if (payload.is_object()) {
-    if (payload.contains("lang") && payload["lang"].is_string()) job.lang = payload["lang"].get<std::string>();
+    if (payload.contains("lang") && payload["lang"].is_string())
+      job.lang = payload["lang"].get<std::string>();
     if (payload.contains("hide_output") && payload["hide_output"].is_boolean()) {
       job.hide_output = payload["hide_output"].get<bool>();
     }
@@ -165,7 +165,8 @@ grading::GradeJob to_grade_job(xqueue::Submission submission, const config::Queu
   return job;
 }
 
-QueueSession::QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name, bool precreate)
+QueueSession::QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name,
+                           bool precreate)
     : shared_(shared),
       queue_(queue),
       name_(std::move(name)),
@@ -202,7 +203,8 @@ std::optional<xqueue::Submission> QueueSession::pull() {
   using observability::XQueueEndpoint;
   try {
     if (!client_.logged_in()) timed(XQueueEndpoint::Login, [&] { client_.login(); });
-    auto submission = timed(XQueueEndpoint::GetSubmission, [&] { return client_.get_submission(queue_.name); });
+    auto submission =
+        timed(XQueueEndpoint::GetSubmission, [&] { return client_.get_submission(queue_.name); });
     shared_.health.set_xqueue_logged_in(health_name(), true);
     if (submission) shared_.metrics.submission_pulled(queue_.name);
     return submission;
@@ -217,12 +219,10 @@ void QueueSession::log_graded(const grading::GradeReport& report, std::int64_t s
   const auto& times = report.times;
   const auto label = grading::verdict_label(report.outcome.verdict);
   shared_.metrics.submission_graded(queue_.name, label, times.total);
-  for (const auto& [phase, duration] : {std::pair{ContainerPhase::Prepare, times.prepare},
-                                        std::pair{ContainerPhase::Create, times.create},
-                                        std::pair{ContainerPhase::Start, times.start},
-                                        std::pair{ContainerPhase::Run, times.run},
-                                        std::pair{ContainerPhase::Inspect, times.inspect},
-                                        std::pair{ContainerPhase::Remove, times.remove}}) {
+  for (const auto& [phase, duration] :
+       {std::pair{ContainerPhase::Prepare, times.prepare}, std::pair{ContainerPhase::Create, times.create},
+        std::pair{ContainerPhase::Start, times.start}, std::pair{ContainerPhase::Run, times.run},
+        std::pair{ContainerPhase::Inspect, times.inspect}, std::pair{ContainerPhase::Remove, times.remove}}) {
     if (duration.count() > 0) shared_.metrics.container_phase(phase, duration);
   }
   observability::log_grading({.queue = queue_.name,
@@ -245,8 +245,10 @@ grading::ContainerGrader* QueueSession::grader() {
   if (grader_) return &*grader_;
   try {
     // A runtime the engine does not offer would fail every container: do not pull until it does.
-    if (const auto& runtime = queue_.limits.runtime; !runtime.empty() && !engine_.version().runtimes.count(runtime)) {
-      spdlog::error("{} the Docker engine has no runtime '{}'; not pulling submissions until it has", name_, runtime);
+    if (const auto& runtime = queue_.limits.runtime;
+        !runtime.empty() && !engine_.version().runtimes.count(runtime)) {
+      spdlog::error("{} the Docker engine has no runtime '{}'; not pulling submissions until it has", name_,
+                    runtime);
       return nullptr;
     }
     const auto image = engine_.ensure_image(queue_.image, queue_.pull_policy);
@@ -279,7 +281,8 @@ std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry&
   const auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
   const auto* ready = this->grader();
   const auto contract = ready ? ready->contract() : grading::configured_contract(settings);
-  auto files = attach_files(client_, queue_, settings, contract, job, listed_files, shared_.stop, give_up_at, name_);
+  auto files =
+      attach_files(client_, queue_, settings, contract, job, listed_files, shared_.stop, give_up_at, name_);
   if (files.status == FilesOutcome::Status::Stopped) return std::nullopt;
   if (files.refusal) {
     log_graded(*files.refusal, submission_id);
@@ -327,8 +330,8 @@ void QueueSession::handle(JournalEntry entry, std::optional<xqueue::Submission> 
     auto reply = grade_with_retries(entry, submission_id, job, listed_files);
     if (!reply) {
       if (shared_.stop.requested()) {
-        spdlog::warn("{} submission {}: shutting down before it was graded; journalled for the next start", name_,
-                     entry.submission_id);
+        spdlog::warn("{} submission {}: shutting down before it was graded; journalled for the next start",
+                     name_, entry.submission_id);
       } else {
         // Never a student's zero: XQueue serves it again after its processing delay.
         spdlog::error("{} submission {}: not graded within {} s; left for XQueue to re-serve", name_,
@@ -347,9 +350,10 @@ void QueueSession::warn_if_fractional(const JournalEntry& entry) {
   const double score = entry.result->score;
   if (queue_.server.api != config::ServerApi::Lms || score == std::trunc(score)) return;
   shared_.metrics.fractional_score_posted(queue_.name);
-  spdlog::warn("{} submission {}: posting the fractional score {} to an LMS, which stores only whole points: "
-               "the student will not get it; set `points` on queue {} (the problem's points_possible)",
-               name_, entry.submission_id, score, queue_.name);
+  spdlog::warn(
+      "{} submission {}: posting the fractional score {} to an LMS, which stores only whole points: "
+      "the student will not get it; set `points` on queue {} (the problem's points_possible)",
+      name_, entry.submission_id, score, queue_.name);
 }
 
 bool QueueSession::deliver(const JournalEntry& entry, int attempts) {
@@ -387,8 +391,8 @@ void QueueSession::settle(const JournalEntry& entry, const xqueue::PutResult& po
       break;
     case xqueue::PutOutcome::Refused:
       // Posting it again cannot change a permanent refusal; XQueue keeps (or re-serves) the submission.
-      spdlog::error("{} submission {}: result refused for good (HTTP {}: {}); dropped from the journal", name_,
-                    entry.submission_id, posted.status, posted.reason);
+      spdlog::error("{} submission {}: result refused for good (HTTP {}: {}); dropped from the journal",
+                    name_, entry.submission_id, posted.status, posted.reason);
       break;
   }
   shared_.metrics.submission_posted(queue_.name, post_outcome(posted.outcome));

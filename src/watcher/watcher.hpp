@@ -113,7 +113,8 @@ struct Shared {
 class QueueSession {
  public:
   // `precreate`: keep a container ready (workers); the redelivery loop grades too rarely to want one.
-  QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name, bool precreate = true);
+  QueueSession(const Shared& shared, const config::QueueConfig& queue, std::string name,
+               bool precreate = true);
   xqueue::Client& xqueue() { return client_; }
   // get_submission (logging in first when needed), counted in the metrics.
   std::optional<xqueue::Submission> pull();
@@ -136,7 +137,8 @@ class QueueSession {
   auto timed(observability::XQueueEndpoint endpoint, Call&& call) -> decltype(call());
   // `listed_files`: the submission's xqueue_files, fetched onto `job` after grading's pre-check.
   std::optional<xqueue::GradeReply> grade_with_retries(JournalEntry& entry, std::int64_t submission_id,
-                                                       grading::GradeJob& job, const nlohmann::json& listed_files);
+                                                       grading::GradeJob& job,
+                                                       const nlohmann::json& listed_files);
   void warn_if_fractional(const JournalEntry& entry);
   // Counts and logs what became of a post, and removes the journal entry: it is settled.
   void settle(const JournalEntry& entry, const xqueue::PutResult& posted);
@@ -207,8 +209,9 @@ class QueueLengths {
 // the old one finish its in-flight jobs.
 struct Generation {
   // `number`: 1 for the configuration loaded at start, then one more per reload.
-  Generation(int number, config::Config loaded, const std::string& watcher_id, EngineHealth& engine, Journal& journal,
-             Admission& admission, observability::Metrics& metrics, observability::Health& health);
+  Generation(int number, config::Config loaded, const std::string& watcher_id, EngineHealth& engine,
+             Journal& journal, Admission& admission, observability::Metrics& metrics,
+             observability::Health& health);
   void start();
   // Stops pulling (in-flight jobs finish); the caller wakes the shared Admission.
   void retire() {

@@ -1,4 +1,5 @@
-// Worker: one XQueue connection's loop: log in, poll, journal, grade, post; idle only when the queue is empty.
+// Worker: one XQueue connection's loop: log in, poll, journal, grade, post; idle only when the queue is
+// empty.
 #include <spdlog/spdlog.h>
 
 #include "grading/render.hpp"
@@ -17,7 +18,8 @@ observability::PostOutcome answer_malformed(xqueue::Client& client, const std::s
                  "Course staff have been told; please submit again."}};
   try {
     return post_outcome(
-        client.put_result(raw_header, {.correct = false, .score = 0, .msg = grading::render_html(result)}).outcome);
+        client.put_result(raw_header, {.correct = false, .score = 0, .msg = grading::render_html(result)})
+            .outcome);
   } catch (const xqueue::XQueueError& error) {
     spdlog::warn("{} could not answer a malformed submission: {}", who, error.what());
     return observability::PostOutcome::Failed;
@@ -92,7 +94,8 @@ void Worker::run() {
       if (error.raw_header()) {  // a submission, not a broken reply: count and answer it
         shared_.metrics.submission_pulled(queue_.name);
         shared_.metrics.submission_malformed(queue_.name);
-        shared_.metrics.submission_posted(queue_.name, answer_malformed(session.xqueue(), *error.raw_header(), name_));
+        shared_.metrics.submission_posted(queue_.name,
+                                          answer_malformed(session.xqueue(), *error.raw_header(), name_));
       }
       pacer_.report(true);  // there may be more behind it
       continue;
@@ -109,8 +112,9 @@ void Worker::run() {
           break;
         case PullFailure::BackOff:
           if (shared_.reported.first("forbidden " + queue_.server.url + " " + queue_.server.username)) {
-            spdlog::error("{} configuration error: {}. Pulling backs off (up to every {} s) until it is fixed", name_,
-                          error.what(), kMaxForbiddenBackoff.count() / 1000);
+            spdlog::error(
+                "{} configuration error: {}. Pulling backs off (up to every {} s) until it is fixed", name_,
+                error.what(), kMaxForbiddenBackoff.count() / 1000);
           } else {
             spdlog::debug("{} still refused: {}", name_, error.what());
           }
@@ -134,13 +138,15 @@ void Worker::run() {
       pacer_.report(entry.has_value());
       if (!entry) {
         shared_.metrics.submission_served_twice(queue_.name);
-        const auto log_level = std::exchange(last_served_twice, submission->submission_id) == submission->submission_id
-                                   ? spdlog::level::debug
-                                   : spdlog::level::warn;
-        spdlog::log(log_level,
-                    "{} submission {}: served again with the same key while it is in hand here (or just posted); "
-                    "it is graded and posted once",
-                    name_, submission->submission_id);
+        const auto log_level =
+            std::exchange(last_served_twice, submission->submission_id) == submission->submission_id
+                ? spdlog::level::debug
+                : spdlog::level::warn;
+        spdlog::log(
+            log_level,
+            "{} submission {}: served again with the same key while it is in hand here (or just posted); "
+            "it is graded and posted once",
+            name_, submission->submission_id);
         continue;
       }
       submission->raw_body = std::string();  // journalled; grading needs only the parsed fields
@@ -148,8 +154,8 @@ void Worker::run() {
     } catch (const JournalError& error) {
       pacer_.report(true);
       // Without the journal a crash could lose it; XQueue's requeue is the safer keeper.
-      spdlog::error("{} submission {}: not graded, the journal is unusable: {}", name_, submission->submission_id,
-                    error.what());
+      spdlog::error("{} submission {}: not graded, the journal is unusable: {}", name_,
+                    submission->submission_id, error.what());
       shared_.stop.wait_for(manager.login_poll_interval);
     }
   }

@@ -15,7 +15,8 @@ constexpr const char* kFormContentType = "application/x-www-form-urlencoded";
 
 // Throws for an answer that is not a reply; `meaning` is status_meaning's for it.
 void require_reply(StatusMeaning meaning, const std::string& url, const http::Response& response) {
-  xqueue::require_reply(meaning, "XQueue " + url, response.status, response.body, response.header("Location"));
+  xqueue::require_reply(meaning, "XQueue " + url, response.status, response.body,
+                        response.header("Location"));
 }
 
 // For messages about a put_result given only its header: the id, never the key.
@@ -124,10 +125,10 @@ void Client::login() {
                      http::form_encode({{"username", options_.username}, {"password", options_.password}})));
   if (response.status >= 500) require_reply(StatusMeaning::ServerError, url, response);
   if (response.status != 200) {
-    throw XQueueAuthError(fmt::format("XQueue {}: login as '{}' failed with HTTP {}{}: {}", url, options_.username,
-                                      response.status,
-                                      response.status == 403 ? " (CSRF check or HTTP basic auth refused)" : "",
-                                      error_reason(response.body)));
+    throw XQueueAuthError(
+        fmt::format("XQueue {}: login as '{}' failed with HTTP {}{}: {}", url, options_.username,
+                    response.status, response.status == 403 ? " (CSRF check or HTTP basic auth refused)" : "",
+                    error_reason(response.body)));
   }
   const Reply reply = parse_reply(response.body, "XQueue " + url);
   if (!reply.ok()) {
@@ -237,9 +238,10 @@ std::optional<std::int64_t> Client::get_queuelen(const std::string& queue) {
   const http::Response response = get(url);
   if (response.status == 404) {
     has_queue_length_ = false;
-    spdlog::warn("XQueue {}: the server has no get_queuelen (HTTP 404); the queue length is unknown. If this "
-                 "server is the LMS, set `api: lms` on it",
-                 url);
+    spdlog::warn(
+        "XQueue {}: the server has no get_queuelen (HTTP 404); the queue length is unknown. If this "
+        "server is the LMS, set `api: lms` on it",
+        url);
     return std::nullopt;
   }
   require_reply(status_meaning(options_.api, response.status, response.body), url, response);

@@ -49,7 +49,8 @@ HostPattern host_pattern(std::string_view entry) {
   if (!port.empty()) {
     int value = 0;
     const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-    pattern.port = (error == std::errc() && end == port.data() + port.size()) ? value : -1;  // -1: matches nothing
+    pattern.port =
+        (error == std::errc() && end == port.data() + port.size()) ? value : -1;  // -1: matches nothing
   }
   return pattern;
 }
@@ -102,11 +103,13 @@ FileLocation locate_file(const FileSource& source, std::string_view listed_url) 
   } catch (const http::UrlError& error) {
     return refused(fmt::format("URL '{}' cannot be used: {}", listed_url, error.what()));
   }
-  if (!is_web_scheme(parts.scheme)) return refused(fmt::format("URL '{}' is not http:// or https://", listed_url));
+  if (!is_web_scheme(parts.scheme))
+    return refused(fmt::format("URL '{}' is not http:// or https://", listed_url));
   if (!host_allowed(source, url)) {
-    return refused(fmt::format("URL {} is on host {}, which is neither the base URL's ({}) nor in "
-                               "files.allowed_hosts",
-                               url, parts.host, source.base_url));
+    return refused(
+        fmt::format("URL {} is on host {}, which is neither the base URL's ({}) nor in "
+                    "files.allowed_hosts",
+                    url, parts.host, source.base_url));
   }
   return url;
 }
@@ -115,14 +118,14 @@ void Client::login_for_file(const std::string& url, long status) {
   try {
     login();
   } catch (const XQueueError& error) {
-    throw FileFetchError(
-        fmt::format("file {}: HTTP {} (not logged in), and logging in again failed: {}", url, status, error.what()),
-        true, status);
+    throw FileFetchError(fmt::format("file {}: HTTP {} (not logged in), and logging in again failed: {}", url,
+                                     status, error.what()),
+                         true, status);
   }
 }
 
-FetchedFile Client::fetch_file(const std::string& first_url, std::int64_t max_bytes, std::chrono::milliseconds timeout,
-                               const FileSource& source) {
+FetchedFile Client::fetch_file(const std::string& first_url, std::int64_t max_bytes,
+                               std::chrono::milliseconds timeout, const FileSource& source) {
   http::UrlParts xqueue_origin;
   try {
     xqueue_origin = http::url_parts(base_);
@@ -139,7 +142,8 @@ FetchedFile Client::fetch_file(const std::string& first_url, std::int64_t max_by
     request.url = url;
     request.timeout = timeout;
     request.follow_redirects = false;  // each hop is checked against the allowed hosts below
-    request.basic_auth = xqueue_host && target.port == xqueue_origin.port && target.scheme == xqueue_origin.scheme;
+    request.basic_auth =
+        xqueue_host && target.port == xqueue_origin.port && target.scheme == xqueue_origin.scheme;
     FetchedFile fetched;
     const auto cap = static_cast<std::size_t>(std::max<std::int64_t>(max_bytes, 0));
     const http::BodySink sink = [&](std::string_view chunk) {
@@ -170,7 +174,8 @@ FetchedFile Client::fetch_file(const std::string& first_url, std::int64_t max_by
         throw FileFetchError(fmt::format("file {}: HTTP {} without a Location", url, status), false, status);
       }
       if (++redirects > kMaxRedirects) {
-        throw FileFetchError(fmt::format("file {}: more than {} redirects", first_url, kMaxRedirects), false, status);
+        throw FileFetchError(fmt::format("file {}: more than {} redirects", first_url, kMaxRedirects), false,
+                             status);
       }
       std::string next;
       try {
@@ -181,8 +186,8 @@ FetchedFile Client::fetch_file(const std::string& first_url, std::int64_t max_by
       if (next.starts_with(base_ + "/xqueue/login")) {
         // Django's @login_required: the session is not logged in (any more). Log in, ask again, once.
         if (options_.username.empty() || logged_in_again) {
-          throw FileFetchError(fmt::format("file {}: the server sends this session to its login page", url), false,
-                               status);
+          throw FileFetchError(fmt::format("file {}: the server sends this session to its login page", url),
+                               false, status);
         }
         spdlog::warn("XQueue file {}: redirected to the login page; logging in again once", url);
         logged_in_again = true;
@@ -191,7 +196,8 @@ FetchedFile Client::fetch_file(const std::string& first_url, std::int64_t max_by
       }
       if (!host_allowed(source, next)) {
         throw FileFetchError(
-            fmt::format("file {}: redirect to {} refused: its host is not allowed (files.allowed_hosts)", url, next),
+            fmt::format("file {}: redirect to {} refused: its host is not allowed (files.allowed_hosts)", url,
+                        next),
             false, status);
       }
       url = std::move(next);

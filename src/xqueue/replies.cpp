@@ -370,7 +370,8 @@ void require_reply(StatusMeaning meaning, std::string_view where, long status, s
     case StatusMeaning::Reply:
       return;
     case StatusMeaning::ServerError:
-      throw XQueueServerError(fmt::format("{}: server error HTTP {}: {}", where, status, error_reason(body)), status);
+      throw XQueueServerError(fmt::format("{}: server error HTTP {}: {}", where, status, error_reason(body)),
+                              status);
     default:
       throw XQueueServerError(fmt::format("{}: unexpected HTTP {}{}: {}; check the server url", where, status,
                                           location ? " to " + *location : "", error_reason(body)),
@@ -383,7 +384,8 @@ PutResult put_result_outcome(ServerApi api, long status, std::string_view body, 
     // The LMS records the first result and fails on any later one: a retried post whose first answer was
     // lost lands here. Posting again cannot change that.
     return {PutOutcome::Refused,
-            "HTTP 500, which the LMS answers for a submission that already has a result (" + error_reason(body) + ")",
+            "HTTP 500, which the LMS answers for a submission that already has a result (" +
+                error_reason(body) + ")",
             status};
   }
   require_reply(status_meaning(api, status, body), where, status, body);
@@ -391,7 +393,8 @@ PutResult put_result_outcome(ServerApi api, long status, std::string_view body, 
   if (reply.ok()) return {PutOutcome::Accepted, "", status};
   std::string reason = reason_text(reply.content);
   // XQueue and the LMS: "Incorrect key for submission" (200 from XQueue, 403 from the LMS).
-  const auto outcome = reason.find("Incorrect key") != std::string::npos ? PutOutcome::IncorrectKey : PutOutcome::Refused;
+  const auto outcome =
+      reason.find("Incorrect key") != std::string::npos ? PutOutcome::IncorrectKey : PutOutcome::Refused;
   return {outcome, capped(std::move(reason)), status};
 }
 

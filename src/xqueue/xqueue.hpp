@@ -164,7 +164,9 @@ class MalformedReply : public XQueueError {
  public:
   MalformedReply(const std::string& what, std::optional<std::int64_t> submission_id = std::nullopt,
                  std::optional<std::string> raw_header = std::nullopt)
-      : XQueueError(XQueueErrorKind::Malformed, what), submission_id_(submission_id), raw_header_(std::move(raw_header)) {}
+      : XQueueError(XQueueErrorKind::Malformed, what),
+        submission_id_(submission_id),
+        raw_header_(std::move(raw_header)) {}
   std::optional<std::int64_t> submission_id() const { return submission_id_; }
   const std::optional<std::string>& raw_header() const { return raw_header_; }
 
@@ -225,7 +227,6 @@ void require_reply(StatusMeaning meaning, std::string_view where, long status, s
 // failure (retry later) and MalformedReply for a 200 that is not a reply.
 PutResult put_result_outcome(ServerApi api, long status, std::string_view body, std::string_view where);
 
-
 // ---------------------------------------------------------------------------------------------------------
 // Uploaded files (xqueue_files: {original name: URL}): where they may come from (pure), and fetching them
 // ---------------------------------------------------------------------------------------------------------
@@ -243,7 +244,8 @@ struct FileSource {
   std::vector<std::string> allowed_hosts;  // more hosts: "host" (any port), "host:port", "*.example.org"
 };
 
-// Why a listed URL may not be fetched; `reason` names the URL and why: unparsable, not http(s), host not allowed.
+// Why a listed URL may not be fetched; `reason` names the URL and why: unparsable, not http(s), host not
+// allowed.
 struct FileRefusal {
   std::string reason;
 };

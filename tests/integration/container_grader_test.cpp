@@ -64,10 +64,13 @@ class PreparedContainersTest : public ::testing::Test {
                     .student_response = read_file(kCourse / "01-average" / "submissions" / "right.py")};
   }
 
-  std::vector<docker::ContainerSummary> containers() { return engine_.list_by_label(orphan_filter(watcher_id_)); }
+  std::vector<docker::ContainerSummary> containers() {
+    return engine_.list_by_label(orphan_filter(watcher_id_));
+  }
 
   // The one container prepared ahead once it is in `state`, waiting up to `within`.
-  std::optional<docker::ContainerSummary> prepared_in(const std::string& state, std::chrono::seconds within = 30s) {
+  std::optional<docker::ContainerSummary> prepared_in(const std::string& state,
+                                                      std::chrono::seconds within = 30s) {
     const auto end = std::chrono::steady_clock::now() + within;
     while (std::chrono::steady_clock::now() < end) {
       const auto listed = containers();

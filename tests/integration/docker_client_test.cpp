@@ -37,11 +37,10 @@ TEST_F(EngineTest, PingAndVersionReportAnApiAtLeast141) {
 }
 
 TEST_F(EngineTest, CapturesStdoutAndStderrSeparately) {
-  auto run = run_container(client_, python_spec(
-                                        "import sys\n"
-                                        "print('to stdout'); sys.stdout.flush()\n"
-                                        "print('to stderr', file=sys.stderr)\n"
-                                        "sys.exit(3)"));
+  auto run = run_container(client_, python_spec("import sys\n"
+                                                "print('to stdout'); sys.stdout.flush()\n"
+                                                "print('to stderr', file=sys.stderr)\n"
+                                                "sys.exit(3)"));
   EXPECT_EQ(run.output.out.data, "to stdout\n");
   EXPECT_EQ(run.output.err.data, "to stderr\n");
   EXPECT_FALSE(run.output.cap_hit());
@@ -53,7 +52,8 @@ TEST_F(EngineTest, CapturesStdoutAndStderrSeparately) {
 
 TEST_F(EngineTest, ContainerPastItsDeadlineIsKilled) {
   const auto started = std::chrono::steady_clock::now();
-  auto run = run_container(client_, python_spec("import time\nprint('begin', flush=True)\ntime.sleep(120)"), 2s);
+  auto run =
+      run_container(client_, python_spec("import time\nprint('begin', flush=True)\ntime.sleep(120)"), 2s);
   const auto took = std::chrono::steady_clock::now() - started;
   EXPECT_TRUE(run.wait.deadline_hit);
   EXPECT_EQ(run.output.out.data, "begin\n");
@@ -88,14 +88,13 @@ TEST_F(EngineTest, OutputFarPastTheCapIsTruncatedAndWatcherMemoryStaysBounded) {
 }
 
 TEST_F(EngineTest, ContainerHasNoNetwork) {
-  auto run = run_container(client_, python_spec(
-                                        "import os, socket\n"
-                                        "print(sorted(os.listdir('/sys/class/net')))\n"
-                                        "try:\n"
-                                        "    socket.create_connection(('192.0.2.1', 80), timeout=3)\n"
-                                        "    print('connected')\n"
-                                        "except OSError as e:\n"
-                                        "    print('failed', e.errno)\n"));
+  auto run = run_container(client_, python_spec("import os, socket\n"
+                                                "print(sorted(os.listdir('/sys/class/net')))\n"
+                                                "try:\n"
+                                                "    socket.create_connection(('192.0.2.1', 80), timeout=3)\n"
+                                                "    print('connected')\n"
+                                                "except OSError as e:\n"
+                                                "    print('failed', e.errno)\n"));
   EXPECT_EQ(run.wait.exit_code, 0) << run.output.err.data;
   EXPECT_EQ(run.output.out.data, "['lo']\nfailed 101\n");  // ENETUNREACH
 }
@@ -125,11 +124,12 @@ TEST_F(EngineTest, RootFileSystemAndBindMountsAreReadOnly) {
 }
 
 TEST_F(EngineTest, RunsAsTheRequestedUserWithNoCapabilities) {
-  auto run = run_container(client_, python_spec(
-                                        "import os\n"
-                                        "print(os.getuid(), os.getgid())\n"
-                                        "status = open('/proc/self/status').read().split('\\n')\n"
-                                        "print([l.split()[1] for l in status if l.startswith(('CapEff', 'NoNewPrivs'))])\n"));
+  auto run = run_container(
+      client_,
+      python_spec("import os\n"
+                  "print(os.getuid(), os.getgid())\n"
+                  "status = open('/proc/self/status').read().split('\\n')\n"
+                  "print([l.split()[1] for l in status if l.startswith(('CapEff', 'NoNewPrivs'))])\n"));
   EXPECT_EQ(run.output.out.data, "65534 65534\n['0000000000000000', '1']\n") << run.output.err.data;
 }
 

@@ -4,9 +4,9 @@
 #include <sys/resource.h>
 
 #include <chrono>
-#include <thread>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "config/config.hpp"
 #include "docker/docker.hpp"

@@ -169,10 +169,10 @@ using namespace std::chrono_literals;
 TEST(PollPacerTest, ATurnTakenBeforeAnEmptyReportIsWithdrawnUntilTheIntervalPasses) {
   PollPacer pacer(300ms);
   StopSignal stop;
-  pacer.report(true);                  // work was found: every connection may poll
+  pacer.report(true);  // work was found: every connection may poll
   const auto mine = pacer.wait_turn(stop);
   ASSERT_TRUE(mine);
-  pacer.report(false);                 // meanwhile another connection found the queue empty
+  pacer.report(false);  // meanwhile another connection found the queue empty
   EXPECT_FALSE(pacer.still_my_turn(*mine));
   std::this_thread::sleep_for(350ms);
   EXPECT_TRUE(pacer.still_my_turn(*mine));

@@ -189,13 +189,15 @@ TEST_F(ConfigErrors, PullPolicyErrorsNameTheFileKeyLineAndBadValue) {
   auto error = error_at(result, "queues.q.pull_policy");
   EXPECT_THAT(error.file, HasSubstr("conf.d/q.yaml"));
   EXPECT_EQ(error.line, 4);
-  EXPECT_THAT(error.reason, HasSubstr("unknown pull policy 'Always'"));  // Kubernetes' spelling is upstream's only
+  EXPECT_THAT(error.reason,
+              HasSubstr("unknown pull policy 'Always'"));  // Kubernetes' spelling is upstream's only
 
   result = load_manager("defaults:\n  pull_policy: IfNotPresent\n");
   error = error_at(result, "defaults.pull_policy");
   EXPECT_THAT(error.file, HasSubstr("xqwatcher.yaml"));
   EXPECT_EQ(error.line, 2);
-  EXPECT_THAT(error.reason, HasSubstr("unknown pull policy 'IfNotPresent' (use never, if-not-present or always)"));
+  EXPECT_THAT(error.reason,
+              HasSubstr("unknown pull policy 'IfNotPresent' (use never, if-not-present or always)"));
   EXPECT_FALSE(result.config);
 
   result = load_queue("    grader_root: ../course\n    pull_policy: [always]\n");

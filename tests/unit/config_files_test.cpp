@@ -51,7 +51,8 @@ TEST_F(ConfigFiles, EveryKeyOfAQueue) {
       "      max_total: '1Mi'\n"
       "      timeout: 5s\n"
       "      base_url: https://lms.example.org/\n"
-      "      allowed_hosts: [Storage.Example.NET, 'files.example.com:8443', '*.s3.amazonaws.com', '[::1]:9000']\n");
+      "      allowed_hosts: [Storage.Example.NET, 'files.example.com:8443', '*.s3.amazonaws.com', "
+      "'[::1]:9000']\n");
   ASSERT_TRUE(result.config) << all_problems(result);
   const auto& files = result.config->queues.at(0).files;
   EXPECT_EQ(files.max_count, 3);
@@ -95,7 +96,8 @@ TEST_F(ConfigFiles, BoundsHoldQueuesAndDefaults) {
               HasSubstr("11 is above the operator's bound of 10 (bounds.files.max_count in xqwatcher.yaml)"));
   EXPECT_THAT(error_at(result, "queues.q.files.max_size").reason,
               HasSubstr("3 MiB is above the operator's bound of 2 MiB"));
-  EXPECT_THAT(error_at(result, "queues.q.files.timeout").reason, HasSubstr("30s is above the operator's bound of 20s"));
+  EXPECT_THAT(error_at(result, "queues.q.files.timeout").reason,
+              HasSubstr("30s is above the operator's bound of 20s"));
   EXPECT_EQ(with_key(result.errors, "queues.q.files.max_total"), nullptr) << "4Mi is within 8Mi";
   const auto defaults = error_at(result, "defaults.files.max_total");
   EXPECT_THAT(defaults.reason, HasSubstr("16 MiB is above the operator's bound of 8 MiB"));
@@ -119,21 +121,28 @@ TEST_F(ConfigFiles, ErrorsNameFileKeyAndReason) {
       "      max_total: 12 apples\n"
       "      timeout: 2m\n"
       "      base_url: ftp://files.example.org\n"
-      "      allowed_hosts: [https://cdn.example.org/x, 'a:b', '*', 'foo.*.org', '', 'ok.example.org:99999']\n"
+      "      allowed_hosts: [https://cdn.example.org/x, 'a:b', '*', 'foo.*.org', '', "
+      "'ok.example.org:99999']\n"
       "      max_cont: 1\n");
   EXPECT_THAT(error_at(result, "queues.q.files.max_count").reason, HasSubstr("must be at least 0, got -1"));
-  EXPECT_THAT(error_at(result, "queues.q.files.max_size").reason, HasSubstr("must be at least 1 byte, got '0'"));
+  EXPECT_THAT(error_at(result, "queues.q.files.max_size").reason,
+              HasSubstr("must be at least 1 byte, got '0'"));
   EXPECT_THAT(error_at(result, "queues.q.files.max_total").reason, HasSubstr("unknown unit 'apples'"));
-  EXPECT_THAT(error_at(result, "queues.q.files.timeout").reason, HasSubstr("must be more than 0 and at most 1m"));
-  EXPECT_THAT(error_at(result, "queues.q.files.base_url").reason, HasSubstr("is not an http:// or https:// URL"));
+  EXPECT_THAT(error_at(result, "queues.q.files.timeout").reason,
+              HasSubstr("must be more than 0 and at most 1m"));
+  EXPECT_THAT(error_at(result, "queues.q.files.base_url").reason,
+              HasSubstr("is not an http:// or https:// URL"));
   EXPECT_THAT(error_at(result, "queues.q.files.allowed_hosts[0]").reason,
               HasSubstr("write the host only (e.g. files.example.org or files.example.org:8443)"));
   EXPECT_THAT(error_at(result, "queues.q.files.allowed_hosts[1]").reason,
               HasSubstr("has a port that is not a number from 1 to 65535"));
-  EXPECT_THAT(error_at(result, "queues.q.files.allowed_hosts[2]").reason, HasSubstr("a wildcard is allowed only"));
-  EXPECT_THAT(error_at(result, "queues.q.files.allowed_hosts[3]").reason, HasSubstr("a wildcard is allowed only"));
+  EXPECT_THAT(error_at(result, "queues.q.files.allowed_hosts[2]").reason,
+              HasSubstr("a wildcard is allowed only"));
+  EXPECT_THAT(error_at(result, "queues.q.files.allowed_hosts[3]").reason,
+              HasSubstr("a wildcard is allowed only"));
   EXPECT_THAT(error_at(result, "queues.q.files.allowed_hosts[4]").reason, HasSubstr("the host is empty"));
-  EXPECT_THAT(error_at(result, "queues.q.files.allowed_hosts[5]").reason, HasSubstr("not a number from 1 to 65535"));
+  EXPECT_THAT(error_at(result, "queues.q.files.allowed_hosts[5]").reason,
+              HasSubstr("not a number from 1 to 65535"));
   EXPECT_THAT(error_at(result, "queues.q.files.max_cont").reason, HasSubstr("did you mean 'max_count'?"));
   const auto problem = error_at(result, "queues.q.files.max_count");
   EXPECT_EQ(problem.file, (root_.path() / "conf.d" / "q.yaml").string());
@@ -151,8 +160,8 @@ TEST_F(ConfigFiles, WrongShapes) {
 }
 
 TEST_F(ConfigFiles, FileVerdictMessagesMayBeSet) {
-  const auto result = load_queue(
-      "    messages: {files_too_large: 'At most {limit}.', file_unavailable: 'Upload again.'}\n");
+  const auto result =
+      load_queue("    messages: {files_too_large: 'At most {limit}.', file_unavailable: 'Upload again.'}\n");
   ASSERT_TRUE(result.config) << all_problems(result);
   EXPECT_EQ(result.config->queues.at(0).messages.at("files_too_large"), "At most {limit}.");
   EXPECT_EQ(result.config->queues.at(0).messages.at("file_unavailable"), "Upload again.");

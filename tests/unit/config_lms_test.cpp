@@ -27,7 +27,8 @@ class ConfigLms : public ::testing::Test {
 };
 
 TEST_F(ConfigLms, ServerApiDefaultsToXQueueAndReadsLms) {
-  const auto lms = load_queue("    points: 3\n    points_rounding: down\n    lang: fr\n    hide_output: true\n");
+  const auto lms =
+      load_queue("    points: 3\n    points_rounding: down\n    lang: fr\n    hide_output: true\n");
   ASSERT_TRUE(lms.config) << all_problems(lms);
   const auto& queue = lms.config->queues.at(0);
   EXPECT_EQ(queue.server.api, ServerApi::Lms);
@@ -54,7 +55,8 @@ TEST_F(ConfigLms, AnLmsQueueWithoutPointsIsWarnedAboutFractionalScores) {
 }
 
 TEST_F(ConfigLms, BadValuesNameTheKeyAndTheChoices) {
-  root_.write("xqueue_servers.yaml", "default: {url: 'http://lms:8000', api: edx, username: xq, password: pw}\n");
+  root_.write("xqueue_servers.yaml",
+              "default: {url: 'http://lms:8000', api: edx, username: xq, password: pw}\n");
   const auto result = load_queue("    points: 0\n    points_rounding: banker\n");
   EXPECT_FALSE(result.config);
   const auto* api = with_key(result.errors, "default.api");

@@ -61,7 +61,7 @@ TEST(ConfigNative, FixtureRootLoadsEveryQueueKey) {
   EXPECT_EQ(demo.grader_root, std::filesystem::canonical(fixture("native/graders/demo")));
   EXPECT_EQ(demo.docker_host_grader_root, "/srv/courses/demo");
   EXPECT_EQ(demo.image, "registry.example.com/course-base:1");  // from defaults
-  EXPECT_EQ(demo.pull_policy, docker::PullPolicy::Always);       // from defaults
+  EXPECT_EQ(demo.pull_policy, docker::PullPolicy::Always);      // from defaults
   EXPECT_EQ(demo.limits.memory_bytes, 256 * MiB);               // written as a bare number
   EXPECT_DOUBLE_EQ(demo.limits.cpus, 0.5);
   EXPECT_EQ(demo.limits.pids, 64);
@@ -175,7 +175,7 @@ TEST_F(ConfigNativeRoot, PrecreateIsStartedByDefaultAndTakesEachSpelling) {
   ASSERT_TRUE(result.config) << all_problems(result);
   EXPECT_EQ(result.config->queues.at(0).precreate, Precreate::Started);
   const std::vector<std::pair<std::string, Precreate>> spellings = {
-      {"true", Precreate::Started},  {"started", Precreate::Started}, {"'started'", Precreate::Started},
+      {"true", Precreate::Started},    {"started", Precreate::Started}, {"'started'", Precreate::Started},
       {"created", Precreate::Created}, {"Created", Precreate::Created}, {"false", Precreate::Off},
       {"off", Precreate::Off}};
   for (const auto& [text, expected] : spellings) {
@@ -317,8 +317,8 @@ TEST_F(ConfigNativeRoot, EngineSocketIsResolvedOnceDockerSocketFirst) {
     EXPECT_FALSE(socket.warning) << host;
   }
   // An unsupported DOCKER_HOST is never guessed at: named, with why, and the default socket is used.
-  for (const std::string host : {"tcp://10.0.0.1:2375", "ssh://me@engine", "unix://", "unix://run/docker.sock",
-                                 "/var/run/docker.sock"}) {
+  for (const std::string host : {"tcp://10.0.0.1:2375", "ssh://me@engine", "unix://",
+                                 "unix://run/docker.sock", "/var/run/docker.sock"}) {
     const auto socket = resolve({{"DOCKER_HOST", host}}, std::nullopt);
     EXPECT_EQ(socket.path, "/var/run/docker.sock") << host;
     ASSERT_TRUE(socket.warning) << host;

@@ -67,25 +67,29 @@ class CheckConfigRuntimes : public ::testing::Test {
 };
 
 TEST_F(CheckConfigRuntimes, UnknownRuntimeIsAnErrorWhenTheEngineAnswers) {
-  EXPECT_EQ(check("{runtime: no-such-runtime}", EngineRuntimes(std::vector<std::string>{"runc", "runsc"})), 1);
+  EXPECT_EQ(check("{runtime: no-such-runtime}", EngineRuntimes(std::vector<std::string>{"runc", "runsc"})),
+            1);
   EXPECT_THAT(out_.str(), HasSubstr("queues.q.limits.runtime: runtime 'no-such-runtime' is not registered"));
   EXPECT_THAT(out_.str(), HasSubstr("invalid configuration, 1 error"));
   EXPECT_EQ(asked_socket_, "/var/run/docker.sock");
 }
 
 TEST_F(CheckConfigRuntimes, OfferedRuntimeIsFine) {
-  EXPECT_EQ(check("{runtime: runsc}", EngineRuntimes(std::vector<std::string>{"runc", "runsc"})), 0) << out_.str();
+  EXPECT_EQ(check("{runtime: runsc}", EngineRuntimes(std::vector<std::string>{"runc", "runsc"})), 0)
+      << out_.str();
   EXPECT_THAT(out_.str(), HasSubstr("configuration OK"));
 }
 
 TEST_F(CheckConfigRuntimes, SilentEngineGivesAWarningNotAnError) {
-  EXPECT_EQ(check("{runtime: runsc}", std::unexpected(RuntimesUnknown{"connection refused"})), 0) << out_.str();
+  EXPECT_EQ(check("{runtime: runsc}", std::unexpected(RuntimesUnknown{"connection refused"})), 0)
+      << out_.str();
   EXPECT_THAT(out_.str(), HasSubstr("warning: /var/run/docker.sock: runtimes not checked: the Docker engine "
                                     "does not answer (connection refused)"));
 }
 
 TEST_F(CheckConfigRuntimes, EngineIsNotAskedWhenNoQueueNamesARuntime) {
-  EXPECT_EQ(check("{memory: 128Mi}", std::unexpected(RuntimesUnknown{"should not be asked"})), 0) << out_.str();
+  EXPECT_EQ(check("{memory: 128Mi}", std::unexpected(RuntimesUnknown{"should not be asked"})), 0)
+      << out_.str();
   EXPECT_EQ(asked_, 0);
   EXPECT_THAT(out_.str(), Not(HasSubstr("runtimes not checked")));
 }

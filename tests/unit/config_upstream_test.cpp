@@ -220,11 +220,11 @@ TEST_F(ConfigUpstreamQueue, ImagePullPolicyIsReadInKubernetesSpelling) {
 }
 
 TEST_F(ConfigUpstreamQueue, ImagePullPolicyIsTypedInAnyCaseAndErrorsNameFileKeyAndValue) {
-  for (const auto& [text, policy] : {std::pair{"Always", docker::PullPolicy::Always},
-                                     std::pair{"IfNotPresent", docker::PullPolicy::IfNotPresent},
-                                     std::pair{"ifnotpresent", docker::PullPolicy::IfNotPresent},
-                                     std::pair{"Never", docker::PullPolicy::Never},
-                                     std::pair{"NEVER", docker::PullPolicy::Never}}) {
+  for (const auto& [text, policy] :
+       {std::pair{"Always", docker::PullPolicy::Always},
+        std::pair{"IfNotPresent", docker::PullPolicy::IfNotPresent},
+        std::pair{"ifnotpresent", docker::PullPolicy::IfNotPresent},
+        std::pair{"Never", docker::PullPolicy::Never}, std::pair{"NEVER", docker::PullPolicy::Never}}) {
     SCOPED_TRACE(text);
     const auto result = load_queue(R"("SERVER": "http://x:18040", "AUTH": ["u", "p"])",
                                    std::string(R"("image_pull_policy": ")") + text + "\"");
@@ -232,8 +232,8 @@ TEST_F(ConfigUpstreamQueue, ImagePullPolicyIsTypedInAnyCaseAndErrorsNameFileKeyA
     EXPECT_EQ(result.config->queues.at(0).pull_policy, policy);
   }
   // The native spelling is not Kubernetes': refused, naming the file, the key and the value.
-  const auto result =
-      load_queue(R"("SERVER": "http://x:18040", "AUTH": ["u", "p"])", R"("image_pull_policy": "if-not-present")");
+  const auto result = load_queue(R"("SERVER": "http://x:18040", "AUTH": ["u", "p"])",
+                                 R"("image_pull_policy": "if-not-present")");
   const auto* error = with_key(result.errors, "q.HANDLERS[0].KWARGS.image_pull_policy");
   ASSERT_NE(error, nullptr) << all_problems(result);
   EXPECT_THAT(error->file, HasSubstr("conf.d/q.json"));

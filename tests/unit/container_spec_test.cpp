@@ -60,8 +60,8 @@ TEST(ContainerSpec, PlainImagesRunAsNobodyWithNoCapabilities) {
 }
 
 TEST(ContainerSpec, SupervisedImagesGetRootWithOnlySetuidAndSetgidAndTheirMountPoints) {
-  const ImageContract contract{.grader_dir = "/xqw/private/grader", .job_dir = "/xqw/private/job",
-                               .setuid_supervisor = true};
+  const ImageContract contract{
+      .grader_dir = "/xqw/private/grader", .job_dir = "/xqw/private/job", .setuid_supervisor = true};
   const auto spec = container_spec(demo_queue(), contract, "/srv/courses/demo/ex1", "/jobs/j", "1");
   EXPECT_EQ(spec.user, "0:0");
   EXPECT_EQ(spec.cap_add, (std::vector<std::string>{"SETUID", "SETGID"}));

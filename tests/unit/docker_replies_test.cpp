@@ -32,16 +32,16 @@ std::string engine_error_of(Run&& run, EngineErrorKind expected_kind = EngineErr
 }
 
 // Wrong shapes every JSON reply must survive: not JSON, empty, an array or a scalar for an object.
-const std::vector<std::string> kNotAnObject = {"", "not json", "{\"Id\":", "[]", "[{\"Id\":\"c1\"}]", "\"c1\"", "42",
-                                               "null"};
+const std::vector<std::string> kNotAnObject = {"",       "not json", "{\"Id\":", "[]", "[{\"Id\":\"c1\"}]",
+                                               "\"c1\"", "42",       "null"};
 
 // ---- the pure parsers ----------------------------------------------------------------------------------
 
 TEST(EngineReplies, ReadTheDocumentedShapes) {
   EXPECT_EQ(parse_create_reply(R"({"Id":"c1","Warnings":[]})", "img"), "c1");
   EXPECT_EQ(parse_wait_reply(R"({"StatusCode":137,"Error":null})", "c1"), 137);
-  const auto state =
-      parse_inspect_reply(R"({"State":{"Status":"exited","Running":false,"OOMKilled":true,"ExitCode":137}})", "c1");
+  const auto state = parse_inspect_reply(
+      R"({"State":{"Status":"exited","Running":false,"OOMKilled":true,"ExitCode":137}})", "c1");
   EXPECT_EQ(state.status, "exited");
   EXPECT_FALSE(state.running);
   EXPECT_TRUE(state.oom_killed);
@@ -63,7 +63,8 @@ TEST(EngineReplies, ReadTheDocumentedShapes) {
 }
 
 TEST(EngineReplies, FieldsTheEngineMayLeaveOutTakeTheirDefaults) {
-  const auto state = parse_inspect_reply(R"({"State":{"Status":"exited","OOMKilled":false,"ExitCode":0}})", "c1");
+  const auto state =
+      parse_inspect_reply(R"({"State":{"Status":"exited","OOMKilled":false,"ExitCode":0}})", "c1");
   EXPECT_FALSE(state.running);
   EXPECT_EQ(parse_inspect_reply(R"({"State":{}})", "c1").status, "");
   const auto image = parse_image_reply(R"({"Id":"sha256:ab","Config":{"User":"","Labels":null}})", "img");
@@ -76,7 +77,7 @@ TEST(EngineReplies, FieldsTheEngineMayLeaveOutTakeTheirDefaults) {
 struct BadReply {
   std::string endpoint;  // what the message must name
   std::function<void(std::string_view)> parse;
-  std::vector<std::string> bodies;  // wrong shapes besides kNotAnObject
+  std::vector<std::string> bodies;    // wrong shapes besides kNotAnObject
   std::vector<std::string> problems;  // what the message says for each of `bodies`
 };
 
@@ -90,27 +91,30 @@ std::vector<BadReply> bad_replies() {
        [](std::string_view body) { parse_wait_reply(body, "c1"); },
        {"{}", R"({"StatusCode":"0"})", R"({"StatusCode":1.5})", R"({"StatusCode":99999999999})"},
        {"StatusCode is missing", "StatusCode is a string, expected an integer",
-        "StatusCode is a number with a fraction, expected an integer", "StatusCode is 99999999999, out of range"}},
+        "StatusCode is a number with a fraction, expected an integer",
+        "StatusCode is 99999999999, out of range"}},
       {"inspect container c1",
        [](std::string_view body) { parse_inspect_reply(body, "c1"); },
        {"{}", R"({"State":"exited"})", R"({"State":{"OOMKilled":"false"}})", R"({"State":{"Running":1}})",
         R"({"State":{"ExitCode":"137"}})", R"({"State":{"Status":0}})"},
-       {"State is missing", "State is a string, expected an object", "State.OOMKilled is a string, expected a boolean",
-        "State.Running is an integer, expected a boolean", "State.ExitCode is a string, expected an integer",
-        "State.Status is an integer, expected a string"}},
+       {"State is missing", "State is a string, expected an object",
+        "State.OOMKilled is a string, expected a boolean", "State.Running is an integer, expected a boolean",
+        "State.ExitCode is a string, expected an integer", "State.Status is an integer, expected a string"}},
       {"inspect image img",
        [](std::string_view body) { parse_image_reply(body, "img"); },
        {R"({"Id":7})", R"({"Config":[]})", R"({"Config":{"User":0}})", R"({"Config":{"Labels":["a"]}})",
         R"({"Config":{"Labels":{"a":1}}})"},
        {"Id is an integer, expected a string", "Config is an array, expected an object",
-        "Config.User is an integer, expected a string", "Config.Labels is an array, expected an object of strings",
+        "Config.User is an integer, expected a string",
+        "Config.Labels is an array, expected an object of strings",
         "Config.Labels.a is an integer, expected a string"}},
       {"list containers labelled k",
        [](std::string_view body) { parse_container_list(body, "k"); },
-       {"{}", R"([1])", R"([{"State":"running"}])", R"([{"Id":"a"},{"Id":5}])", R"([{"Id":"a","Labels":"x"}])",
-        R"([{"Id":"a","State":false}])"},
-       {"the reply is an object, expected a JSON array", "[0] is an integer, expected an object", "[0].Id is missing",
-        "[1].Id is an integer, expected a string", "[0].Labels is a string, expected an object of strings",
+       {"{}", R"([1])", R"([{"State":"running"}])", R"([{"Id":"a"},{"Id":5}])",
+        R"([{"Id":"a","Labels":"x"}])", R"([{"Id":"a","State":false}])"},
+       {"the reply is an object, expected a JSON array", "[0] is an integer, expected an object",
+        "[0].Id is missing", "[1].Id is an integer, expected a string",
+        "[0].Labels is a string, expected an object of strings",
         "[0].State is a boolean, expected a string"}},
       {"pull image img",
        [](std::string_view body) { check_pull_progress(body, "img"); },
@@ -122,11 +126,14 @@ std::vector<BadReply> bad_replies() {
 TEST(EngineReplies, EveryWrongShapeIsABadReplyNamingTheEndpoint) {
   for (const auto& endpoint : bad_replies()) {
     SCOPED_TRACE(endpoint.endpoint);
-    if (endpoint.endpoint != "pull image img") {  // a progress stream: one object per line, blank lines skipped
+    if (endpoint.endpoint !=
+        "pull image img") {  // a progress stream: one object per line, blank lines skipped
       for (const auto& body : kNotAnObject) {
-        if (endpoint.endpoint.starts_with("list") && body.starts_with("[")) continue;  // a list is right there
+        if (endpoint.endpoint.starts_with("list") && body.starts_with("["))
+          continue;  // a list is right there
         SCOPED_TRACE("body: " + body);
-        EXPECT_THAT(engine_error_of([&] { endpoint.parse(body); }), HasSubstr(endpoint.endpoint + ": the reply is "));
+        EXPECT_THAT(engine_error_of([&] { endpoint.parse(body); }),
+                    HasSubstr(endpoint.endpoint + ": the reply is "));
       }
     }
     ASSERT_EQ(endpoint.bodies.size(), endpoint.problems.size());
@@ -146,9 +153,11 @@ TEST(EngineReplies, VersionStaysLenientAboutFieldsButNotAboutTheReply) {
 }
 
 TEST(EngineReplies, APullErrorInTheProgressStreamIsAMissingImage) {
-  EXPECT_THAT(engine_error_of([] { check_pull_progress("{\"status\":\"x\"}\n{\"error\":\"manifest unknown\"}\n", "img"); },
-                              EngineErrorKind::ImageMissing),
-              HasSubstr("image img is not available: pull failed: \"manifest unknown\""));
+  EXPECT_THAT(
+      engine_error_of(
+          [] { check_pull_progress("{\"status\":\"x\"}\n{\"error\":\"manifest unknown\"}\n", "img"); },
+          EngineErrorKind::ImageMissing),
+      HasSubstr("image img is not available: pull failed: \"manifest unknown\""));
 }
 
 TEST(EngineReplies, AnErrorReplyOfAnyShapeGivesItsText) {
@@ -191,7 +200,8 @@ class OneReplyEngine final : public http::Transport {
   std::vector<std::string> calls;
 
   http::Response perform(const http::Request& request) override {
-    calls.push_back(request.method + " " + request.url.substr(request.url.find(kApiVersion) + kApiVersion.size()));
+    calls.push_back(request.method + " " +
+                    request.url.substr(request.url.find(kApiVersion) + kApiVersion.size()));
     return reply;
   }
   http::Response perform_streaming(const http::Request& request, const http::BodySink& sink) override {
@@ -225,7 +235,8 @@ std::vector<Call> body_reading_calls() {
       {"version", 200, [](Client& c) { c.version(); }},
       {"inspect image img", 200, [](Client& c) { c.inspect_image("img"); }},
       {"inspect image img", 200, [](Client& c) { c.ensure_image("img", PullPolicy::IfNotPresent); }},
-      {"create container from img", 201, [](Client& c) { c.create_container(ContainerSpec{.image = "img"}); }},
+      {"create container from img", 201,
+       [](Client& c) { c.create_container(ContainerSpec{.image = "img"}); }},
       {"wait for container c1", 200, [far](Client& c) { c.wait("c1", far); }},
       {"inspect container c1", 200, [](Client& c) { c.inspect("c1"); }},
       {"list containers labelled k=v", 200, [](Client& c) { c.list_by_label("k=v"); }},
@@ -236,8 +247,8 @@ std::vector<Call> body_reading_calls() {
 TEST_F(ClientReplies, EveryEndpointRefusesAWrongShapedReplyNamingItself) {
   for (const auto& call : body_reading_calls()) {
     SCOPED_TRACE(call.endpoint);
-    for (const auto& body : {std::string("not json"), std::string("[\"c1\"]"), std::string("{\"Id\":[],\"State\":7}"),
-                             std::string("7")}) {
+    for (const auto& body : {std::string("not json"), std::string("[\"c1\"]"),
+                             std::string("{\"Id\":[],\"State\":7}"), std::string("7")}) {
       if (call.endpoint.starts_with("list") && body.starts_with("[")) continue;
       if (call.endpoint == "version" && body.starts_with("{")) continue;  // its fields are optional (below)
       SCOPED_TRACE("body: " + body);
@@ -249,7 +260,8 @@ TEST_F(ClientReplies, EveryEndpointRefusesAWrongShapedReplyNamingItself) {
 
 TEST_F(ClientReplies, APullWithABrokenProgressStreamNamesThePull) {
   answer(200, "{\"status\":\"Pulling\"}\n<html>proxy error</html>\n");
-  EXPECT_THAT(engine_error_of([&] { client_.pull_image("img:1"); }), HasSubstr("pull image img:1: progress line 2"));
+  EXPECT_THAT(engine_error_of([&] { client_.pull_image("img:1"); }),
+              HasSubstr("pull image img:1: progress line 2"));
 }
 
 TEST_F(ClientReplies, LogsThatAreNotAMultiplexedStreamNameTheContainer) {
@@ -285,12 +297,14 @@ TEST_F(ClientReplies, ErrorRepliesOfAnyShapeNameTheEndpoint) {
       answer(500, body);
       const auto message = engine_error_of([&] { run(client_); }, EngineErrorKind::ApiError);
       // The logs stream its body to the demultiplexer, so that error has no engine message to quote.
-      EXPECT_THAT(message, HasSubstr(endpoint + ": engine answered 500: " + (endpoint.starts_with("logs") ? "" : body)));
+      EXPECT_THAT(message, HasSubstr(endpoint +
+                                     ": engine answered 500: " + (endpoint.starts_with("logs") ? "" : body)));
     }
   }
 }
 
-// ---- kinds -------------------------------------------------------------------------------------------------
+// ---- kinds
+// -------------------------------------------------------------------------------------------------
 
 TEST(EngineErrorKinds, EverySubtypeSaysWhichItIs) {
   EXPECT_EQ(EngineUnreachable("x").kind(), EngineErrorKind::Unreachable);
@@ -308,7 +322,9 @@ TEST(EngineErrorKinds, TransportFailuresAreUnreachableOrTimeouts) {
    public:
     explicit Failing(bool timed_out) : timed_out_(timed_out) {}
     http::Response perform(const http::Request&) override { throw http::TransportError("no", timed_out_); }
-    http::Response perform_streaming(const http::Request& r, const http::BodySink&) override { return perform(r); }
+    http::Response perform_streaming(const http::Request& r, const http::BodySink&) override {
+      return perform(r);
+    }
     std::optional<std::string> cookie(std::string_view) const override { return std::nullopt; }
     void clear_cookies() override {}
 

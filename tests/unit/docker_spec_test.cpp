@@ -28,7 +28,8 @@ TEST(StreamDemuxer, ReassemblesFramesSplitAcrossReadsAtEveryByte) {
   const std::string stream = frame(1, "abc") + frame(2, "de") + frame(1, std::string(300, 'x'));
   for (std::size_t step = 1; step <= 9; ++step) {
     StreamDemuxer demuxer({.stdout_bytes = 1000, .stderr_bytes = 1000});
-    for (std::size_t at = 0; at < stream.size(); at += step) demuxer.feed(std::string_view(stream).substr(at, step));
+    for (std::size_t at = 0; at < stream.size(); at += step)
+      demuxer.feed(std::string_view(stream).substr(at, step));
     EXPECT_EQ(demuxer.output().out.data, "abc" + std::string(300, 'x')) << "step " << step;
     EXPECT_EQ(demuxer.output().err.data, "de") << "step " << step;
   }
@@ -159,7 +160,8 @@ TEST(DockerHost, OtherFormsAreRefusedNamingTheValueAndWhy) {
   for (const std::string_view host : {"ssh://me@engine", "fd://", "npipe:////./pipe/docker_engine"}) {
     const auto refused = socket_from_docker_host(host);
     ASSERT_FALSE(refused.has_value()) << host;
-    EXPECT_NE(refused.error().reason.find("unix socket only"), std::string::npos) << refused.error().to_string();
+    EXPECT_NE(refused.error().reason.find("unix socket only"), std::string::npos)
+        << refused.error().to_string();
   }
   for (const std::string_view host : {"unix://", "unix://run/docker.sock"}) {
     const auto refused = socket_from_docker_host(host);
@@ -172,8 +174,9 @@ TEST(DockerHost, OtherFormsAreRefusedNamingTheValueAndWhy) {
 }
 
 TEST(ParseVersion, ReadsVersionAndInfo) {
-  const auto info = parse_version(R"({"Version":"28.2.2","ApiVersion":"1.50","Os":"linux"})",
-                                  R"({"NCPU":2,"Runtimes":{"runc":{"path":"runc"},"runsc":{"path":"/usr/bin/runsc"}}})");
+  const auto info =
+      parse_version(R"({"Version":"28.2.2","ApiVersion":"1.50","Os":"linux"})",
+                    R"({"NCPU":2,"Runtimes":{"runc":{"path":"runc"},"runsc":{"path":"/usr/bin/runsc"}}})");
   EXPECT_EQ(info.version, "28.2.2");
   EXPECT_EQ(info.api_version, "1.50");
   EXPECT_EQ(info.os, "linux");

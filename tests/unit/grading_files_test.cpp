@@ -111,7 +111,8 @@ TEST_F(Precheck, TooManyListedFilesAreRefusedBeforeAnyIsFetched) {
   EXPECT_THAT(report->html, HasSubstr("You submitted 3 files"));
 
   queue_.files.max_count = 0;
-  EXPECT_EQ(message(*refusal(1)), "This problem does not accept uploaded files; please submit your answer as text.");
+  EXPECT_EQ(message(*refusal(1)),
+            "This problem does not accept uploaded files; please submit your answer as text.");
   EXPECT_FALSE(refusal(0)) << "no files, nothing to refuse";
 }
 
@@ -120,7 +121,8 @@ TEST_F(Precheck, AttachedFilesAreHeldToTheSizeCaps) {
   auto report = refusal(2);
   ASSERT_TRUE(report);
   EXPECT_EQ(report->outcome.verdict, Verdict::FilesTooLarge);
-  EXPECT_EQ(message(*report), "Your file \"big <b>.txt\" is larger than the 10 bytes this problem accepts for each file.");
+  EXPECT_EQ(message(*report),
+            "Your file \"big <b>.txt\" is larger than the 10 bytes this problem accepts for each file.");
   EXPECT_THAT(report->html, HasSubstr("big &lt;b&gt;.txt")) << "the file name is the student's: escaped";
 
   job_.files = {{"a", "0123456789"}, {"b", "012345"}};
@@ -150,8 +152,9 @@ TEST(FileVerdicts, LabelsAndMessages) {
   auto outcome = file_unavailable(FileProblem::Missing, "data.csv", none, "file 'data.csv': HTTP 404");
   EXPECT_EQ(outcome.verdict, Verdict::FileUnavailable);
   EXPECT_FALSE(outcome.result.correct);
-  EXPECT_EQ(outcome.result.errors, std::vector<std::string>{
-                                       "Your file \"data.csv\" could not be retrieved for grading. Please submit it again."});
+  EXPECT_EQ(outcome.result.errors,
+            std::vector<std::string>{
+                "Your file \"data.csv\" could not be retrieved for grading. Please submit it again."});
   EXPECT_EQ(outcome.staff_reason, "file 'data.csv': HTTP 404");
   EXPECT_THAT(file_unavailable(FileProblem::Unreachable, "a", none, "x").result.errors.front(),
               HasSubstr("just now. Please submit again in a few minutes."));
@@ -160,8 +163,9 @@ TEST(FileVerdicts, LabelsAndMessages) {
   const std::string long_name(300, 'n');
   EXPECT_THAT(file_unavailable(FileProblem::Missing, long_name, none, "x").result.errors.front(),
               HasSubstr("\"" + std::string(80, 'n') + "...\""));
-  EXPECT_EQ(file_unavailable(FileProblem::Missing, "a", {{"file_unavailable", "Gone."}}, "x").result.errors.front(),
-            "Gone.");
+  EXPECT_EQ(
+      file_unavailable(FileProblem::Missing, "a", {{"file_unavailable", "Gone."}}, "x").result.errors.front(),
+      "Gone.");
   // Reached without the worded helpers (failure_outcome), the verdicts still have a message.
   EXPECT_FALSE(failure_outcome(Verdict::FileUnavailable, {}, none, "x").result.errors.front().empty());
   EXPECT_FALSE(failure_outcome(Verdict::FilesTooLarge, {}, none, "x").result.errors.front().empty());
@@ -170,10 +174,10 @@ TEST(FileVerdicts, LabelsAndMessages) {
 TEST(SafeFileNames, KeepSafeNamesAndMakeTheRestSafe) {
   EXPECT_EQ(safe_file_names({"solution.py", "data-1_final.CSV"}),
             (std::vector<std::string>{"solution.py", "data-1_final.CSV"}));
-  const auto names = safe_file_names({"../../etc/passwd", "a/b\\c.py", "..", ".", ".hidden", "", std::string("x\0y", 3),
-                                      "my file (1).py", "café.py", "日本.txt"});
-  EXPECT_EQ(names, (std::vector<std::string>{"_.._etc_passwd", "a_b_c.py", "file", "file-2", "hidden", "file-3",
-                                             "x_y", "my_file__1_.py", "caf_.py", "__.txt"}));
+  const auto names = safe_file_names({"../../etc/passwd", "a/b\\c.py", "..", ".", ".hidden", "",
+                                      std::string("x\0y", 3), "my file (1).py", "café.py", "日本.txt"});
+  EXPECT_EQ(names, (std::vector<std::string>{"_.._etc_passwd", "a_b_c.py", "file", "file-2", "hidden",
+                                             "file-3", "x_y", "my_file__1_.py", "caf_.py", "__.txt"}));
   for (const auto& name : names) {
     EXPECT_EQ(name.find('/'), std::string::npos);
     EXPECT_EQ(name.find('\\'), std::string::npos);
@@ -184,8 +188,8 @@ TEST(SafeFileNames, KeepSafeNamesAndMakeTheRestSafe) {
 }
 
 TEST(SafeFileNames, LongNamesAreCutKeepingTheExtensionAndDuplicatesGetANumber) {
-  const auto names = safe_file_names({std::string(300, 'a') + ".py", std::string(300, 'a') + ".py", "A.py", "a.py",
-                                      "a_py", "a?py", "a-2.py"});
+  const auto names = safe_file_names({std::string(300, 'a') + ".py", std::string(300, 'a') + ".py", "A.py",
+                                      "a.py", "a_py", "a?py", "a-2.py"});
   ASSERT_EQ(names.size(), 7u);
   EXPECT_EQ(names[0], std::string(kMaxSafeNameBytes - 3, 'a') + ".py");
   EXPECT_EQ(names[1], std::string(kMaxSafeNameBytes - 5, 'a') + "-2.py");

@@ -10,7 +10,9 @@ namespace xqw::grading {
 namespace {
 
 // Why the output is not a result; empty when it is one.
-std::string invalid_reason(const ParsedOutput& parsed) { return parsed ? std::string() : parsed.error().reason; }
+std::string invalid_reason(const ParsedOutput& parsed) {
+  return parsed ? std::string() : parsed.error().reason;
+}
 
 std::string upstream(const std::string& tests, const std::string& errors = "[]") {
   return R"({"correct": false, "score": 0.5, "errors": )" + errors + R"(, "tests": )" + tests + "}";
@@ -143,8 +145,8 @@ TEST(GradingParse, TruncatesOversizedFieldsInsteadOfRejecting) {
       upstream(R"([["short", "long", false, ")" + big + R"(", ")" + big + R"("]])", R"([")" + big + R"("])"),
       ParseLimits{.field_bytes = 1024});
   ASSERT_TRUE(parsed.has_value()) << invalid_reason(parsed);
-  for (const std::string* field : {&parsed->tests[0].expected_output,
-                                   &parsed->tests[0].actual_output, &parsed->errors[0]}) {
+  for (const std::string* field :
+       {&parsed->tests[0].expected_output, &parsed->tests[0].actual_output, &parsed->errors[0]}) {
     EXPECT_LE(field->size(), 1024u);
     EXPECT_EQ(field->substr(0, 100), big.substr(0, 100));
     EXPECT_TRUE(field->ends_with("\n[output truncated]")) << field->substr(field->size() - 30);

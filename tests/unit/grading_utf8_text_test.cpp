@@ -42,6 +42,5 @@ TEST(GradingTruncate, CutsOnCharacterAndEntityBoundaries) {
   }
 }
 
-
 }  // namespace
 }  // namespace xqw::grading

@@ -242,8 +242,8 @@ TEST(GradingDecide, FailuresFoundBeforeARunUseTheSameMessages) {
   expect_failed(not_found, Verdict::GraderNotFound);
   EXPECT_NE(student_message(not_found).find("Staff debug: grader not found"), std::string::npos);
 
-  const Outcome custom =
-      failure_outcome(Verdict::SubmissionTooLarge, queue_limits(), {{"submission_too_large", "Max {limit}."}}, "x");
+  const Outcome custom = failure_outcome(Verdict::SubmissionTooLarge, queue_limits(),
+                                         {{"submission_too_large", "Max {limit}."}}, "x");
   EXPECT_EQ(student_message(custom), "Max 1 MiB.");
   EXPECT_NE(render_html(custom.result).find("<li><pre>Max 1 MiB.</pre></li>"), std::string::npos);
 }

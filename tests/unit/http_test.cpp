@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "http/http.hpp"
+
+#include <gtest/gtest.h>
 
 namespace xqw::http {
 

@@ -1,11 +1,11 @@
 // The journal: entries survive as written, claims keep two loops off one entry, settled entries vanish.
+#include "watcher/journal.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
-
-#include "watcher/journal.hpp"
 
 namespace xqw::watcher {
 namespace {

@@ -3,8 +3,8 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -127,7 +127,8 @@ TEST(Metrics, DeclaredQueueShowsZeroSeriesBeforeAnyJob) {
   EXPECT_TRUE(has_series(metrics, "xqueue_watcher_jobs_in_flight", {{"queue", "py"}}));
   EXPECT_TRUE(has_series(metrics, "xqueue_watcher_grading_duration_seconds", {{"queue", "py"}}));
   EXPECT_EQ(series(metrics, "xqueue_watcher_fractional_scores_total", {{"queue", "py"}}).counter.value, 0);
-  EXPECT_EQ(series(metrics, "xqueue_watcher_submissions_served_twice_total", {{"queue", "py"}}).counter.value, 0);
+  EXPECT_EQ(series(metrics, "xqueue_watcher_submissions_served_twice_total", {{"queue", "py"}}).counter.value,
+            0);
 }
 
 // The LMS's API has no get_queuelen: the gauge says "unknown" (NaN), never a misleading 0.
@@ -254,9 +255,9 @@ TEST(Metrics, XQueueRequestsByEndpointAndOutcome) {
 
 TEST(Metrics, LabelsForEveryEnumValueAreDistinct) {
   std::vector<std::string_view> outcomes;
-  for (auto outcome : {XQueueOutcome::Ok, XQueueOutcome::Rejected, XQueueOutcome::AuthFailed,
-                       XQueueOutcome::ServerError, XQueueOutcome::Unreachable, XQueueOutcome::Malformed,
-                       XQueueOutcome::Forbidden}) {
+  for (auto outcome :
+       {XQueueOutcome::Ok, XQueueOutcome::Rejected, XQueueOutcome::AuthFailed, XQueueOutcome::ServerError,
+        XQueueOutcome::Unreachable, XQueueOutcome::Malformed, XQueueOutcome::Forbidden}) {
     outcomes.push_back(xqueue_outcome_label(outcome));
   }
   std::sort(outcomes.begin(), outcomes.end());

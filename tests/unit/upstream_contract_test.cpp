@@ -191,7 +191,9 @@ TEST(LastLineResult, SplitsThePrintsFromTheLastNonEmptyLine) {
 }
 
 // Why the output is not a result; empty when it is one.
-std::string invalid_reason(const ParsedOutput& parsed) { return parsed ? std::string() : parsed.error().reason; }
+std::string invalid_reason(const ParsedOutput& parsed) {
+  return parsed ? std::string() : parsed.error().reason;
+}
 
 constexpr ParseLimits kLastLine{.framing = ResultFraming::LastLine};
 

@@ -7,8 +7,8 @@
 
 namespace xqw::grading {
 
-inline Outcome decided(const RunFacts& facts, const LimitsForMessages& limits, const MessageOverrides& overrides,
-                       const ParseLimits& parse_limits = {}) {
+inline Outcome decided(const RunFacts& facts, const LimitsForMessages& limits,
+                       const MessageOverrides& overrides, const ParseLimits& parse_limits = {}) {
   auto outcome = decide(facts, limits, overrides, parse_limits);
   EXPECT_TRUE(outcome.has_value()) << "grade again: " << (outcome ? "" : outcome.error().reason);
   return outcome ? *outcome : Outcome{};

@@ -90,7 +90,8 @@ TEST(VerdictRegistry, StudentTextFillsTheLimitOrFallsBack) {
   EXPECT_EQ(student_text(Verdict::Timeout, ""), "Your code did not finish in time.");
   EXPECT_EQ(student_text(Verdict::GraderError, "", "exit code 3"),
             "There was a problem running your code (Staff debug: exit code 3).");
-  EXPECT_EQ(student_text(Verdict::GraderError, ""), "There was a problem running your code (Staff debug: grader error).");
+  EXPECT_EQ(student_text(Verdict::GraderError, ""),
+            "There was a problem running your code (Staff debug: grader error).");
   EXPECT_EQ(student_text(Verdict::Graded, "20 s"), "");
 }
 
@@ -151,7 +152,9 @@ TEST_F(VerdictMessages, EveryOtherVerdictIsRefusedNamingTheKeyAndTheChoices) {
 
 class ChartSchema : public ::testing::Test {
  protected:
-  void SetUp() override { schema_ = nlohmann::json::parse(source_file("helm/xqueue-watcher/values.schema.json")); }
+  void SetUp() override {
+    schema_ = nlohmann::json::parse(source_file("helm/xqueue-watcher/values.schema.json"));
+  }
   // The property names of the object schema at `pointer` (a JSON pointer), following a local "$ref".
   std::set<std::string> keys_at(const std::string& pointer) const {
     const nlohmann::json* node = &schema_.at(nlohmann::json::json_pointer(pointer));
@@ -211,7 +214,8 @@ std::vector<std::string> first_column(const std::string& document, const std::st
 }
 
 // The cells of the row of `key` in that table.
-std::vector<std::string> row_of(const std::string& document, const std::string& heading, const std::string& key) {
+std::vector<std::string> row_of(const std::string& document, const std::string& heading,
+                                const std::string& key) {
   const auto start = document.find(heading);
   std::istringstream lines(document.substr(start == std::string::npos ? 0 : start));
   for (std::string line; std::getline(lines, line);) {
@@ -247,9 +251,10 @@ TEST(VerdictDocs, TheVerdictTableQuotesTheDefaultTextWithTheDefaultLimits) {
   const std::string document = source_file("docs/reliability.md");
   const config::Limits defaults;
   for (const auto& info : kVerdicts) {
-    // graded: the grader's result; the file verdicts: worded per cap or problem by grading; infrastructure: prose.
-    if (info.verdict == Verdict::Graded || info.limit == "files" || info.verdict == Verdict::FileUnavailable ||
-        info.verdict == Verdict::InfrastructureError) {
+    // graded: the grader's result; the file verdicts: worded per cap or problem by grading; infrastructure:
+    // prose.
+    if (info.verdict == Verdict::Graded || info.limit == "files" ||
+        info.verdict == Verdict::FileUnavailable || info.verdict == Verdict::InfrastructureError) {
       continue;
     }
     const auto cells = row_of(document, "## Every run ends in a verdict", std::string(info.label));
@@ -341,16 +346,20 @@ TEST(LimitTable, CheckConfigListsEachQueuesLimits) {
   root.mkdir("course");
   root.write("xqueue_servers.yaml", "default: {url: 'http://xq:18040', username: lms, password: pw}\n");
   root.write("conf.d/q.yaml",
-             "queues:\n  q:\n    grader_root: ../course\n    limits: {memory: 512Mi, timeout: 90s, runtime: runc}\n");
+             "queues:\n  q:\n    grader_root: ../course\n    limits: {memory: 512Mi, timeout: 90s, runtime: "
+             "runc}\n");
   std::ostringstream out;
   config::LoadOptions options;
   options.env = config::testing::env_of({});
   options.env_names = config::testing::env_names_of({});
-  options.runtimes = [](const std::string&) { return config::EngineRuntimes(std::vector<std::string>{"runc"}); };
+  options.runtimes = [](const std::string&) {
+    return config::EngineRuntimes(std::vector<std::string>{"runc"});
+  };
   ASSERT_EQ(config::check_config(root.path(), out, options), 0) << out.str();
-  EXPECT_THAT(out.str(), HasSubstr("  q: memory 512 MiB, cpus 1, pids 128, timeout 1m30s, stdout 1 MiB, stderr 256 KiB, "
-                                   "tmpfs 64 MiB, nofile 256, fsize 64 MiB, submission 1 MiB, network false, "
-                                   "runtime runc\n"));
+  EXPECT_THAT(out.str(),
+              HasSubstr("  q: memory 512 MiB, cpus 1, pids 128, timeout 1m30s, stdout 1 MiB, stderr 256 KiB, "
+                        "tmpfs 64 MiB, nofile 256, fsize 64 MiB, submission 1 MiB, network false, "
+                        "runtime runc\n"));
 }
 
 }  // namespace

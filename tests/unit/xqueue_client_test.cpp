@@ -413,7 +413,8 @@ TEST(XQueueClientPutResult, PostsHeaderVerbatimAndGradeAsJson) {
   Submission submission;
   submission.raw_header = kHeader;
   submission.submission_id = 42;
-  EXPECT_EQ(client.put_result(submission, {true, 0.75, "<p>3 of 4 &amp; more</p>"}).outcome, PutOutcome::Accepted);
+  EXPECT_EQ(client.put_result(submission, {true, 0.75, "<p>3 of 4 &amp; more</p>"}).outcome,
+            PutOutcome::Accepted);
 
   const auto& post = transport.requests.back();
   EXPECT_EQ(post.method, "POST");
@@ -521,7 +522,8 @@ TEST(LmsStatusMeaning, EachStatusAsTheLmsMeansIt) {
     return status_meaning(ServerApi::Lms, status, body.dump());
   };
   EXPECT_EQ(meaning(200, lms_refusal("Queue 'q' is empty")), StatusMeaning::Reply);
-  EXPECT_EQ(meaning(403, drf_detail("Authentication credentials were not provided.")), StatusMeaning::LoginRequired);
+  EXPECT_EQ(meaning(403, drf_detail("Authentication credentials were not provided.")),
+            StatusMeaning::LoginRequired);
   EXPECT_EQ(meaning(403, drf_detail("CSRF Failed: CSRF token missing.")), StatusMeaning::LoginRequired);
   EXPECT_EQ(meaning(403, drf_detail("You do not have permission to perform this action.")),
             StatusMeaning::PermissionDenied);
@@ -589,8 +591,8 @@ TEST(LmsClient, NotLoggedInLogsInOnceThenRetries) {
 }
 
 TEST(LmsClient, APermissionRefusalIsAConfigurationErrorWithoutAnotherLogin) {
-  FakeTransport transport(
-      concat({lms_login_steps(), {reply(drf_detail("You do not have permission to perform this action."), 403)}}));
+  FakeTransport transport(concat(
+      {lms_login_steps(), {reply(drf_detail("You do not have permission to perform this action."), 403)}}));
   Client client(transport, lms_options());
   try {
     client.get_submission("q");
@@ -603,8 +605,8 @@ TEST(LmsClient, APermissionRefusalIsAConfigurationErrorWithoutAnotherLogin) {
 }
 
 TEST(LmsClient, AWrongPasswordIsAnAuthErrorWithTheReason) {
-  FakeTransport transport({reply({{"return_code", 0}, {"content", ""}}),
-                           reply(lms_refusal("Incorrect login credentials"), 401)});
+  FakeTransport transport(
+      {reply({{"return_code", 0}, {"content", ""}}), reply(lms_refusal("Incorrect login credentials"), 401)});
   Client client(transport, lms_options());
   try {
     client.login();
@@ -624,7 +626,8 @@ TEST(LmsClient, NoQueueLengthIsAskedOf) {
 }
 
 TEST(LmsClient, ServerErrorsCarryTheBodysReason) {
-  FakeTransport transport(concat({lms_login_steps(), {reply(lms_refusal("Unable to serialize submission payload"), 500)}}));
+  FakeTransport transport(
+      concat({lms_login_steps(), {reply(lms_refusal("Unable to serialize submission payload"), 500)}}));
   Client client(transport, lms_options());
   try {
     client.get_submission("q");

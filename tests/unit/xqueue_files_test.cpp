@@ -16,10 +16,12 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(Urls, RelativeReferencesResolveAgainstTheBase) {
-  EXPECT_EQ(http::resolve_url("https://lms.example.org", "/media/q/5f1e"), "https://lms.example.org/media/q/5f1e");
+  EXPECT_EQ(http::resolve_url("https://lms.example.org", "/media/q/5f1e"),
+            "https://lms.example.org/media/q/5f1e");
   EXPECT_EQ(http::resolve_url("https://lms.example.org/prefix/", "/media/q/5f1e"),
             "https://lms.example.org/media/q/5f1e");
-  EXPECT_EQ(http::resolve_url("https://lms.example.org/prefix/", "media/x"), "https://lms.example.org/prefix/media/x");
+  EXPECT_EQ(http::resolve_url("https://lms.example.org/prefix/", "media/x"),
+            "https://lms.example.org/prefix/media/x");
   EXPECT_EQ(http::resolve_url("http://127.0.0.1:18040", "https://bucket.s3.amazonaws.com/a?X-Sig=1"),
             "https://bucket.s3.amazonaws.com/a?X-Sig=1");
   EXPECT_EQ(http::resolve_url("http://xq:1/a/b", "//other.example.org/c"), "http://other.example.org/c");
@@ -37,7 +39,8 @@ TEST(Urls, PartsAreLowerCaseWithTheDefaultPort) {
 }
 
 TEST(FileRefs, OneEntryPerListedFileInNameOrder) {
-  const auto refs = file_refs(nlohmann::json::parse(R"({"b.py": "/media/q/2", "a.txt": "http://x/1", "odd": 5})"));
+  const auto refs =
+      file_refs(nlohmann::json::parse(R"({"b.py": "/media/q/2", "a.txt": "http://x/1", "odd": 5})"));
   ASSERT_EQ(refs.size(), 3u);
   EXPECT_EQ(refs[0].name, "a.txt");
   EXPECT_EQ(refs[0].url, "http://x/1");
@@ -47,16 +50,19 @@ TEST(FileRefs, OneEntryPerListedFileInNameOrder) {
   EXPECT_TRUE(file_refs(nlohmann::json()).empty());
 }
 
-const FileSource kSource{.base_url = "https://lms.example.org",
-                         .allowed_hosts = {"storage.example.net", "files.example.com:8443", "*.s3.amazonaws.com",
-                                           "[::1]:9000"}};
+const FileSource kSource{
+    .base_url = "https://lms.example.org",
+    .allowed_hosts = {"storage.example.net", "files.example.com:8443", "*.s3.amazonaws.com", "[::1]:9000"}};
 
 TEST(FileHosts, TheBaseHostAndListedHostsAreAllowed) {
   EXPECT_TRUE(host_allowed(kSource, "https://lms.example.org/media/q/1"));
-  EXPECT_TRUE(host_allowed(kSource, "http://LMS.example.org:8000/media/q/1")) << "the base URL's host, any port";
-  EXPECT_TRUE(host_allowed(kSource, "https://storage.example.net:4443/x")) << "an entry without a port: any port";
+  EXPECT_TRUE(host_allowed(kSource, "http://LMS.example.org:8000/media/q/1"))
+      << "the base URL's host, any port";
+  EXPECT_TRUE(host_allowed(kSource, "https://storage.example.net:4443/x"))
+      << "an entry without a port: any port";
   EXPECT_TRUE(host_allowed(kSource, "https://files.example.com:8443/x"));
-  EXPECT_FALSE(host_allowed(kSource, "https://files.example.com/x")) << "an entry with a port: that port only";
+  EXPECT_FALSE(host_allowed(kSource, "https://files.example.com/x"))
+      << "an entry with a port: that port only";
   EXPECT_TRUE(host_allowed(kSource, "https://course-bucket.s3.amazonaws.com/x"));
   EXPECT_TRUE(host_allowed(kSource, "https://a.b.s3.amazonaws.com/x"));
   EXPECT_FALSE(host_allowed(kSource, "https://s3.amazonaws.com/x")) << "*.domain is below the domain only";
@@ -70,7 +76,9 @@ TEST(FileHosts, TheBaseHostAndListedHostsAreAllowed) {
 
 // The located URL, or "" when refused; the refusal's reason, or "" when located.
 std::string url_of(const FileLocation& location) { return location ? *location : std::string(); }
-std::string refusal_of(const FileLocation& location) { return location ? std::string() : location.error().reason; }
+std::string refusal_of(const FileLocation& location) {
+  return location ? std::string() : location.error().reason;
+}
 
 TEST(FileHosts, LocateResolvesRelativeUrlsAndNamesEveryRefusal) {
   auto location = locate_file(kSource, "/media/q/5f1e0c");
@@ -81,7 +89,8 @@ TEST(FileHosts, LocateResolvesRelativeUrlsAndNamesEveryRefusal) {
   EXPECT_EQ(url_of(location), "");
   EXPECT_THAT(refusal_of(location), HasSubstr("is on host other.example.org, which is neither the base URL's "
                                               "(https://lms.example.org) nor in files.allowed_hosts"));
-  EXPECT_THAT(refusal_of(locate_file(kSource, "file:///etc/passwd")), HasSubstr("is not http:// or https://"));
+  EXPECT_THAT(refusal_of(locate_file(kSource, "file:///etc/passwd")),
+              HasSubstr("is not http:// or https://"));
   EXPECT_THAT(refusal_of(locate_file(kSource, "")), HasSubstr("empty or not a string"));
   EXPECT_THAT(refusal_of(locate_file(kSource, "http://bad host/x")), HasSubstr("cannot be used"));
 }
@@ -206,9 +215,11 @@ TEST(FetchFile, RedirectLoopsEnd) {
 }
 
 TEST(FetchFile, ErrorsSayWhetherTryingAgainMayHelp) {
-  FakeTransport transport({{404, "<h1>Not Found</h1>"}, {503, "busy"}, {429, ""}, {Step{.fail = true}}, {410, ""}});
+  FakeTransport transport(
+      {{404, "<h1>Not Found</h1>"}, {503, "busy"}, {429, ""}, {Step{.fail = true}}, {410, ""}});
   Client client(transport, {kBase, "", "", GraderPayloadPolicy::RequireJson});
-  const std::vector<std::pair<long, bool>> expected = {{404, false}, {503, true}, {429, true}, {0, true}, {410, false}};
+  const std::vector<std::pair<long, bool>> expected = {
+      {404, false}, {503, true}, {429, true}, {0, true}, {410, false}};
   for (const auto& [status, transient] : expected) {
     try {
       client.fetch_file(kBase + "/media/q/1", 100, kTimeout, kSource);
