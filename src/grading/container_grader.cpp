@@ -53,8 +53,8 @@ config::Precreate ContainerGrader::precreate_mode() const {
 
 GradeReport ContainerGrader::grade(const GradeJob& job) {
   auto checked = precheck(queue_, contract_, job, job.files.size());
-  if (auto* refused = std::get_if<GradeReport>(&checked)) return std::move(*refused);
-  GradeReport report = run_in_container(job, std::get<ResolvedGrader>(checked));
+  if (!checked) return std::move(checked.error());
+  GradeReport report = run_in_container(job, *checked);
   report.html = render_html(report.outcome.result);
   return report;
 }

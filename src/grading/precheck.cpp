@@ -4,16 +4,9 @@
 
 #include <algorithm>
 
-#include "grading/render.hpp"
 #include "grading/utf8_text.hpp"
 
 namespace xqw::grading {
-
-GradeReport refusal_report(Outcome outcome) {
-  GradeReport report{.outcome = std::move(outcome)};
-  report.html = render_html(report.outcome.result);
-  return report;
-}
 
 std::int64_t submission_limit(const config::Limits& limits, const ImageContract& contract) {
   if (contract.kind != config::ContractKind::Upstream) return limits.submission_bytes;
@@ -88,11 +81,12 @@ std::optional<GradeReport> refuse_files(const QueueGrading& queue, const GradeJo
 
 }  // namespace
 
-std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const ImageContract& contract,
-                                                   const GradeJob& job, std::size_t listed_files) {
+std::expected<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const ImageContract& contract,
+                                                    const GradeJob& job, std::size_t listed_files) {
   const auto limits = message_limits(queue, contract);
   auto refused = [&](Verdict verdict, std::string reason) {
-    return refusal_report(failure_outcome(verdict, limits, queue.messages, std::move(reason)));
+    return std::unexpected(
+        refusal_report(failure_outcome(verdict, limits, queue.messages, std::move(reason))));
   };
   if (auto refusal = refuse_submission(job, queue.limits, contract)) {
     return refused(refusal->verdict, std::move(refusal->reason));
@@ -100,7 +94,8 @@ std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, co
   if (!job.grader) return refused(Verdict::GraderNotFound, "grader_payload has no \"grader\" path");
   auto resolved = resolve_grader(queue.grader_root, *job.grader);
   if (!resolved) return refused(Verdict::GraderNotFound, resolved.error().reason);
-  if (auto files_refusal = refuse_files(queue, job, listed_files)) return std::move(*files_refusal);
+  if (auto files_refusal = refuse_files(queue, job, listed_files))
+    return std::unexpected(std::move(*files_refusal));
   return std::move(*resolved);
 }
 

@@ -4,9 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <expected>
 #include <optional>
 #include <string>
-#include <variant>
 
 #include "grading/contract.hpp"
 #include "grading/job.hpp"
@@ -36,7 +36,7 @@ std::optional<SubmissionRefusal> refuse_submission(const GradeJob& job, const co
 // (FilesTooLarge). `listed_files` is how many files the submission lists (the watcher asks before fetching
 // any, when job.files is still empty). Looks the grader up under grader_root and changes nothing. Returns the
 // grader to run, or the refusal's report (html rendered).
-std::variant<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const ImageContract& contract,
-                                                   const GradeJob& job, std::size_t listed_files);
+std::expected<ResolvedGrader, GradeReport> precheck(const QueueGrading& queue, const ImageContract& contract,
+                                                    const GradeJob& job, std::size_t listed_files);
 
 }  // namespace xqw::grading

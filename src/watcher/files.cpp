@@ -38,7 +38,7 @@ FilesOutcome attach_files(xqueue::Client& client, const config::QueueConfig& que
                           Clock::time_point give_up_at, const std::string& who) {
   const auto refs = xqueue::file_refs(listed);
   auto checked = grading::precheck(grading, contract, job, refs.size());
-  if (auto* report = std::get_if<grading::GradeReport>(&checked)) return refused(std::move(*report));
+  if (!checked) return refused(std::move(checked.error()));
   if (refs.empty()) return {};
 
   const auto source = file_source(queue);
