@@ -130,7 +130,7 @@ TEST(PollPacerTest, AnEmptyQueueIsPolledOncePerIntervalWhateverTheConnections) {
   PollPacer pacer(200ms);
   StopSignal stop;
   std::atomic<int> polls{0};
-  const auto end = std::chrono::steady_clock::now() + 700ms;
+  const auto end = std::chrono::steady_clock::now() + 1000ms;
   std::vector<std::thread> connections;
   for (int i = 0; i < 4; ++i) {
     connections.emplace_back([&] {
@@ -143,9 +143,10 @@ TEST(PollPacerTest, AnEmptyQueueIsPolledOncePerIntervalWhateverTheConnections) {
     });
   }
   for (auto& thread : connections) thread.join();
-  // 700 ms at one poll per 200 ms: the first poll plus at most three more.
-  EXPECT_GE(polls.load(), 3);
-  EXPECT_LE(polls.load(), 4);
+  // 1 s at one poll per 200 ms: the first poll and at most four more (five unpaced connections would poll
+  // thousands of times). A busy machine can only make it fewer; two means the pacing let polls through.
+  EXPECT_GE(polls.load(), 2);
+  EXPECT_LE(polls.load(), 5);
 }
 
 TEST(PollPacerTest, WorkFoundLetsEveryConnectionPollAtOnce) {
