@@ -206,7 +206,7 @@ void ContainerGrader::collect_exit(const std::string& id, Clock::time_point dead
   // When the watcher itself ended the run (deadline or output cap) its own facts decide the verdict, so
   // an engine that cannot kill or report the container (it answers an error) does not turn a student's
   // time-out into an infrastructure failure. An engine that does not answer at all still does.
-  const bool stopped_by_watcher = facts.deadline_hit || facts.stdout_truncated || facts.stderr_truncated;
+  const bool watcher_stopped_it = stopped_by_watcher(facts);
   try {
     const auto waited = engine_.wait(id, deadline);
     const auto phase = Clock::now();
@@ -217,7 +217,7 @@ void ContainerGrader::collect_exit(const std::string& id, Clock::time_point dead
     facts.exit_code = waited.exit_code;
     report.exit_code = waited.exit_code;
   } catch (const docker::EngineError& error) {
-    if (!stopped_by_watcher || !engine_answered(error)) throw;
+    if (!watcher_stopped_it || !engine_answered(error)) throw;
     spdlog::warn("container {}: no exit status after the watcher stopped it: {}", id, error.what());
   }
 }

@@ -52,17 +52,9 @@ std::string with_stderr_tail(std::string reason, const RunFacts& signals) {
   return reason;
 }
 
-}  // namespace
-
-namespace {
-
 // Exit statuses of PID 1 killed by a signal (128 + the signal's number).
 constexpr int kKilledBySigkill = 128 + 9;
 constexpr int kStoppedBySigterm = 128 + 15;
-
-bool stopped_by_watcher(const RunFacts& facts) {
-  return facts.deadline_hit || facts.stdout_truncated || facts.stderr_truncated;
-}
 
 // Facts that say the run tells nothing about the submission.
 std::optional<GradeAgain> grade_again(const RunFacts& facts) {
@@ -86,6 +78,10 @@ std::string pids_reason(const RunFacts& facts, std::int64_t pids) {
 }
 
 }  // namespace
+
+bool stopped_by_watcher(const RunFacts& facts) {
+  return facts.deadline_hit || facts.stdout_truncated || facts.stderr_truncated;
+}
 
 std::expected<Outcome, GradeAgain> decide(const RunFacts& facts, const LimitsForMessages& limits,
                                           const MessageOverrides& overrides,

@@ -62,6 +62,9 @@ struct Outcome {
   std::string staff_reason;  // for logs; may quote stderr; empty when Graded
 };
 
+// True when the watcher ended the run itself (deadline or an output cap): its kill explains the exit.
+bool stopped_by_watcher(const RunFacts& facts);
+
 // Facts that say nothing about the submission: grade it again later (never posted as a zero).
 struct GradeAgain {
   std::string reason;  // staff-facing
