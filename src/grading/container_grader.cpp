@@ -74,6 +74,7 @@ GradingContainer ContainerGrader::new_container(docker::Client& engine, std::str
 GradingContainer ContainerGrader::waiting_container(docker::Client& engine) const {
   auto container = new_container(
       engine, "waiting", {std::string(kWaitForJobEnv) + "=" + std::to_string(queue_.wait_for_job.count())});
+  container.job_dir->make_ready_fifo();  // without it the job signal wakes the container
   try {
     engine.start(container.id);
   } catch (...) {
@@ -104,17 +105,25 @@ bool ContainerGrader::hand_over(GradingContainer& container, const GradeJob& job
   report.times.prepare = since(phase);
   if (!container.waiting) return true;
   phase = Clock::now();
-  bool delivered = false;
-  try {
-    delivered = engine_.send_signal(container.id, contract_.job_signal);
-  } catch (const docker::ContainerGone&) {
-  }
+  report.delivery = deliver(container);
+  const bool delivered = report.delivery != JobDelivery::None;
   report.times.start = since(phase);
   if (!delivered) {
     spdlog::warn("queue {}: the container waiting for submission {} had ended; grading it in a new one",
                  queue_.queue, job.submission_id);
   }
   return delivered;
+}
+
+// Wakes a waiting container whose job directory is written: through its FIFO when the container reads
+// it (no engine call), else with the image's job signal. None when the container has ended.
+JobDelivery ContainerGrader::deliver(const GradingContainer& container) {
+  if (container.job_dir->wake_reader()) return JobDelivery::Fifo;
+  try {
+    if (engine_.send_signal(container.id, contract_.job_signal)) return JobDelivery::Signal;
+  } catch (const docker::ContainerGone&) {
+  }
+  return JobDelivery::None;
 }
 
 GradingContainer ContainerGrader::container_for(const GradeJob& job, const ResolvedGrader& grader,

@@ -43,6 +43,7 @@ class ContainerGrader {
   // The job written into a container the pool prepared; false when a waiting one has ended.
   bool hand_over(GradingContainer& container, const GradeJob& job, const ResolvedGrader& grader,
                  GradeReport& report);
+  JobDelivery deliver(const GradingContainer& container);
   // Runs the container to its end and records what happened; nothing here decides what it means.
   RunFacts run_container(const GradingContainer& container, GradeReport& report);
   // Exit code and the engine's OOM flag once the output has ended.

@@ -231,6 +231,26 @@ void JobDirectory::write(const GradeJob& job, double timeout_seconds, const std:
   }
 }
 
+bool JobDirectory::make_ready_fifo() {
+  const auto fifo = path_ / kJobReadyFifo;
+  if (::mkfifo(fifo.c_str(), 0600) != 0) return false;
+  ::chmod(fifo.c_str(), 0600);  // whatever the umask
+  return true;
+}
+
+bool JobDirectory::wake_reader() const {
+  // Non-blocking: opening for writing fails at once (ENXIO) when no reader holds the FIFO open.
+  const int fd = ::open((path_ / kJobReadyFifo).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  const char wake = '\n';
+  ssize_t written;
+  do {
+    written = ::write(fd, &wake, 1);
+  } while (written < 0 && errno == EINTR);
+  ::close(fd);
+  return written == 1;
+}
+
 JobDirectory::~JobDirectory() {
   std::error_code ignored;
   fs::remove_all(path_, ignored);

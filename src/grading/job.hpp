@@ -42,6 +42,9 @@ struct GradeJob {
 // "-2", "-3", ... before the extension (compared ignoring case). So no name holds a path separator, NUL or
 // "..", and none starts with '.'. job.json keeps the original names.
 inline constexpr std::string_view kFilesDir = "files";
+// A FIFO in the job directory of a container started before its job: one byte written into it after
+// job.json wakes the image's waiting supervisor without an engine call (images/README.md).
+inline constexpr std::string_view kJobReadyFifo = "job-ready";
 inline constexpr std::size_t kMaxSafeNameBytes = 100;
 std::vector<std::string> safe_file_names(const std::vector<std::string>& originals);
 // job.json's "files": [{"name": original, "path": "files/<safe name>", "size": bytes}, ...] (pure).
@@ -77,6 +80,12 @@ class JobDirectory {
   // grader's path as the container sees it inside its grader mount (job.grader is relative to the queue's
   // grader_root).
   void write(const GradeJob& job, double timeout_seconds, const std::string& grader);
+  // Makes the kJobReadyFifo FIFO, mode 0600 (read by the container's root, which is the watcher's user
+  // when the watcher runs as root). False when it cannot be made; the job signal then wakes the image.
+  bool make_ready_fifo();
+  // One byte into the FIFO: true when a reader held it open and so will wake; false when nobody reads
+  // it (no FIFO, an image or a runtime such as gVisor that does not open it, or the reader not there yet).
+  bool wake_reader() const;
   JobDirectory(const JobDirectory&) = delete;
   JobDirectory& operator=(const JobDirectory&) = delete;
   ~JobDirectory();

@@ -4,6 +4,18 @@
 
 namespace xqw::grading {
 
+std::string_view to_string(JobDelivery delivery) {
+  switch (delivery) {
+    case JobDelivery::None:
+      return "none";
+    case JobDelivery::Fifo:
+      return "fifo";
+    case JobDelivery::Signal:
+      return "signal";
+  }
+  return "none";
+}
+
 GradeReport refusal_report(Outcome outcome) {
   GradeReport report{.outcome = std::move(outcome)};
   report.html = render_html(report.outcome.result);

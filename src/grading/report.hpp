@@ -5,6 +5,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "grading/verdict.hpp"
 
@@ -14,6 +15,14 @@ struct PhaseTimes {
   std::chrono::microseconds prepare{0}, create{0}, start{0}, run{0}, inspect{0}, remove{0}, total{0};
 };
 
+// How a container started before its job was told that the job is there.
+enum class JobDelivery {
+  None,    // the container was started with its job (not started ahead)
+  Fifo,    // a byte into the job directory's FIFO: no engine call
+  Signal,  // the image's job signal through the engine (nobody read the FIFO: e.g. gVisor, an older image)
+};
+std::string_view to_string(JobDelivery delivery);
+
 struct GradeReport {
   Outcome outcome;   // verdict, score, student-facing result
   std::string html;  // the rendered msg to post
@@ -22,6 +31,7 @@ struct GradeReport {
   PhaseTimes times;
   int exit_code = 0;
   std::string container_id;  // the container that ran it (for logs: one container per submission)
+  JobDelivery delivery = JobDelivery::None;
 };
 
 // The report for an outcome decided without a container (html rendered), e.g. a refusal.

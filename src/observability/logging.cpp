@@ -203,6 +203,7 @@ void log_grading(spdlog::logger& logger, const GradingLogLine& line) {
   fields.durations.insert(fields.durations.end(), line.phases.begin(), line.phases.end());
   fields.score = line.score;
   if (!line.container_id.empty()) fields.extra.emplace_back("container", line.container_id);
+  if (!line.job_delivery.empty()) fields.extra.emplace_back("job_delivery", line.job_delivery);
   const std::string message = fmt::format("graded submission {} in queue {}: {} in {} ms", line.submission_id,
                                           line.queue, line.verdict, milliseconds(line.total));
   log_event(logger, spdlog::level::info, message, fields);

@@ -235,7 +235,10 @@ void QueueSession::log_graded(const grading::GradeReport& report, std::int64_t s
                                          {"start", times.start},
                                          {"run", times.run},
                                          {"inspect", times.inspect}},
-                              .container_id = report.container_id.substr(0, 12)});
+                              .container_id = report.container_id.substr(0, 12),
+                              .job_delivery = report.delivery == grading::JobDelivery::None
+                                                  ? std::string()
+                                                  : std::string(grading::to_string(report.delivery))});
   if (!report.outcome.staff_reason.empty()) {
     spdlog::warn("{} submission {}: staff debug: {}", name_, submission_id, report.outcome.staff_reason);
   }

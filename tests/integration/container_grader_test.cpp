@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -80,6 +81,37 @@ class PreparedContainersTest : public ::testing::Test {
     return std::nullopt;
   }
 
+  // The waiting container's FIFO (kJobReadyFifo) once a process holds it open (the image's supervisor
+  // opens it a moment after the container starts), waiting up to `within`; nullopt otherwise.
+  std::optional<fs::path> fifo_with_reader(std::chrono::seconds within = 30s) {
+    const auto end = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < end) {
+      for (const auto& job_dir : fs::directory_iterator(work_dir_)) {
+        const auto fifo = job_dir.path() / kJobReadyFifo;
+        if (fs::is_fifo(fifo) && held_open(fifo)) return fifo;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::nullopt;
+  }
+
+  // True when some process on this host has `path` open (by device and inode, through /proc/*/fd).
+  static bool held_open(const fs::path& path) {
+    struct stat wanted {};
+    if (::stat(path.c_str(), &wanted) != 0) return false;
+    std::error_code ignored;
+    for (const auto& process : fs::directory_iterator("/proc", ignored)) {
+      for (const auto& fd : fs::directory_iterator(process.path() / "fd", ignored)) {
+        struct stat held {};
+        if (::stat(fd.path().c_str(), &held) == 0 && held.st_dev == wanted.st_dev &&
+            held.st_ino == wanted.st_ino) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
   docker::Client engine_{testing::engine_socket()};
   std::string watcher_id_ = "it-prepared-" + testing::unique_suffix();
   fs::path work_dir_;
@@ -92,12 +124,30 @@ TEST_F(PreparedContainersTest, AStartedContainerWaitsForItsJobAndGradesIt) {
   const auto waiting = prepared_in("running");
   ASSERT_TRUE(waiting) << "one started container waiting for its job";
   EXPECT_EQ(waiting->labels.at(std::string(kSubmissionLabel)), "waiting");
+  ASSERT_TRUE(fifo_with_reader()) << "the image's supervisor opens the job directory's FIFO";
 
   const auto report = grader.grade(right_answer("41"));
   EXPECT_EQ(report.outcome.verdict, Verdict::Graded) << report.staff_stderr;
   EXPECT_EQ(report.outcome.result.score, 1.0) << report.html;
   EXPECT_EQ(report.container_id, waiting->id) << "the waiting container graded the submission";
   EXPECT_EQ(report.times.create.count(), 0) << "nothing was created on the critical path";
+  EXPECT_EQ(report.delivery, JobDelivery::Fifo)
+      << "under runc the job reaches the container without an engine call";
+}
+
+TEST_F(PreparedContainersTest, AContainerThatCannotBeWokenThroughItsFifoGetsTheSignal) {
+  ContainerGrader grader(engine_, queue(config::Precreate::Started), contract_);
+  const auto waiting = prepared_in("running");
+  ASSERT_TRUE(waiting);
+  // As under gVisor or with an older image: nobody can be reached through the FIFO's path.
+  const auto fifo = fifo_with_reader();
+  ASSERT_TRUE(fifo) << "the waiting container's job directory has its FIFO";
+  fs::remove(*fifo);
+
+  const auto report = grader.grade(right_answer("45"));
+  EXPECT_EQ(report.container_id, waiting->id);
+  EXPECT_EQ(report.delivery, JobDelivery::Signal);
+  EXPECT_EQ(report.outcome.result.score, 1.0) << report.staff_stderr;
 }
 
 TEST_F(PreparedContainersTest, AWaitingContainerIsReplacedBeforeItStopsWaiting) {

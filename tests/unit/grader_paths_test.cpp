@@ -1,5 +1,7 @@
 // Grader path resolution: every way a payload might point outside the course's grader_root.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -114,6 +116,28 @@ TEST(JobDirectoryTest, WritesSubmissionAndJobJsonAndRemovesThem) {
     EXPECT_EQ(parsed["hide_output"], false);
   }
   EXPECT_FALSE(fs::exists(where));
+  fs::remove_all(work);
+}
+
+TEST(JobDirectoryTest, TheReadyFifoWakesOnlyAReaderThatHoldsItOpen) {
+  const auto work = fs::temp_directory_path() / ("xqw-work-" + std::to_string(std::random_device{}()));
+  {
+    JobDirectory dir(work, "job-2");
+    EXPECT_FALSE(dir.wake_reader()) << "no FIFO yet";
+    ASSERT_TRUE(dir.make_ready_fifo());
+    const auto fifo = dir.path() / kJobReadyFifo;
+    EXPECT_TRUE(fs::is_fifo(fifo));
+    EXPECT_EQ(fs::status(fifo).permissions(), fs::perms::owner_read | fs::perms::owner_write);
+    EXPECT_FALSE(dir.wake_reader()) << "nobody reads it: the caller must use the signal instead";
+
+    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+    ASSERT_GE(reader, 0);
+    EXPECT_TRUE(dir.wake_reader());
+    char byte = 0;
+    EXPECT_EQ(::read(reader, &byte, 1), 1) << "the wake-up is one byte in the pipe";
+    ::close(reader);
+    EXPECT_FALSE(dir.make_ready_fifo()) << "made once";
+  }
   fs::remove_all(work);
 }
 

@@ -126,6 +126,7 @@ TEST(JsonLogs, GradingLineCarriesQueueSubmissionVerdictAndDurations) {
   grading.total = 812500us;
   grading.phases = {{"create", 20ms}, {"run", 700ms}};
   grading.container_id = "abc123";
+  grading.job_delivery = "fifo";
   log_grading(*log.logger, grading);
   auto line = log.json_lines().at(0);
   EXPECT_EQ(line["level"], "info");
@@ -136,6 +137,7 @@ TEST(JsonLogs, GradingLineCarriesQueueSubmissionVerdictAndDurations) {
   EXPECT_EQ(line["score"], 1.0);
   EXPECT_EQ(line["durations_ms"], nlohmann::json({{"total", 812.5}, {"create", 20.0}, {"run", 700.0}}));
   EXPECT_EQ(line["container"], "abc123");
+  EXPECT_EQ(line["job_delivery"], "fifo");
 }
 
 TEST(TextLogs, FieldsFollowTheMessageAsKeyValuePairs) {

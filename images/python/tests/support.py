@@ -2,6 +2,7 @@
 
 import builtins
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -53,6 +54,24 @@ class Workspace:
         write_tree(self.job, {"submission": submission if isinstance(submission, bytes)
                               else submission.encode("utf-8"), "job.json.tmp": json.dumps(spec)})
         os.rename(os.path.join(self.job, "job.json.tmp"), os.path.join(self.job, "job.json"))
+
+    def make_fifo(self):
+        """The job directory's FIFO, as the watcher makes it for a container started before its job."""
+        os.mkfifo(os.path.join(self.job, "job-ready"), 0o600)
+
+    def wake(self):
+        """The watcher's wake-up: one byte into the FIFO; False when nobody holds it open to read."""
+        try:
+            fd = os.open(os.path.join(self.job, "job-ready"), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:
+            if error.errno == errno.ENXIO:
+                return False
+            raise
+        try:
+            os.write(fd, b"\n")
+        finally:
+            os.close(fd)
+        return True
 
     def start_waiting(self, seconds):
         """The supervisor started before its job (XQW_WAIT_FOR_JOB); returns the running Popen."""

@@ -324,6 +324,66 @@ class IsolationTest(SupervisorTestCase):
         self.assertEqual(_processes.processes_of(_contract.STUDENT_UID), [])
 
 
+# The answer's secret line: its prefix is public (the probe searches for it), the rest only in answer.py.
+SECRET_PREFIX = "xqw-answer-secret:"
+SECRET = SECRET_PREFIX + "b7c1e04f9a2d63e8"
+
+
+class ForkServerTest(SupervisorTestCase):
+    """The runs are forked from the supervisor (one interpreter start per container), before it read
+    anything of the job or the course: nothing of answer.py is in the student run's memory."""
+
+    files = problem(grader="""\
+        from grader_support import gradelib
+        grader = gradelib.Grader()
+        grader.add_test(gradelib.Test(lambda module: print(module.probe()), "probe",
+                                      compare=lambda expected, actual: True))
+        """, answer="# %s\ndef probe():\n    return 'answer'\n" % SECRET)
+
+    # Scans every readable mapping of its own process for the secret line's prefix and reports the
+    # hashes of the 16 characters after each hit (its own copies of the prefix are followed by a quote).
+    MEMORY_SCAN = (
+        "import ctypes, hashlib, re\n"
+        "prefix = ('xqw-answer' + '-secret:').encode()\n"
+        "found = set()\n"
+        "for line in open('/proc/self/maps'):\n"
+        "    fields = line.split()\n"
+        "    if fields[1][0] != 'r' or (len(fields) > 5 and fields[5] in ('[vvar]', '[vsyscall]', '[vvar_vclock]')):\n"
+        "        continue\n"
+        "    start, end = (int(x, 16) for x in fields[0].split('-'))\n"
+        "    data = ctypes.string_at(start, end - start)\n"
+        "    for hit in re.finditer(re.escape(prefix), data):\n"
+        "        found.add(hashlib.sha256(data[hit.end():hit.end() + 16]).hexdigest())\n"
+        "return sorted(found)")
+
+    def test_runs_are_forked_from_the_supervisor_not_new_interpreters(self):
+        run = self.grade("import os, sys\ndef probe():\n"
+                         "    return open('/proc/self/cmdline').read().split(chr(0))[3], sys.argv, "
+                         "os.getppid() == 1 or os.getppid()\n")
+        command, argv, _ = eval(run.outputs[0])
+        self.assertEqual((command, argv), (SUPERVISOR, ["-c"]), run.outputs[0])
+
+    def test_the_student_run_holds_nothing_of_the_answer(self):
+        run = self.grade("def probe():\n" + "".join("    %s\n" % line for line in self.MEMORY_SCAN.splitlines()))
+        secret_hash = hashlib.sha256(SECRET[len(SECRET_PREFIX):].encode()).hexdigest()
+        hashes = eval(run.outputs[0])
+        self.assertIsInstance(hashes, list, run.outputs[0])
+        self.assertNotIn(secret_hash, hashes)
+
+    def test_the_scan_finds_the_secret_where_it_is(self):
+        # The same scan in the answer run, which holds answer.py: proves the probe would see a leak.
+        scan = "def probe():\n" + "".join("    %s\n" % line for line in self.MEMORY_SCAN.splitlines())
+        answer = "# %s\n%s" % (SECRET, scan)
+        workspace = Workspace(problem(grader=self.files["grader.py"], answer=answer))
+        try:
+            run = workspace.grade("def probe():\n    return []\n")
+        finally:
+            workspace.close()
+        self.assertEqual(run.returncode, 0, run.describe())
+        secret_hash = hashlib.sha256(SECRET[len(SECRET_PREFIX):].encode()).hexdigest()
+        self.assertIn(secret_hash, eval(run.result["tests"][0][3]), run.describe())
+
+
 class AbnormalEndTest(SupervisorTestCase):
     files = IsolationTest.files
 
@@ -417,9 +477,16 @@ class JobErrorTest(unittest.TestCase):
         self.assertIn("must run as user 0:0", completed.stderr)
 
 
+def cpu_ticks(pid):
+    """utime + stime of `pid` in clock ticks (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 class WaitForJobTest(SupervisorTestCase):
     """XQW_WAIT_FOR_JOB: the container is started before its job; the watcher delivers it by writing the
-    job directory and sending SIGWINCH."""
+    job directory, then a byte into its FIFO or, where nobody reads the FIFO, SIGWINCH."""
 
     @staticmethod
     def processes_left(uid, seconds=10):
@@ -464,16 +531,64 @@ class WaitForJobTest(SupervisorTestCase):
             process.kill()
         self.assertEqual((run.returncode, run.result and run.result["correct"]), (0, True), run.describe())
 
-    def test_a_job_written_without_a_signal_is_still_found(self):
+    def wait_for_fifo(self, process):
+        """Until the waiting supervisor holds the job directory's FIFO open."""
+        fifo = os.path.join(self.workspace.job, _contract.JOB_READY_FIFO)
+        end = time.monotonic() + 30
+        while not any(os.readlink(os.path.join("/proc/%d/fd" % process.pid, fd)) == fifo
+                      for fd in os.listdir("/proc/%d/fd" % process.pid)):
+            self.assertIsNone(process.poll(), "the supervisor ended while waiting for its job")
+            self.assertLess(time.monotonic(), end, "the supervisor never opened the job directory's FIFO")
+            time.sleep(0.02)
+
+    def test_a_byte_in_the_fifo_delivers_the_job_without_a_signal(self):
+        self.workspace.make_fifo()
         process = self.workspace.start_waiting(60)
         try:
-            self.wait_for_processes(_contract.STUDENT_UID, 1, process)
+            self.wait_for_fifo(process)
             self.workspace.write_job("def add(a, b):\n    return a * b\n")
+            self.assertTrue(self.workspace.wake())
             run = finished(process, timeout=30)
         finally:
             process.kill()
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertEqual((run.result["score"], run.outputs), (0.0, ["6\n", "-1\n"]), run.describe())
+
+    def test_no_wake_up_no_grading(self):
+        # Nothing polls: a job written without a wake-up waits for it. (A window cannot prove "never";
+        # 1.5 s is longer than the former once-a-second look.)
+        self.workspace.make_fifo()
+        process = self.workspace.start_waiting(60)
+        try:
+            self.wait_for_fifo(process)
+            self.workspace.write_job("def add(a, b):\n    return a + b\n")
+            time.sleep(1.5)
+            self.assertIsNone(process.poll(), "graded without a wake-up")
+            self.assertTrue(self.workspace.wake())
+            run = finished(process, timeout=30)
+        finally:
+            process.kill()
+        self.assertEqual((run.returncode, run.result and run.result["correct"]), (0, True), run.describe())
+
+    def test_an_empty_wake_up_does_not_end_the_wait(self):
+        # A writer that opens and closes the FIFO without a byte (end of file): the supervisor keeps
+        # waiting without spinning on it, and the signal still delivers the job.
+        self.workspace.make_fifo()
+        process = self.workspace.start_waiting(60)
+        try:
+            self.wait_for_fifo(process)
+            os.close(os.open(os.path.join(self.workspace.job, _contract.JOB_READY_FIFO), os.O_WRONLY))
+            before = cpu_ticks(process.pid)
+            time.sleep(1.0)
+            self.assertLess(cpu_ticks(process.pid) - before, os.sysconf("SC_CLK_TCK") // 2,
+                            "the supervisor spins on the FIFO's end of file")
+            self.assertIsNone(process.poll(), "an empty wake-up ended the wait")
+            self.workspace.write_job("def add(a, b):\n    return a + b\n")
+            process.send_signal(signal.SIGWINCH)
+            run = finished(process, timeout=30)
+        finally:
+            process.kill()
+        self.assertEqual((run.returncode, run.result and run.result["correct"]), (0, True), run.describe())
 
     def test_a_job_already_there_is_graded_at_once(self):
         self.workspace.write_job("def add(a, b):\n    return a + b\n")
@@ -512,9 +627,6 @@ class WaitForJobTest(SupervisorTestCase):
                 self.assertIn("XQW_WAIT_FOR_JOB must be a positive number of seconds", run.stderr)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class RefusedForksTest(unittest.TestCase):
     """The pids cgroup's count of refused forks, which the usage line carries to the watcher."""
@@ -533,3 +645,7 @@ class RefusedForksTest(unittest.TestCase):
     def test_this_container_has_a_pids_cgroup_to_read(self):
         # run-tests runs in the image like a grading container: the count must be there to be reported.
         self.assertIsInstance(_supervisor.refused_forks(), int)
+
+
+if __name__ == "__main__":
+    unittest.main()

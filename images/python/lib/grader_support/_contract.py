@@ -6,6 +6,9 @@ learns them; keep the two in step.
 
 GRADER_DIR = "/xqw/private/grader"  # problem directory (grader file, answer.py, helpers), read-only
 JOB_DIR = "/xqw/private/job"  # job.json and submission, read-only
+# A FIFO the watcher makes in the job directory of a container started before its job; one byte
+# written into it (after job.json) wakes the waiting supervisor without an engine call.
+JOB_READY_FIFO = "job-ready"
 
 # Users the supervisor (uid 0, only CAP_SETUID/CAP_SETGID) switches to.
 STAFF_UID = STAFF_GID = 10000  # loads the grader, preprocesses, compares; runs answer.py

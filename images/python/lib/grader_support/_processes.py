@@ -52,8 +52,13 @@ class Children:
         return self._exit_status[pid]
 
 
-def spawn(argv, uid, gid, fds, env, oom_score_adj=None, home_prefix=None, niceness=0):
-    """Fork and exec ``argv`` as ``uid``/``gid`` with no supplementary groups.
+def fork_as(entry, uid, gid, fds, env, oom_score_adj=None, home_prefix=None, niceness=0):
+    """Fork a child that runs ``entry()`` as ``uid``/``gid`` (no supplementary groups), then exits.
+
+    The fork server: the child starts from the caller's state, so the caller must hold nothing the child
+    may not see (the supervisor forks before it reads any job or course file). The child then looks like
+    a fresh ``python3 -I -c`` interpreter to the code it runs: default signal handlers, ``env`` as its
+    environment, an empty ``__main__``, ``sys.argv == ["-c"]``; it never returns into the caller's code.
 
     ``niceness`` lowers the child's CPU priority (inherited by everything it starts), so a
     submission that keeps the CPU busy with many processes cannot starve the supervisor and the
@@ -67,28 +72,60 @@ def spawn(argv, uid, gid, fds, env, oom_score_adj=None, home_prefix=None, nicene
     pid = os.fork()
     if pid:
         return pid
+    status = 0
     try:
-        if oom_score_adj is not None:
-            with open("/proc/self/oom_score_adj", "w") as adj:
-                adj.write(str(oom_score_adj))
-        if niceness:
-            os.nice(niceness)
-        _arrange_fds(fds)
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
-        os.umask(0o077)
-        env = dict(env)
-        if home_prefix:
-            env["HOME"] = _make_home(home_prefix)
-            os.chdir(env["HOME"])
-        os.execve(argv[0], argv, env)
-    except BaseException as error:  # the child must never return into the supervisor
+        _drop_to(uid, gid, fds, oom_score_adj, niceness)
+        _look_fresh(env, home_prefix)
+    except BaseException as error:
+        os.write(2, ("xqw-supervisor: cannot start a process as uid %d: %r\n" % (uid, error)).encode())
+        os._exit(127)
+    try:
+        entry()
+    except SystemExit as exit:
+        status = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1
+    except BaseException:
+        status = 1
         try:
-            message = "xqw-supervisor: cannot start %s as uid %d: %r\n" % (argv[-1][:60], uid, error)
-            os.write(2, message.encode())
-        finally:
-            os._exit(127)
+            import traceback
+
+            traceback.print_exc()
+        except BaseException:
+            pass
+    finally:
+        os._exit(status)  # the child must never return into the supervisor
+
+
+def _drop_to(uid, gid, fds, oom_score_adj, niceness):
+    if oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write(str(oom_score_adj))
+    if niceness:
+        os.nice(niceness)
+    _arrange_fds(fds)
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    os.umask(0o077)
+
+
+def _look_fresh(env, home_prefix):
+    """What a new interpreter would have: its own environment, signal handlers and ``__main__``."""
+    import builtins
+
+    for number in (signal.SIGTERM, signal.SIGWINCH, signal.SIGCHLD):
+        signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.set_wakeup_fd(-1)
+    env = dict(env)
+    if home_prefix:
+        env["HOME"] = _make_home(home_prefix)
+        os.chdir(env["HOME"])
+    os.environ.clear()
+    os.environ.update(env)
+    main = type(sys)("__main__")
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    sys.argv = ["-c"]
 
 
 def _arrange_fds(fds):

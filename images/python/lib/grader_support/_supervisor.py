@@ -2,7 +2,10 @@
 
 Runs as PID 1, uid 0, with only CAP_SETUID and CAP_SETGID. It alone reads the
 private mounts (``/xqw/private`` is 0700 root) and alone writes the container's
-stdout. Course code never runs in this process; it runs in fresh interpreters:
+stdout. Course code never runs in this process; it runs in three processes forked
+from it (a fork server: one interpreter start per container) right after the
+grading runtime is imported and before anything of the job or the course is read,
+each under its own uid and with only its own pipes:
 
 * staff process (staff uid): loads the grader; input checks, preprocessing,
   and later the comparisons (``_staff``);
@@ -18,14 +21,17 @@ When this process exits the container ends, and with it anything left.
 
 Started with ``XQW_WAIT_FOR_JOB=<seconds>`` (image label
 ``org.openedx.xqueue-watcher.job-signal``), the container is started before its
-submission exists: the reaper and the three interpreters start at once and wait,
+submission exists: the reaper and the three processes start at once and wait,
 and the watcher delivers the job by writing the job directory (``job.json``
-last, by rename) and sending SIGWINCH. Grading time counts from that signal.
+last, by rename) and then writing a byte into the job directory's FIFO
+``job-ready`` (no engine call) or, where the FIFO cannot reach the container
+(a runtime such as gVisor), sending SIGWINCH. Grading time counts from then.
 
 Exit status 0 means stdout holds the result; 2 means the job or the container
 set-up is unusable (reason on stderr); 3 means no job arrived in the waiting time.
 """
 
+import gc
 import json
 import os
 import select
@@ -33,9 +39,10 @@ import signal
 import sys
 import time
 
-from grader_support import _contract, _files, _outcome, _processes, _wire
+# _runner and _staff are imported here, before any fork, so the processes forked from this one start
+# with the grading runtime already loaded.
+from grader_support import _contract, _files, _outcome, _processes, _runner, _staff, _wire
 
-_CHILD_CODE = "from grader_support.%s import main; main()"
 _STAFF_REPLY_LIMIT = 1 << 31
 _STUDENT_REPORT_BASE_LIMIT = 4 << 20
 _STUDENT_REPORT_PER_TEST = 64 << 10
@@ -77,8 +84,9 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
     crew = Crew()
     try:
+        # Forked before anything of the job or the course is read, so no run can find it in its memory.
+        crew.start()
         if waiting is not None:
-            crew.start()
             if not wait_for_job(job_dir, waiting):
                 _processes.log("no job arrived within %gs; exiting unused" % waiting)
                 return NO_JOB_ARRIVED
@@ -126,15 +134,17 @@ def _waiting_time(setting):
 
 
 def wait_for_job(job_dir, seconds):
-    """True once job.json is in `job_dir` (the watcher renames it into place, then sends JOB_SIGNAL);
-    False after `seconds` without it.
+    """True once job.json is in `job_dir`; False after `seconds` without it. Sleeps until woken.
 
-    The handler is set before the first look, so a signal sent before it was set (and ignored) finds
-    the file already there; one look a second covers a signal lost any other way.
+    The watcher renames job.json into place, then writes a byte into the job directory's FIFO
+    (JOB_READY_FIFO) or, when nobody reads the FIFO (it cannot reach this container under some
+    runtimes, or this process had not opened it yet), sends JOB_SIGNAL. The FIFO is opened and the
+    handler set before the first look, so a wake-up sent before either finds the file already there.
     """
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     previous_fd = signal.set_wakeup_fd(wake_write)
     previous_handler = signal.signal(JOB_SIGNAL, lambda *_: None)
+    fifo = _open_fifo(os.path.join(job_dir, _contract.JOB_READY_FIFO))
     job_file = os.path.join(job_dir, "job.json")
     end = time.monotonic() + seconds
     try:
@@ -142,15 +152,32 @@ def wait_for_job(job_dir, seconds):
             left = end - time.monotonic()
             if left <= 0:
                 return False
-            if select.select([wake_read], [], [], min(left, 1.0))[0]:
+            watched = [wake_read] if fifo is None else [wake_read, fifo]
+            ready = select.select(watched, [], [], left)[0]
+            if wake_read in ready:
                 while _drain(wake_read):
                     pass
+            if fifo is not None and fifo in ready:
+                # One wake-up per container: after it (or an end of file) only the signal is awaited.
+                _drain(fifo)
+                os.close(fifo)
+                fifo = None
         return True
     finally:
         signal.signal(JOB_SIGNAL, previous_handler)
         signal.set_wakeup_fd(previous_fd)
-        os.close(wake_read)
-        os.close(wake_write)
+        for fd in (wake_read, wake_write, fifo):
+            if fd is not None:
+                os.close(fd)
+
+
+def _open_fifo(path):
+    """The read end of the job directory's FIFO, or None where there is none or it cannot be opened
+    (an older watcher makes none; gVisor refuses a host FIFO): the signal then wakes us."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def _drain(fd):
@@ -499,8 +526,8 @@ class Grading:
 
 
 class Crew:
-    """The reaper and the three fresh interpreters of one grading: started when the job is known, or
-    before it arrives when the container waits for its job. Each interpreter waits for its request."""
+    """The reaper and the three processes of one grading, forked from the supervisor before it reads
+    the job (and before the job arrives when the container waits for it). Each waits for its request."""
 
     def __init__(self):
         self.children = _processes.Children()
@@ -511,14 +538,16 @@ class Crew:
     def start(self):
         """(staff, answer run, student run), starting them on first use."""
         if self._members is None:
+            # Objects alive now are never collected in the children, so their pages stay shared.
+            gc.freeze()
             self.reaper = _processes.Reaper(_contract.STUDENT_UID, _contract.REAPER_UID,
                                             _contract.REAPER_GID, self.children)
-            self._members = (self._start("_staff", _contract.STAFF_UID, "staff"),
-                             self._start("_runner", _contract.STAFF_UID, "staff"),
-                             self._start("_runner", _contract.STUDENT_UID, "student"))
+            self._members = (self._start(_staff.main, _contract.STAFF_UID, "staff"),
+                             self._start(_runner.main, _contract.STAFF_UID, "staff"),
+                             self._start(_runner.main, _contract.STUDENT_UID, "student"))
         return self._members
 
-    def _start(self, module, uid, role):
+    def _start(self, entry, uid, role):
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         null = os.open(os.devnull, os.O_RDWR)
@@ -532,9 +561,8 @@ class Crew:
         env.pop(WAIT_FOR_JOB_ENV, None)
         env.update({"TMPDIR": "/tmp", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
                     "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
-        argv = [sys.executable, "-I", "-B", "-c", _CHILD_CODE % module]
-        pid = _processes.spawn(argv, uid, uid, fds, env, oom_score_adj=oom,
-                               home_prefix="/tmp/xqw-%s-" % role, niceness=niceness)
+        pid = _processes.fork_as(entry, uid, uid, fds, env, oom_score_adj=oom,
+                                 home_prefix="/tmp/xqw-%s-" % role, niceness=niceness)
         self.children.track(pid)
         for fd in (request_read, reply_write, null):
             os.close(fd)
