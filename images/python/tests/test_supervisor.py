@@ -477,6 +477,17 @@ class JobErrorTest(unittest.TestCase):
         self.assertIn("must run as user 0:0", completed.stderr)
 
 
+def open_files(pid):
+    """What `pid`'s descriptors point at now (descriptors closed while looking are skipped)."""
+    found = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            found.add(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except OSError:
+            continue
+    return found
+
+
 def cpu_ticks(pid):
     """utime + stime of `pid` in clock ticks (/proc/PID/stat)."""
     with open("/proc/%d/stat" % pid) as stat:
@@ -535,8 +546,7 @@ class WaitForJobTest(SupervisorTestCase):
         """Until the waiting supervisor holds the job directory's FIFO open."""
         fifo = os.path.join(self.workspace.job, _contract.JOB_READY_FIFO)
         end = time.monotonic() + 30
-        while not any(os.readlink(os.path.join("/proc/%d/fd" % process.pid, fd)) == fifo
-                      for fd in os.listdir("/proc/%d/fd" % process.pid)):
+        while fifo not in open_files(process.pid):
             self.assertIsNone(process.poll(), "the supervisor ended while waiting for its job")
             self.assertLess(time.monotonic(), end, "the supervisor never opened the job directory's FIFO")
             time.sleep(0.02)
