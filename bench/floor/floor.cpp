@@ -57,9 +57,9 @@ std::string job_dir_name(const FloorJob& job) { return "bench-job-" + container_
 }  // namespace
 
 std::optional<FloorMode> parse_floor_mode(std::string_view text) {
-  if (text == "api") return FloorMode::Api;
-  if (text == "grader") return FloorMode::Grader;
-  if (text == "docker-run") return FloorMode::DockerRun;
+  for (const auto mode : kFloorModes) {
+    if (text == to_string(mode)) return mode;
+  }
   return std::nullopt;
 }
 
@@ -71,8 +71,33 @@ std::string_view to_string(FloorMode mode) {
       return "grader";
     case FloorMode::DockerRun:
       return "docker-run";
+    case FloorMode::TrueProgram:
+      return "true";
+    case FloorMode::OneInterpreter:
+      return "one-interpreter";
   }
   return "unknown";
+}
+
+docker::ContainerSpec floor_spec(FloorMode mode, docker::ContainerSpec api_spec,
+                                 const grading::ImageContract& contract) {
+  switch (mode) {
+    case FloorMode::TrueProgram:
+      api_spec.entrypoint = std::vector<std::string>{"/bin/true"};
+      api_spec.cmd.clear();
+      break;
+    case FloorMode::OneInterpreter:
+      // As the image's own entrypoint starts its interpreters: isolated, no bytecode written.
+      api_spec.entrypoint =
+          std::vector<std::string>{"python3", "-I", "-B", "-c", std::string(one_interpreter_script())};
+      api_spec.cmd = {contract.grader_dir, contract.job_dir};
+      break;
+    case FloorMode::Api:
+    case FloorMode::Grader:
+    case FloorMode::DockerRun:
+      break;
+  }
+  return api_spec;
 }
 
 std::vector<FloorJob> parse_jobs(const nlohmann::json& list) {
@@ -208,7 +233,9 @@ FloorRunner::FloorRunner(docker::Client& engine, grading::QueueGrading queue, gr
 JobRecord FloorRunner::run(FloorMode mode, const FloorJob& job) {
   switch (mode) {
     case FloorMode::Api:
-      return run_api(job);
+    case FloorMode::TrueProgram:
+    case FloorMode::OneInterpreter:
+      return run_engine_calls(mode, job);
     case FloorMode::Grader:
       return run_grader(job);
     case FloorMode::DockerRun:
@@ -240,13 +267,14 @@ void prepare(const grading::QueueGrading& queue, const grading::ImageContract& c
 
 }  // namespace
 
-JobRecord FloorRunner::run_api(const FloorJob& job) {
+JobRecord FloorRunner::run_engine_calls(FloorMode mode, const FloorJob& job) {
   JobRecord record{.submission_id = job.submission_id, .kind = job.kind, .begin_unix_us = unix_now_us()};
   const auto started = Clock::now();
   Prepared prepared{.job = grade_job(queue_.queue, job)};
   try {
     auto phase = Clock::now();
     prepare(queue_, contract_, job, prepared.job, prepared.dir, prepared.spec);
+    prepared.spec = floor_spec(mode, std::move(prepared.spec), contract_);
     record.phases_us.emplace_back("prepare", us_since(phase));
 
     phase = Clock::now();

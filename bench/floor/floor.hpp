@@ -1,6 +1,8 @@
-// bench/floor: the benchmark's floor — the same jobs, the same container spec and image, run one after
-// another without XQueue: straight through the Engine API, through the watcher's ContainerGrader, or
-// with `docker run --rm` from the CLI. bench/run compares the watcher against these.
+// bench/floor: the benchmark's floor — the same jobs, the same container spec and image, run without
+// XQueue (one at a time, or a few at once): straight through the Engine API, through the watcher's
+// ContainerGrader, or with `docker run --rm` from the CLI; and two references in the same container: the
+// engine's own cost (/bin/true) and the grading done by one python3 process. bench/run compares the watcher
+// against these.
 #pragma once
 
 #include <chrono>
@@ -22,9 +24,29 @@ enum class FloorMode {
   Api,        // create, start, wait, read output, remove: the fewest engine calls that grade a job
   Grader,     // grading::ContainerGrader::grade: the watcher's own path minus XQueue
   DockerRun,  // `docker run --rm` with flags equivalent to the spec, killed at the deadline
+  // The api floor's calls and container with /bin/true as its program: what the engine alone costs per
+  // container. It grades nothing, so it has no score.
+  TrueProgram,
+  // The api floor's calls and container with one python3 running the grader, the answer and the submission
+  // in-process (one_interpreter.py): the reference grading costs when the interpreter is paid once.
+  OneInterpreter,
 };
+// The names bench/run passes: api, grader, docker-run, true, one-interpreter.
 std::optional<FloorMode> parse_floor_mode(std::string_view text);
 std::string_view to_string(FloorMode mode);
+// Every mode, in the order above (for --help and the tests).
+inline constexpr FloorMode kFloorModes[] = {FloorMode::Api, FloorMode::Grader, FloorMode::DockerRun,
+                                            FloorMode::TrueProgram, FloorMode::OneInterpreter};
+
+// bench/floor/one_interpreter.py, embedded at build time (bench/CMakeLists.txt): run with `python3 -c`.
+std::string_view one_interpreter_script();
+
+// The container a mode driven through the api floor's calls runs for a job (pure). `api_spec` is the api
+// floor's (grading::container_spec: limits, mounts, user, labels); the true floor and the one-interpreter
+// reference change only its program (entrypoint and cmd), so the engine does the same work for each.
+// The one-interpreter program is told the image's grader and job directories as its arguments.
+docker::ContainerSpec floor_spec(FloorMode mode, docker::ContainerSpec api_spec,
+                                 const grading::ImageContract& contract);
 
 // One job as bench/run writes it: the same fields the stand-in serves the watcher.
 struct FloorJob {
@@ -69,7 +91,8 @@ struct JobRecord {
 };
 nlohmann::json to_json(const JobRecord& record);
 
-// Runs jobs one at a time in one mode; every container it makes is removed before run() returns.
+// Runs jobs in one mode, one per run() call; every container it makes is removed before run() returns.
+// One runner per thread: it drives its own engine connection.
 class FloorRunner {
  public:
   FloorRunner(docker::Client& engine, grading::QueueGrading queue, grading::ImageContract contract,
@@ -79,7 +102,8 @@ class FloorRunner {
 
  private:
   struct Prepared;
-  JobRecord run_api(const FloorJob& job);
+  // The api floor's engine calls on the container floor_spec(mode, ...) gives.
+  JobRecord run_engine_calls(FloorMode mode, const FloorJob& job);
   JobRecord run_grader(const FloorJob& job);
   JobRecord run_docker_cli(const FloorJob& job);
 

@@ -1,5 +1,6 @@
 // The floor driver's pure parts: `docker run` flags equivalent to the API's create body, the job list,
-// the score in a grader's stdout, and the GradeJob the watcher would build for the same job.
+// the score in a grader's stdout, the GradeJob the watcher would build for the same job, and the true
+// floor's and one-interpreter reference's containers.
 #include "floor/floor.hpp"
 
 #include <gmock/gmock.h>
@@ -188,10 +189,60 @@ TEST(GradeJob, IsWhatTheWatcherBuildsFromTheSameSubmission) {
 }
 
 TEST(FloorMode, ParsesTheNamesBenchRunPasses) {
-  for (auto mode : {FloorMode::Api, FloorMode::Grader, FloorMode::DockerRun}) {
+  for (auto mode : kFloorModes) {
     EXPECT_EQ(parse_floor_mode(to_string(mode)), mode);
   }
+  EXPECT_EQ(parse_floor_mode("true"), FloorMode::TrueProgram);
+  EXPECT_EQ(parse_floor_mode("one-interpreter"), FloorMode::OneInterpreter);
   EXPECT_EQ(parse_floor_mode("cli"), std::nullopt);
+  EXPECT_EQ(parse_floor_mode(""), std::nullopt);
+}
+
+grading::ImageContract python_image_contract() {
+  return {.grader_dir = "/xqw/private/grader", .job_dir = "/xqw/private/job", .setuid_supervisor = true};
+}
+
+// The create body without the program: what must stay the api floor's for a reference to be comparable.
+nlohmann::json body_without_program(const docker::ContainerSpec& spec) {
+  auto body = docker::create_body(spec);
+  body.erase("Entrypoint");
+  body.erase("Cmd");
+  return body;
+}
+
+TEST(FloorSpec, TheApiFloorsModesKeepItsContainer) {
+  for (auto mode : {FloorMode::Api, FloorMode::Grader, FloorMode::DockerRun}) {
+    EXPECT_EQ(docker::create_body(floor_spec(mode, full_spec(), python_image_contract())),
+              docker::create_body(full_spec()))
+        << to_string(mode);
+  }
+}
+
+TEST(FloorSpec, TheTrueFloorChangesOnlyTheProgram) {
+  const auto spec = floor_spec(FloorMode::TrueProgram, full_spec(), python_image_contract());
+  EXPECT_EQ(body_without_program(spec), body_without_program(full_spec()));
+  ASSERT_TRUE(spec.entrypoint.has_value());
+  EXPECT_THAT(*spec.entrypoint, ElementsAre("/bin/true"));
+  EXPECT_TRUE(spec.cmd.empty());
+  EXPECT_FALSE(docker::create_body(spec).contains("Cmd"));
+}
+
+TEST(FloorSpec, TheOneInterpreterReferenceChangesOnlyTheProgram) {
+  const auto spec = floor_spec(FloorMode::OneInterpreter, full_spec(), python_image_contract());
+  EXPECT_EQ(body_without_program(spec), body_without_program(full_spec()));
+  ASSERT_TRUE(spec.entrypoint.has_value());
+  EXPECT_THAT(*spec.entrypoint,
+              ElementsAre("python3", "-I", "-B", "-c", std::string(one_interpreter_script())));
+  // The image's labelled directories, where the api floor's spec mounts the grader and the job.
+  EXPECT_THAT(spec.cmd, ElementsAre("/xqw/private/grader", "/xqw/private/job"));
+}
+
+TEST(OneInterpreterScript, IsTheWholePythonFileCompiledIn) {
+  const auto script = one_interpreter_script();
+  EXPECT_THAT(std::string(script), HasSubstr("from grader_support import"));
+  EXPECT_THAT(std::string(script), HasSubstr("gradelib.rand"));
+  EXPECT_THAT(std::string(script),
+              HasSubstr("if __name__ == \"__main__\":\n    sys.exit(main(sys.argv[1:]))"));
 }
 
 }  // namespace

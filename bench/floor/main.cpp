@@ -1,11 +1,15 @@
-// xqw-bench-floor: runs bench/run's job list one job at a time through one floor mode, with the queue's
-// container spec from the same config root the watcher uses, and prints one JSON line per job.
+// xqw-bench-floor: runs bench/run's job list through one floor mode, up to --concurrency jobs at once, with
+// the queue's container spec from the same config root the watcher uses, and prints one JSON line per job
+// (in the order the jobs end).
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "floor/floor.hpp"
 
@@ -28,8 +32,57 @@ std::vector<bench::FloorJob> read_jobs(const std::string& path) {
   return bench::parse_jobs(parsed);
 }
 
+// What the worker threads share: the jobs, the next one to take, and stdout.
+struct Work {
+  const std::vector<bench::FloorJob>& jobs;
+  bench::FloorMode mode;
+  std::atomic<std::size_t> next{0};
+  std::atomic<int> failures{0};
+  std::mutex output;
+
+  // Whole lines only: several workers print at once.
+  void print(const nlohmann::json& line) {
+    const auto text = line.dump() + "\n";
+    const std::lock_guard lock(output);
+    std::cout << text << std::flush;
+  }
+
+  void fail(const bench::FloorJob& job, const std::string& reason) {
+    ++failures;
+    print({{"submission_id", job.submission_id}, {"kind", job.kind}, {"error", reason}});
+  }
+};
+
+// One worker: its own engine connection and runner, jobs taken from the shared index until none is left.
+void run_worker(Work& shared, const std::string& socket, const grading::QueueGrading& settings,
+                const grading::ImageContract& contract, const std::string& docker_cli) {
+  docker::Client engine(socket);
+  bench::FloorRunner runner(engine, settings, contract, docker_cli);
+  for (auto index = shared.next++; index < shared.jobs.size(); index = shared.next++) {
+    const auto& job = shared.jobs[index];
+    try {
+      shared.print(bench::to_json(runner.run(shared.mode, job)));
+    } catch (const std::exception& error) {
+      shared.fail(job, error.what());
+    }
+  }
+}
+
+// A worker that cannot start leaves its share to the others (bench/run counts any job left as lost).
+void worker_thread(Work& shared, const std::string& socket, const grading::QueueGrading& settings,
+                   const grading::ImageContract& contract, const std::string& docker_cli) {
+  try {
+    run_worker(shared, socket, settings, contract, docker_cli);
+  } catch (const std::exception& error) {
+    ++shared.failures;
+    const std::lock_guard lock(shared.output);
+    std::cerr << "xqw-bench-floor: a worker stopped: " << error.what() << std::endl;
+  }
+}
+
 int run(const std::string& config_root, const std::string& queue_name, bench::FloorMode mode,
-        const std::string& jobs_path, const std::string& watcher_id, const std::string& docker_cli) {
+        const std::string& jobs_path, const std::string& watcher_id, const std::string& docker_cli,
+        int concurrency) {
   const auto loaded = config::load_config_root(config_root);
   if (!loaded.ok()) {
     for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
@@ -37,26 +90,20 @@ int run(const std::string& config_root, const std::string& queue_name, bench::Fl
   }
   const auto& queue = find_queue(*loaded.config, queue_name);
   const auto jobs = read_jobs(jobs_path);
-  docker::Client engine(loaded.config->manager.docker_socket);
-  const auto image = engine.ensure_image(queue.image, queue.pull_policy);
-  bench::FloorRunner runner(engine, bench::queue_grading(loaded.config->manager, queue, watcher_id),
-                            grading::image_contract(image), docker_cli);
-  int failures = 0;
-  for (const auto& job : jobs) {
-    try {
-      std::cout << bench::to_json(runner.run(mode, job)).dump() << std::endl;
-    } catch (const std::exception& error) {
-      ++failures;
-      std::cout << nlohmann::json{{"submission_id", job.submission_id},
-                                  {"kind", job.kind},
-                                  {"error", error.what()}}
-                       .dump()
-                << std::endl;
+  const auto& socket = loaded.config->manager.docker_socket;
+  docker::Client engine(socket);
+  const auto contract = grading::image_contract(engine.ensure_image(queue.image, queue.pull_policy));
+  const auto settings = bench::queue_grading(loaded.config->manager, queue, watcher_id);
+  Work shared{.jobs = jobs, .mode = mode};
+  {
+    std::vector<std::jthread> workers;
+    for (int i = 0; i < concurrency; ++i) {
+      workers.emplace_back([&] { worker_thread(shared, socket, settings, contract, docker_cli); });
     }
-  }
+  }  // joined here
   // Nothing of ours may outlive the run, whatever happened above.
   engine.remove_by_label(grading::orphan_filter(watcher_id));
-  return failures == 0 ? 0 : 1;
+  return shared.failures == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -65,10 +112,16 @@ int main(int argc, char** argv) {
   CLI::App app{"xqw-bench-floor: the benchmark's floor (the watcher's container path without XQueue)"};
   std::string config_root, queue, mode_name = "api", jobs, watcher_id = "xqw-bench-floor",
                                   docker_cli = "docker";
+  int concurrency = 1;
   app.add_option("-d,--config-root", config_root, "config root (as the watcher's -d)")->required();
   app.add_option("--queue", queue, "queue whose limits, image and grader_root apply")->required();
-  app.add_option("--mode", mode_name, "api, grader or docker-run")
-      ->check(CLI::IsMember({"api", "grader", "docker-run"}))
+  std::vector<std::string> mode_names;
+  for (const auto mode : bench::kFloorModes) mode_names.emplace_back(bench::to_string(mode));
+  app.add_option("--mode", mode_name, "api, grader, docker-run, true or one-interpreter")
+      ->check(CLI::IsMember(mode_names))
+      ->capture_default_str();
+  app.add_option("--concurrency", concurrency, "jobs run at once, each worker with its own engine connection")
+      ->check(CLI::Range(1, 256))
       ->capture_default_str();
   app.add_option("--jobs", jobs, "job list (JSON array) written by bench/run")->required();
   app.add_option("--watcher-id", watcher_id, "label value on every container (for events and clean-up)")
@@ -79,7 +132,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("xqw-bench-floor"));
   spdlog::set_level(spdlog::level::warn);
   try {
-    return run(config_root, queue, *bench::parse_floor_mode(mode_name), jobs, watcher_id, docker_cli);
+    return run(config_root, queue, *bench::parse_floor_mode(mode_name), jobs, watcher_id, docker_cli,
+               concurrency);
   } catch (const std::exception& error) {
     std::cerr << "xqw-bench-floor: " << error.what() << "\n";
     return 2;

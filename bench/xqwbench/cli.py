@@ -15,12 +15,13 @@ from typing import Dict, List, Optional
 from . import procfs, report
 from .configroot import check_config, precreate_supported, write_config_root
 from .engine import Engine, EngineError
-from .jobs import build_jobs, flood_jobs
+from .jobs import EXERCISES, build_jobs, flood_jobs
 from .runs import BenchError, RunResult, Standin, pooled, run_floor, run_flood, run_idle, run_watcher, watcher_env
 
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_IMAGE = "xqueue-watcher/python-grader:latest"
-FLOORS = ("api", "grader", "docker-run")
+FLOORS = ("api", "grader", "docker-run", "true", "one-interpreter")
+DEFAULT_FLOORS = ("api", "grader", "docker-run")
 DEFAULT_STDERR_CAP = 256 * 1024  # config::Limits' stderr default; the bench leaves it unchanged
 
 
@@ -37,11 +38,18 @@ def parse_args(argv):
     parser.add_argument("--timeout", default="5s", help="the queues' limits.timeout (default 5s)")
     parser.add_argument("--runtime", default="", help="the queues' limits.runtime, e.g. runsc (default: engine's)")
     parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"grader image (default {DEFAULT_IMAGE})")
+    parser.add_argument("--exercise", choices=tuple(EXERCISES), default="demo",
+                        help="the exercise set whose samples are queued: demo (examples/demo-course, seven "
+                             "exercises) or trivial (bench/trivial-course, one five-test double(x)); the "
+                             "specials are written for the same set (default demo)")
     parser.add_argument("--no-specials", action="store_true",
                         help="leave out the time-out, memory and 200 MB output submissions")
-    parser.add_argument("--floors", default=",".join(FLOORS),
-                        help="floors to measure, comma-separated: api, grader, docker-run, or none "
-                             "(default all three)")
+    parser.add_argument("--floors", default=",".join(DEFAULT_FLOORS),
+                        help="floors to measure, comma-separated: api, grader, docker-run, true (the api "
+                             "floor's container running /bin/true), one-interpreter (the same container "
+                             "grading in one python3), or none (default api,grader,docker-run)")
+    parser.add_argument("--floor-concurrency", type=int, default=1, metavar="K",
+                        help="jobs every floor runs at once, each on its own engine connection (default 1)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="repetitions of watcher + floors, alternating which goes first; ratio lines are "
                              "medians over them (default 1)")
@@ -75,7 +83,7 @@ def parse_args(argv):
     for floor in args.floors:
         if floor not in FLOORS:
             parser.error(f"unknown floor '{floor}' (choose from {', '.join(FLOORS)}, or none)")
-    for name in ("n", "connections", "queues", "idle_queues", "flood_connections", "repeat"):
+    for name in ("n", "connections", "queues", "idle_queues", "flood_connections", "repeat", "floor_concurrency"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -121,14 +129,15 @@ PRECREATE_VALUES = {"on": True, "started": "started", "created": "created", "off
 
 
 def headline(args, machine: dict, load: float, precreate_note: str) -> list:
-    mix = f"{args.n} submissions of examples/demo-course"
+    mix = f"{args.n} submissions of {EXERCISES[args.exercise].course}"
     if args.specials:
         mix += " (samples in turn + one time-out, one memory hog, one 200 MB output)"
     return [
         f"xqueue-watcher benchmark: {mix}",
         f"watcher: {args.queues} queue(s) x {args.connections} connection(s), poll_interval {args.poll_interval:g}s, "
         f"limits.timeout {args.timeout}, runtime {args.runtime or machine['default_runtime']}, "
-        f"precreate {precreate_note}; XQueue stand-in with Nagle {'on' if args.standin_nagle else 'off'}",
+        f"precreate {precreate_note}; XQueue stand-in with Nagle {'on' if args.standin_nagle else 'off'}; "
+        f"floors {args.floor_concurrency} job(s) at once",
         f"machine: {os.cpu_count()} CPUs, Linux {platform.release()}, Docker {machine['version']} "
         f"(cgroup v{machine['cgroup_version']}, {machine['storage_driver']}); "
         f"busy before the run: {load:.2f} cores (shared machine)",
@@ -166,10 +175,18 @@ class Bench:
     watcher_binary: str = ""
     driver: str = ""
     standin: Optional[Standin] = None
-    course: str = os.path.realpath(os.path.join(SOURCE_DIR, "examples", "demo-course"))
+    course: str = ""  # the exercise set's course directory (set from --exercise)
     flood_course: str = os.path.realpath(os.path.join(SOURCE_DIR, "bench", "flood-course"))
     stall_s: float = 120.0
     ids: List[str] = dataclasses.field(default_factory=list)  # every watcher id used: cleaned up at the end
+
+    def __post_init__(self):
+        if not self.course:
+            self.course = os.path.realpath(os.path.join(SOURCE_DIR, EXERCISES[self.args.exercise].course))
+
+    def jobs(self) -> list:
+        """A fresh copy of the submissions every runner grades."""
+        return build_jobs(self.course, self.args.n, self.args.specials, EXERCISES[self.args.exercise].specials)
 
     def new_id(self, name: str) -> str:
         self.ids.append(f"bench-{self.run_id}-{name}")
@@ -206,7 +223,7 @@ def run_all(bench: Bench) -> List[str]:
         raise BenchError(f"image {args.image} is missing (scripts/images builds it)")
     note = precreate_note(args, bench.watcher_binary, bench.scratch)
     try:
-        build_jobs(bench.course, args.n, args.specials)  # refuses an impossible mix before anything starts
+        bench.jobs()  # refuses an impossible mix before anything starts
     except ValueError as error:
         raise BenchError(str(error)) from None
     timeout_s = parse_seconds(args.timeout)
@@ -236,7 +253,7 @@ def run_all(bench: Bench) -> List[str]:
         lines += [f"{run.name}: score mismatch: {k}" for k in run.mismatched_kinds()]
     values = report.median_lines([report.comparisons(r["watcher"], {m: r[m] for m in args.floors}, args.scale)
                                   for r in repetitions])
-    values.update(report.totals(watcher, idle, flood))
+    values.update(report.totals(watcher, idle, flood, [floors[m] for m in args.floors]))
     heading = "ratios:" if args.repeat == 1 else f"ratios (medians over {args.repeat} repetitions):"
     lines += ["", heading] + report.ratio_lines(values)
     if args.json:
@@ -245,10 +262,10 @@ def run_all(bench: Bench) -> List[str]:
 
 
 def measure(bench: Bench, rep: int, root: str, queues: List[str]) -> Dict[str, RunResult]:
-    """One repetition: the watcher drains fresh copies of the jobs, each floor runs them one at a time.
-    Odd repetitions run the floors first, so neither side always gets the warmer machine."""
+    """One repetition: the watcher drains fresh copies of the jobs, each floor runs them (--floor-concurrency
+    at once). Odd repetitions run the floors first, so neither side always gets the warmer machine."""
     args = bench.args
-    jobs = build_jobs(bench.course, args.n, args.specials)
+    jobs = bench.jobs()
     floor_jobs = jobs[: args.floor_n] if args.floor_n else jobs
 
     def watcher_run():
@@ -257,9 +274,10 @@ def measure(bench: Bench, rep: int, root: str, queues: List[str]) -> Dict[str, R
                            jobs, queues, bench.stall_s, track_rss=args.scale)
 
     def floor_run(mode):
-        print(f"bench: floor '{mode}' running {len(floor_jobs)} jobs one at a time ...", file=sys.stderr)
+        at_once = "one at a time" if args.floor_concurrency == 1 else f"{args.floor_concurrency} at a time"
+        print(f"bench: floor '{mode}' running {len(floor_jobs)} jobs {at_once} ...", file=sys.stderr)
         return run_floor(bench.driver, bench.engine, mode, root, queues[0], floor_jobs, bench.scratch,
-                         bench.new_id(f"{rep}-{mode}"))
+                         bench.new_id(f"{rep}-{mode}"), args.floor_concurrency)
 
     runs = {}
     if rep % 2 == 0:

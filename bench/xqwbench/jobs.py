@@ -1,5 +1,9 @@
-"""The submissions every run grades: the demo course's samples (right, wrong, error) in turn, plus one
-each of a time-out, a memory hog and 200 MB of output."""
+"""The submissions every run grades: the exercise set's samples (right, wrong, error) in turn, plus one
+each of a time-out, a memory hog and 200 MB of output written for the same set's graders.
+
+Two exercise sets (`bench/run --exercise`): `demo`, the seven exercises of examples/demo-course, and
+`trivial`, bench/trivial-course's one five-test `double(x)` exercise, where a container's cost is mostly
+the engine's and the interpreters' start rather than the grading."""
 import dataclasses
 import json
 import os
@@ -9,7 +13,8 @@ from typing import Dict, List, Optional
 # (scripts/demo uses it too), and seeded exercises (05, 07) only match them with it.
 SEED = 1
 
-# Student code that hits each limit. Each passes its exercise's input checks, so it really runs.
+# Student code that hits each limit (grader relative to the course root, code). Each passes its exercise's
+# input checks, so it really runs.
 SPECIALS: Dict[str, tuple] = {
     "timeout": ("01-average/grader.py",
                 "def average(numbers):\n    while True:\n        pass\n"),
@@ -19,6 +24,29 @@ SPECIALS: Dict[str, tuple] = {
     "output": ("02-rectangle-script/grader.py",
                "import sys\nline = 'x' * 1023 + '\\n'\nfor _ in range(200 * 1024):\n"
                "    sys.stdout.write(line)\nprint(width * height)\n"),
+}
+# The same three for bench/trivial-course: its only exercise is `double(x)`. The output one prints its
+# 200 MB once, when the module is loaded, as the demo's script does.
+TRIVIAL_SPECIALS: Dict[str, tuple] = {
+    "timeout": ("double/grader.py", "def double(x):\n    while True:\n        pass\n"),
+    "memory": ("double/grader.py",
+               "def double(x):\n    hoard = []\n    while True:\n        hoard.append('x' * (32 << 20))\n"),
+    "output": ("double/grader.py",
+               "import sys\nline = 'x' * 1023 + '\\n'\nfor _ in range(200 * 1024):\n    sys.stdout.write(line)\n\n\n"
+               "def double(x):\n    return x * 2\n"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Exercises:
+    """An exercise set: its course (relative to the source tree) and the specials written for it."""
+    course: str
+    specials: Dict[str, tuple]
+
+
+EXERCISES: Dict[str, Exercises] = {
+    "demo": Exercises("examples/demo-course", SPECIALS),
+    "trivial": Exercises("bench/trivial-course", TRIVIAL_SPECIALS),
 }
 
 
@@ -55,8 +83,12 @@ def special_positions(n: int, count: int) -> List[int]:
     return [round((k + 1) * n / (count + 1)) for k in range(count)]
 
 
-def build_jobs(course_dir: str, n: int, specials: bool = True) -> List[Job]:
-    special_kinds = list(SPECIALS) if specials else []
+def build_jobs(course_dir: str, n: int, specials: bool = True,
+               special_code: Optional[Dict[str, tuple]] = None) -> List[Job]:
+    """`n` jobs: the course's samples in turn, with the specials (`special_code`, default the demo course's)
+    spread among them unless `specials` is false."""
+    special_code = SPECIALS if special_code is None else special_code
+    special_kinds = list(special_code) if specials else []
     if n < len(special_kinds) + 1:
         raise ValueError(f"{n} submissions cannot hold the {len(special_kinds)} special ones and a graded one "
                          "(use more, or --no-specials)")
@@ -66,7 +98,7 @@ def build_jobs(course_dir: str, n: int, specials: bool = True) -> List[Job]:
     for index in range(n):
         seed = SEED
         if index in positions:
-            grader, code = SPECIALS[positions[index]]
+            grader, code = special_code[positions[index]]
             jobs.append(Job(index, positions[index], grader, code, seed, None))
             continue
         kind, grader, path, score = samples[normal % len(samples)]

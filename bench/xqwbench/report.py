@@ -3,7 +3,7 @@ import re
 from typing import Dict, List, Optional, Sequence
 
 from .runs import FloodResult, IdleResult, RunResult
-from .stats import hundred_blocks, median, percentile, ratio
+from .stats import hundred_blocks, median, percentile, ratio, ratio_over_floor
 
 # Engine-event phases of one container, in order, with the report's names. "run" is when the container
 # began on the job: its start, or its job signal when it was started before the submission (pre-start).
@@ -199,6 +199,7 @@ def comparisons(watcher: RunResult, floors: Dict[str, RunResult], scale: bool = 
         out["throughput_vs_api_floor"] = ratio(w["throughput_per_s"], f["throughput_per_s"])
         out["machine_cpu_per_submission_vs_api_floor"] = ratio(w["machine_cpu_per_submission_s"],
                                                               f["machine_cpu_per_submission_s"])
+    out.update(reference_comparisons(w, floors))
     # 1.0: every core busy, so more connections cannot add throughput (the CPU ceiling).
     out["watcher_machine_busy_fraction"] = w["machine_busy_fraction"]
     out["p50_result_to_next_pull_ms"] = ms(median(result_to_next_pull(watcher)))
@@ -214,6 +215,22 @@ def comparisons(watcher: RunResult, floors: Dict[str, RunResult], scale: bool = 
     return {name: value for name, value in out.items() if value is not None}
 
 
+def reference_comparisons(w: Dict[str, Optional[float]], floors: Dict[str, RunResult]) -> Dict[str, Optional[float]]:
+    """The watcher (its metrics `w`) against the one-interpreter reference, and with the true floor, the
+    machine CPU each adds above the engine's own cost per container."""
+    reference = floors.get("one-interpreter")
+    if reference is None:
+        return {}
+    r = run_metrics(reference)
+    cpu = "machine_cpu_per_submission_s"
+    out = {"throughput_vs_one_interpreter": ratio(w["throughput_per_s"], r["throughput_per_s"]),
+           "machine_cpu_per_submission_vs_one_interpreter": ratio(w[cpu], r[cpu])}
+    if "true" in floors:
+        out["container_cpu_over_true_floor_vs_one_interpreter"] = ratio_over_floor(
+            w[cpu], r[cpu], run_metrics(floors["true"])[cpu])
+    return out
+
+
 def median_lines(repetitions: Sequence[Dict[str, float]]) -> Dict[str, float]:
     """Each ratio line's median over the repetitions (in the order the lines first appear)."""
     names: List[str] = []
@@ -223,10 +240,14 @@ def median_lines(repetitions: Sequence[Dict[str, float]]) -> Dict[str, float]:
 
 
 def totals(watcher: RunResult, idle: Optional[IdleResult] = None,
-           flood: Optional[FloodResult] = None) -> Dict[str, float]:
-    """Counts over every repetition, and the idle and flood figures."""
+           flood: Optional[FloodResult] = None, floors: Sequence[RunResult] = ()) -> Dict[str, float]:
+    """Counts over every repetition (the watcher's, then all floors' together), and the idle and flood
+    figures."""
     out: Dict[str, float] = {"lost_submissions": watcher.lost, "duplicate_results": watcher.duplicates,
                              "score_mismatches": watcher.mismatches()}
+    if floors:
+        out["floor_lost_submissions"] = sum(floor.lost for floor in floors)
+        out["floor_score_mismatches"] = sum(floor.mismatches() for floor in floors)
     if idle is not None:
         out["idle_cpu_percent"] = idle.cpu_percent
         out["idle_polls_per_queue_per_interval"] = idle.polls_per_queue_per_interval_max

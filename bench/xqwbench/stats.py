@@ -23,6 +23,15 @@ def ratio(numerator: Optional[float], denominator: Optional[float]) -> Optional[
     return numerator / denominator
 
 
+def ratio_over_floor(value: Optional[float], reference: Optional[float], floor: Optional[float]) -> Optional[float]:
+    """(value - floor) / (reference - floor): `value`'s cost above a common floor as a share of the reference's
+    cost above it. None when a figure is missing or the reference is exactly at the floor; a reference below
+    the floor (noise on a shared machine) gives a negative denominator, and the value says so."""
+    if value is None or reference is None or floor is None or reference == floor:
+        return None
+    return (value - floor) / (reference - floor)
+
+
 def hundred_blocks(times: Sequence[float], block: int = 100):
     """Per-item time of the first and the last `block` items of a sorted series of completion times.
 

@@ -1,7 +1,9 @@
 """The benchmark never rots: a tiny bench/run (5 submissions, idle 2 s, a small output flood) prints its
-table and its ratio lines, well-formed, and leaves no container behind. The measured numbers are printed,
-never asserted (these machines are shared and noisy). The benchmark's own arithmetic is checked on
-fixed inputs below."""
+table and its ratio lines, well-formed, and leaves no container behind; a second tiny run measures the
+true floor and the one-interpreter reference on the trivial exercise, two jobs at once. The measured
+numbers are printed, never asserted (these machines are shared and noisy). The benchmark's own arithmetic
+is checked on fixed inputs below."""
+import dataclasses
 import json
 import os
 import re
@@ -19,7 +21,19 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "bench"))
 from xqwbench import engine, jobs, procfs, report, runs, stats  # noqa: E402
 
 RUNNERS = ("watcher", "api floor", "grader path", "docker run")
+REFERENCE_RUNNERS = ("watcher", "api floor", "true floor", "one interpreter")
+REFERENCE_LINES = ("container_cpu_over_true_floor_vs_one_interpreter", "throughput_vs_one_interpreter",
+                   "machine_cpu_per_submission_vs_one_interpreter")
 NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def table_row(lines, header, label):
+    """The values of the table row `label` (under `header`), as text."""
+    table = lines[lines.index(header) + 1:]
+    row = next((line for line in table if line.strip().startswith(label)), None)
+    if row is None:
+        raise AssertionError(f"row '{label}' missing")
+    return row[row.index(label) + len(label):].split()
 
 
 class TinyBenchRun(unittest.TestCase):
@@ -113,6 +127,75 @@ class TinyBenchRun(unittest.TestCase):
         self.assertTrue(watcher_ids)
         for watcher_id in watcher_ids:
             self.assertEqual(containers_labelled(watcher_id), [], watcher_id)
+
+
+class TinyReferenceRun(unittest.TestCase):
+    """`--floors api,true,one-interpreter --floor-concurrency 2 --exercise trivial`: the table has a column
+    for each, the reference lines are printed, nothing is lost or mis-scored, no floor runs more than two
+    containers at once."""
+
+    @classmethod
+    def setUpClass(cls):
+        require_engine_and_image(cls())
+        cls.scratch = tempfile.mkdtemp(prefix="xqw-bench-test-")
+        cls.json_path = os.path.join(cls.scratch, "bench.json")
+        started = time.monotonic()
+        cls.result = subprocess.run(
+            [os.path.join(SOURCE_DIR, "bench", "run"), "--watcher", BINARY, "--exercise", "trivial", "--n", "6",
+             "--no-specials", "--connections", "2", "--floors", "api,true,one-interpreter",
+             "--floor-concurrency", "2", "--idle-seconds", "0", "--output-flood", "0", "--json", cls.json_path],
+            capture_output=True, text=True, timeout=600)
+        cls.elapsed = time.monotonic() - started
+        cls.lines = cls.result.stdout.splitlines()
+        print(f"\n--- bench/run (tiny, references) took {cls.elapsed:.1f} s ---\n{cls.result.stdout}", file=sys.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.scratch, ignore_errors=True)
+
+    def setUp(self):
+        self.assertEqual(self.result.returncode, 0, f"bench/run failed:\n{self.result.stdout}\n{self.result.stderr}")
+        self.header = next(line for line in self.lines if all(name in line for name in REFERENCE_RUNNERS))
+
+    def ratios(self):
+        start = next(i for i, line in enumerate(self.lines) if line.startswith("ratios"))
+        block = [line for line in self.lines[start + 1:] if line.strip()]
+        for line in block:
+            self.assertRegex(line, report.RATIO_LINE)
+        return {line.split(": ")[0]: float(line.split(": ")[1]) for line in block}
+
+    def test_the_table_has_the_reference_columns_and_the_trivial_exercise(self):
+        self.assertEqual(table_row(self.lines, self.header, "submissions"), ["6"] * len(REFERENCE_RUNNERS))
+        self.assertIn("bench/trivial-course", self.result.stdout)
+
+    def test_the_reference_lines_are_printed_as_numbers(self):
+        printed = self.ratios()
+        for name in REFERENCE_LINES:
+            self.assertIn(name, printed, self.result.stdout[-3000:])
+        with open(self.json_path) as source:
+            document = json.load(source)
+        for name in REFERENCE_LINES:
+            self.assertIsInstance(document["ratios"][name], (int, float), name)
+        self.assertEqual(set(document["runs"]), set(REFERENCE_RUNNERS))
+
+    def test_nothing_is_lost_or_mis_scored_by_any_runner(self):
+        printed = self.ratios()
+        for count in ("lost_submissions", "duplicate_results", "score_mismatches", "floor_lost_submissions",
+                      "floor_score_mismatches"):
+            self.assertEqual(printed.get(count), 0, f"{count} in:\n" + self.result.stdout[-3000:])
+        for label in ("score mismatches (vs expected.json)", "lost submissions"):
+            self.assertEqual(table_row(self.lines, self.header, label), ["0"] * len(REFERENCE_RUNNERS), label)
+        self.assertFalse([line for line in self.lines if ": error: " in line or "score mismatch:" in line])
+
+    def test_no_floor_grades_more_containers_at_once_than_its_concurrency(self):
+        # A bound, not a timing: two workers can never have three containers between start and exit.
+        for value in table_row(self.lines, self.header, "containers grading at once (max)")[1:]:
+            self.assertLessEqual(int(value), 2)
+
+    def test_no_container_is_left_behind(self):
+        with open(self.json_path) as source:
+            for watcher_id in json.load(source)["watcher_ids"]:
+                self.assertEqual(containers_labelled(watcher_id), [], watcher_id)
 
 
 class BenchArithmetic(unittest.TestCase):
@@ -233,6 +316,70 @@ class BenchArithmetic(unittest.TestCase):
     def test_median_lines_take_each_lines_median_over_repetitions(self):
         merged = report.median_lines([{"a": 1.0, "b": 5.0}, {"a": 3.0}, {"a": 2.0, "b": 7.0}])
         self.assertEqual(merged, {"a": 2.0, "b": 6.0})
+
+    def test_ratio_over_floor_compares_what_each_adds_above_the_floor(self):
+        self.assertAlmostEqual(stats.ratio_over_floor(0.30, 0.25, 0.05), 1.25)
+        self.assertAlmostEqual(stats.ratio_over_floor(0.05, 0.25, 0.05), 0.0)
+        self.assertIsNone(stats.ratio_over_floor(0.3, 0.05, 0.05))
+        self.assertIsNone(stats.ratio_over_floor(None, 0.25, 0.05))
+        self.assertLess(stats.ratio_over_floor(0.3, 0.04, 0.05), 0)  # the reference below the floor: shown
+
+    @staticmethod
+    def run_of(name, seconds_per_job, machine_busy, n=4):
+        jobs_done = [runs.JobOutcome(i, "double/right", 0, i * seconds_per_job, (i + 1) * seconds_per_job,
+                                     1.0, 1.0, "exited") for i in range(n)]
+        cpu = procfs.CpuSnapshot(procfs.MachineCpu(machine_busy, 2 * n * seconds_per_job), 0, None)
+        return runs.RunResult(name, jobs_done, 0, 0, cpu)
+
+    def test_the_reference_lines_need_the_one_interpreter_run_and_the_true_floor(self):
+        watcher = self.run_of("watcher", 0.1, 1.2)         # 10 per s, 0.3 s of machine CPU each
+        reference = self.run_of("one interpreter", 0.2, 1.0)  # 5 per s, 0.25 s each
+        true_floor = self.run_of("true floor", 0.05, 0.2)    # 0.05 s each
+        lines = report.comparisons(watcher, {"one-interpreter": reference, "true": true_floor})
+        self.assertAlmostEqual(lines["throughput_vs_one_interpreter"], 2.0)
+        self.assertAlmostEqual(lines["machine_cpu_per_submission_vs_one_interpreter"], 1.2)
+        self.assertAlmostEqual(lines["container_cpu_over_true_floor_vs_one_interpreter"], 1.25)
+        without_true = report.comparisons(watcher, {"one-interpreter": reference})
+        self.assertNotIn("container_cpu_over_true_floor_vs_one_interpreter", without_true)
+        self.assertIn("throughput_vs_one_interpreter", without_true)
+        self.assertFalse({name for name in report.comparisons(watcher, {"true": true_floor}) if "one_interpreter" in name})
+
+    def test_floor_totals_add_up_every_floors_losses_and_mismatches(self):
+        watcher = self.run_of("watcher", 0.1, 1.0)
+        lost = dataclasses.replace(self.run_of("api floor", 0.1, 1.0), lost=2)
+        wrong = self.run_of("one interpreter", 0.1, 1.0)
+        wrong.jobs[0].score = 0.5
+        totals = report.totals(watcher, floors=[lost, wrong])
+        self.assertEqual((totals["floor_lost_submissions"], totals["floor_score_mismatches"]), (2, 1))
+        self.assertNotIn("floor_lost_submissions", report.totals(watcher))
+
+    def test_each_exercise_sets_specials_use_a_grader_of_its_own_course(self):
+        for name, exercises in jobs.EXERCISES.items():
+            course = os.path.join(SOURCE_DIR, exercises.course)
+            self.assertEqual(set(exercises.specials), set(jobs.SPECIALS), name)
+            for kind, (grader, _) in exercises.specials.items():
+                self.assertTrue(os.path.isfile(os.path.join(course, grader)), f"{name} {kind}: {grader}")
+        mix = jobs.build_jobs(os.path.join(SOURCE_DIR, "bench", "trivial-course"), 10,
+                              special_code=jobs.TRIVIAL_SPECIALS)
+        self.assertEqual({job.grader for job in mix}, {"double/grader.py"})
+        self.assertEqual(sorted(job.kind for job in mix if job.expected_score is None), sorted(jobs.SPECIALS))
+
+    def test_the_one_interpreter_script_gives_every_sample_its_expected_score(self):
+        # The reference's own logic, on this machine's python3 with the image's library on the path; the
+        # tiny reference run above runs it in the image.
+        script_path = os.path.join(SOURCE_DIR, "bench", "floor", "one_interpreter.py")
+        environment = dict(os.environ, PYTHONPATH=os.path.join(SOURCE_DIR, "images", "python", "lib"))
+        for course in (os.path.join(SOURCE_DIR, "examples", "demo-course"),
+                       os.path.join(SOURCE_DIR, "bench", "trivial-course")):
+            for kind, grader, sample, expected in jobs.course_samples(course):
+                with self.subTest(kind=kind), tempfile.TemporaryDirectory() as job_dir:
+                    shutil.copy(sample, os.path.join(job_dir, "submission"))
+                    with open(os.path.join(job_dir, "job.json"), "w") as job:
+                        json.dump({"grader": grader, "seed": jobs.SEED, "lang": "en"}, job)
+                    ran = subprocess.run([sys.executable, "-B", script_path, course, job_dir],
+                                         capture_output=True, text=True, env=environment, timeout=60)
+                    self.assertEqual(ran.returncode, 0, ran.stderr)
+                    self.assertAlmostEqual(json.loads(ran.stdout)["score"], expected, msg=ran.stdout[:2000])
 
 
 if __name__ == "__main__":
