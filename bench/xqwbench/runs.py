@@ -225,7 +225,7 @@ def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, r
     submissions = {s["submission_id"]: s for s in standin.client.submissions() if s["submission_id"] in by_id}
     accepted = [r for r in standin.client.results() if r["submission_id"] in by_id]
     rejected = [r for r in standin.client.rejected() if r.get("submission_id") in by_id]
-    received, container_of = grading_log(watcher.log_path)
+    received, container_of, delivered = grading_log(watcher.log_path)
     events = lifecycles(engine.events(watcher.watcher_id, watcher.started - 1, time.time()), container_of)
     outcomes, seen = [], set()
     for result in accepted:
@@ -238,8 +238,8 @@ def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, r
             job.index, job.kind, queued=state["arrival_time"], begin=state["last_pull_time"],
             end=result["time"], score=body.get("score"), expected=job.expected_score,
             verdict="correct" if body.get("correct") else "incorrect",
-            lifecycle=dict(events.get(str(job.submission_id), {}),
-                           **({"received": received[job.submission_id]} if job.submission_id in received else {}))))
+            lifecycle=job_lifecycle(events.get(str(job.submission_id), {}), job.submission_id, received,
+                                    delivered)))
     first_pull = min((s["last_pull_time"] for s in submissions.values() if s["last_pull_time"]), default=None)
     return RunResult(name, outcomes, cpu, peak, used,
                      startup_s=(first_pull - watcher.started) if first_pull else None,
@@ -247,19 +247,35 @@ def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, r
                      rejected=len(rejected), rss_by_done=rss_by_done)
 
 
+def job_lifecycle(events: Dict[str, float], submission_id: int, received: Dict[int, float],
+                  delivered: Dict[int, float]) -> Dict[str, float]:
+    """A job's engine events plus, from the log, when grading began ("received") and, for a container woken
+    through its FIFO, when the job reached it ("job", as the job signal's event gives it otherwise)."""
+    lifecycle = dict(events)
+    if submission_id in received:
+        lifecycle["received"] = received[submission_id]
+    if "job" not in lifecycle and submission_id in delivered:
+        lifecycle["job"] = delivered[submission_id]
+    return lifecycle
+
+
 GRADING_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) .*?\] submission (\d+): grading with ")
 
 
 GRADED_LINE = re.compile(r" graded submission (\d+) .*\bcontainer=([0-9a-f]+)")
+DELIVERY_FIELDS = re.compile(r"\bprepare_ms=([0-9.]+) .*\bstart_ms=([0-9.]+) .*\bjob_delivery=fifo\b")
 
 
-def grading_log(log_path: str) -> Tuple[Dict[int, float], Dict[str, str]]:
+def grading_log(log_path: str) -> Tuple[Dict[int, float], Dict[str, str], Dict[int, float]]:
     """From the watcher's text log: submission id -> when it logged that it starts grading it (local time,
-    ms), which splits XQueue's reply from the container's part; and submission id (text) -> the id prefix of
-    the container that graded it (containers made before their submission carry no submission label).
-    Both are empty if the log format differs."""
+    ms), which splits XQueue's reply from the container's part; submission id (text) -> the id prefix of
+    the container that graded it (containers made before their submission carry no submission label); and
+    submission id -> when a waiting container got its job through its FIFO (grading logged + the job
+    directory's write + the wake-up), which leaves no engine event as the job signal does. All are empty
+    if the log format differs."""
     started: Dict[int, float] = {}
     container_of: Dict[str, str] = {}
+    delivered: Dict[int, float] = {}
     with open(log_path, errors="replace") as log:
         for line in log:
             match = GRADING_LINE.match(line)
@@ -269,7 +285,11 @@ def grading_log(log_path: str) -> Tuple[Dict[int, float], Dict[str, str]]:
             graded = GRADED_LINE.search(line)
             if graded:
                 container_of[graded.group(1)] = graded.group(2)
-    return started, container_of
+                fifo = DELIVERY_FIELDS.search(line)
+                if fifo and int(graded.group(1)) in started:
+                    submission = int(graded.group(1))
+                    delivered[submission] = started[submission] + (float(fifo.group(1)) + float(fifo.group(2))) / 1000
+    return started, container_of, delivered
 
 
 # ---- the floors -----------------------------------------------------------------------------------------

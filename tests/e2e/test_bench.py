@@ -281,9 +281,24 @@ class BenchArithmetic(unittest.TestCase):
                       "2026-11-26 15:22:56.524 info  graded submission 12 in queue bench-0: graded in 207.971 ms "
                       "queue=bench-0 submission_id=12 verdict=graded total_ms=207.971 container=af3d2d38faf3\n")
             log.flush()
-            started, container_of = runs.grading_log(log.name)
+            started, container_of, delivered = runs.grading_log(log.name)
         self.assertEqual(container_of, {"12": "af3d2d38faf3"})
         self.assertEqual(list(started), [12])
+        self.assertEqual(delivered, {}, "no job_delivery=fifo: the engine's job signal event times it")
+
+    def test_a_job_woken_through_the_fifo_is_timed_from_the_log(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".log") as log:
+            log.write("2026-11-26 15:22:56.316 info  [bench-0#0] submission 12: grading with a/grader.py\n"
+                      "2026-11-26 15:22:56.524 info  graded submission 12 in queue bench-0: graded in 207.971 ms "
+                      "queue=bench-0 submission_id=12 verdict=graded total_ms=207.971 prepare_ms=0.5 create_ms=0 "
+                      "start_ms=1.5 run_ms=200 container=af3d2d38faf3 job_delivery=fifo\n")
+            log.flush()
+            started, _, delivered = runs.grading_log(log.name)
+        self.assertAlmostEqual(delivered[12] - started[12], 0.002, places=5)
+        lifecycle = runs.job_lifecycle({"create": 1.0, "start": 1.1, "die": 9e9}, 12, started, delivered)
+        self.assertEqual(lifecycle["job"], delivered[12])
+        self.assertEqual(runs.job_lifecycle({"job": 5.0}, 12, started, delivered)["job"], 5.0,
+                         "the engine's job signal event wins")
 
     def test_phases_prepared_before_the_job_are_off_the_critical_path(self):
         cpu = procfs.CpuSnapshot(procfs.MachineCpu(0, 0), 0, None)

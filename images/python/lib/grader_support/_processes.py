@@ -9,6 +9,8 @@ real/saved uids). On request it runs ``kill(-1, SIGKILL)``, which reaches every
 process in the container's PID namespace it may signal: exactly the student's.
 """
 
+import builtins
+import fcntl
 import os
 import signal
 import sys
@@ -110,8 +112,6 @@ def _drop_to(uid, gid, fds, oom_score_adj, niceness):
 
 def _look_fresh(env, home_prefix):
     """What a new interpreter would have: its own environment, signal handlers and ``__main__``."""
-    import builtins
-
     for number in (signal.SIGTERM, signal.SIGWINCH, signal.SIGCHLD):
         signal.signal(number, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -129,8 +129,6 @@ def _look_fresh(env, home_prefix):
 
 
 def _arrange_fds(fds):
-    import fcntl
-
     # Copy the sources above every target first, so no dup2 clobbers a later source.
     above = max(fds) + 1
     moved = {target: fcntl.fcntl(source, fcntl.F_DUPFD_CLOEXEC, above) for target, source in fds.items()}

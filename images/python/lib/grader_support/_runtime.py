@@ -6,11 +6,17 @@ gettext ``_``, the random seeds, loading the grader file, bounded output capture
 and the short tracebacks students see.
 """
 
+import gettext
+import importlib.util
 import io
+import linecache
 import os
+import random
 import sys
 
-from grader_support import gradelib
+# Imported here, not where used: the supervisor imports this module before it forks the runs, so no
+# run pays for these imports again.
+from grader_support import _contract, _files, gradelib
 
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,17 +32,11 @@ def prepare_interpreter(grader_file, lang, seed, files=None):
     sys.path[:0] = [_LIB_DIR, grader_dir]
     install_translation(grader_dir, lang)
     seed_random(seed)
-    from grader_support import _files
-
     _files.install(files)
 
 
 def install_translation(grader_dir, lang):
     """Install ``_`` from ``<grader dir>/conf/locale/<lang>/LC_MESSAGES/graders.mo``."""
-    import gettext
-
-    from grader_support import _contract
-
     translation = gettext.translation(
         "graders", localedir=os.path.join(grader_dir, "conf", "locale"),
         languages=_contract.catalog_languages(lang), fallback=True)
@@ -45,16 +45,12 @@ def install_translation(grader_dir, lang):
 
 def seed_random(seed):
     """Seed gradelib's private generator and the global one (as upstream: seed, seed + 1)."""
-    import random
-
     gradelib.rand = random.Random(seed)
     random.seed(seed + 1)
 
 
 def load_grader(grader_file):
     """Load the grader file as a module named after it and return that module."""
-    import importlib.util
-
     name = os.path.splitext(os.path.basename(grader_file))[0]
     spec = importlib.util.spec_from_file_location(name, grader_file)
     module = importlib.util.module_from_spec(spec)
@@ -69,8 +65,6 @@ def load_grader(grader_file):
 
 def source_module(name, filename, source):
     """A module named ``name`` executed from ``source``, reporting ``filename`` in tracebacks."""
-    import linecache
-
     module = type(sys)(name)
     module.__file__ = filename
     sys.modules[name] = module
