@@ -24,8 +24,8 @@ def _engine_daemon_pids() -> tuple:
     return tuple(procfs.engine_daemon_pids())
 
 
-def cpu_snapshot() -> procfs.CpuSnapshot:
-    return procfs.cpu_snapshot(list(_engine_daemon_pids()))
+def cpu_snapshot(harness_pids: List[int] = ()) -> procfs.CpuSnapshot:
+    return procfs.cpu_snapshot(list(_engine_daemon_pids()), list(harness_pids))
 
 
 class BenchError(RuntimeError):
@@ -52,7 +52,8 @@ class RunResult:
     jobs: List[JobOutcome]
     process_cpu_s: float
     peak_rss_kib: int
-    cpu: procfs.CpuSnapshot   # machine, engine daemons and containers over the run
+    cpu: procfs.CpuSnapshot   # machine, engine daemons and containers over the run (or its steady part)
+    cpu_submissions: Optional[int] = None  # submissions `cpu` covers; None: all of them
     startup_s: Optional[float] = None
     lost: int = 0
     duplicates: int = 0
@@ -70,6 +71,10 @@ class RunResult:
     def n(self) -> int:
         return len(self.jobs)
 
+    @property
+    def cpu_n(self) -> int:
+        return self.n if self.cpu_submissions is None else self.cpu_submissions
+
     def mismatches(self) -> int:
         return len(self.mismatched_kinds())
 
@@ -86,7 +91,7 @@ def pooled(runs: List[RunResult]) -> RunResult:
         cpu = cpu + run.cpu
     startups = [r.startup_s for r in runs if r.startup_s is not None]
     return RunResult(first.name, [j for r in runs for j in r.jobs], sum(r.process_cpu_s for r in runs),
-                     max(r.peak_rss_kib for r in runs), cpu,
+                     max(r.peak_rss_kib for r in runs), cpu, sum(r.cpu_n for r in runs),
                      startup_s=sum(startups) / len(startups) if startups else None,
                      lost=sum(r.lost for r in runs), duplicates=sum(r.duplicates for r in runs),
                      rejected=sum(r.rejected for r in runs), errors=[e for r in runs for e in r.errors],
@@ -202,25 +207,39 @@ def run_watcher(binary: str, engine: Engine, standin: Standin, config_root: str,
     done_before = standin.done(queues)  # an earlier repetition's results stay in the stand-in
     for job in jobs:
         job.submission_id = standin.submit(queues[job.index % len(queues)], job)
-    cpu_before = cpu_snapshot()
+    harness = [standin.process.pid]
+    cpu_before = cpu_snapshot(harness)
     watcher = Watcher(binary, config_root, watcher_id)
     rss_by_done: List[tuple] = []
+    steady: Dict[str, object] = {}
 
     def sample(done: int):
         if track_rss and watcher.alive():
             rss_by_done.append((done, procfs.process_rss_kib(watcher.pid)))
+        if not steady and steady_from(len(jobs)) <= done < len(jobs):
+            steady.update(cpu=cpu_snapshot(harness), done=done)
 
     try:
         wait_for_results(standin, watcher, queues, len(jobs), stall_s, sample, done_before)
         cpu = procfs.process_cpu(watcher.pid)
         peak = procfs.process_peak_rss_kib(watcher.pid)
-        used = cpu_snapshot() - cpu_before
+        used = cpu_snapshot(harness) - steady.get("cpu", cpu_before)
     finally:
         watcher.stop()
-    return collect_watcher_run("watcher", engine, standin, watcher, jobs, cpu, peak, used, rss_by_done)
+    return collect_watcher_run("watcher", engine, standin, watcher, jobs, cpu, peak, used, rss_by_done,
+                               cpu_submissions=len(jobs) - steady.get("done", 0))
 
 
-def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, rss_by_done) -> RunResult:
+def steady_from(n: int) -> int:
+    """Results after which the watcher's machine CPU is counted: its start (the image check, the first
+    containers prepared ahead) is behind it, and from there each submission's container is replaced by
+    the next one prepared ahead, as in a long run. The last results' replacements are counted too. (When
+    no look at the results fell between this and the last one, the whole run is counted.)"""
+    return max(1, n // 10)
+
+
+def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, rss_by_done,
+                        cpu_submissions=None) -> RunResult:
     by_id = {job.submission_id: job for job in jobs}
     submissions = {s["submission_id"]: s for s in standin.client.submissions() if s["submission_id"] in by_id}
     accepted = [r for r in standin.client.results() if r["submission_id"] in by_id]
@@ -241,7 +260,7 @@ def collect_watcher_run(name, engine, standin, watcher, jobs, cpu, peak, used, r
             lifecycle=job_lifecycle(events.get(str(job.submission_id), {}), job.submission_id, received,
                                     delivered)))
     first_pull = min((s["last_pull_time"] for s in submissions.values() if s["last_pull_time"]), default=None)
-    return RunResult(name, outcomes, cpu, peak, used,
+    return RunResult(name, outcomes, cpu, peak, used, cpu_submissions,
                      startup_s=(first_pull - watcher.started) if first_pull else None,
                      lost=len(jobs) - len(seen), duplicates=sum(1 for r in accepted if r["duplicate"]),
                      rejected=len(rejected), rss_by_done=rss_by_done)

@@ -359,6 +359,20 @@ class BenchArithmetic(unittest.TestCase):
         self.assertIn("throughput_vs_one_interpreter", without_true)
         self.assertFalse({name for name in report.comparisons(watcher, {"true": true_floor}) if "one_interpreter" in name})
 
+    def test_cpu_per_submission_counts_the_steady_part_without_the_harness(self):
+        # 1.2 s of machine CPU over the last 3 of 4 submissions, 0.3 s of it the stand-in and this driver.
+        cpu = procfs.CpuSnapshot(procfs.MachineCpu(1.2, 4.0), 0.3, 0.6, harness=0.3)
+        jobs_done = [runs.JobOutcome(i, "k", 0, i, i + 1, 1.0, 1.0, "") for i in range(4)]
+        metrics = report.run_metrics(runs.RunResult("watcher", jobs_done, 0, 0, cpu, cpu_submissions=3))
+        self.assertAlmostEqual(metrics["machine_cpu_per_submission_s"], 0.4)
+        self.assertAlmostEqual(metrics["grading_cpu_per_submission_s"], 0.3)
+        self.assertAlmostEqual(metrics["containers_cpu_per_submission_ms"], 200)
+        self.assertAlmostEqual(metrics["harness_cpu_per_submission_ms"], 100)
+        self.assertEqual(runs.steady_from(30), 3)
+        self.assertEqual(runs.steady_from(5), 1)
+        pooled = runs.pooled([runs.RunResult("w", jobs_done, 0, 0, cpu, cpu_submissions=3)] * 2)
+        self.assertEqual(pooled.cpu_n, 6)
+
     def test_floor_totals_add_up_every_floors_losses_and_mismatches(self):
         watcher = self.run_of("watcher", 0.1, 1.0)
         lost = dataclasses.replace(self.run_of("api floor", 0.1, 1.0), lost=2)

@@ -278,7 +278,7 @@ class IsolationTest(SupervisorTestCase):
         self.assertEqual(output, "(10001, 10001, 10001, [], '0000000000000000', '0000000000000000', '1')\n")
 
     def test_student_runs_at_the_lowest_cpu_priority(self):
-        # A submission's processes must not starve the supervisor and the reaper of the CPU quota.
+        # A submission's processes must not starve the supervisor of the container's CPU quota.
         output = self.probe("import os\nreturn os.getpriority(os.PRIO_PROCESS, 0), os.getpriority(os.PRIO_PROCESS, os.getppid())")
         self.assertEqual(output, "(19, 0)\n")
 
@@ -322,6 +322,42 @@ class IsolationTest(SupervisorTestCase):
             "    os._exit(0)\n"
             "return 'forked'")
         self.assertEqual(_processes.processes_of(_contract.STUDENT_UID), [])
+
+
+class KillAllOfTest(unittest.TestCase):
+    """The supervisor kills every student process by switching uids for one kill(-1): students only."""
+
+    def sleeper(self, uid):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                time.sleep(60)
+            finally:
+                os._exit(0)
+        self.addCleanup(self.reap, uid, pid)
+        return pid
+
+    @staticmethod
+    def reap(uid, pid):
+        _processes.kill_all_of(uid, _contract.REAPER_UID)  # root here has no CAP_KILL either
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+    def test_kills_the_students_processes_and_nothing_else_then_is_root_again(self):
+        student, staff = self.sleeper(_contract.STUDENT_UID), self.sleeper(_contract.STAFF_UID)
+        end = time.monotonic() + 30
+        while not (_processes.processes_of(_contract.STUDENT_UID) and _processes.processes_of(_contract.STAFF_UID)):
+            self.assertLess(time.monotonic(), end, "the sleepers never switched uids")
+            time.sleep(0.01)
+        self.assertTrue(_processes.kill_all_of(_contract.STUDENT_UID, _contract.REAPER_UID))
+        self.assertEqual(os.getresuid(), (0, 0, 0))
+        self.assertEqual(os.waitpid(student, 0)[1], signal.SIGKILL)
+        self.assertEqual(os.waitpid(staff, os.WNOHANG), (0, 0), "a staff process was killed")
 
 
 # The answer's secret line: its prefix is public (the probe searches for it), the rest only in answer.py.
@@ -612,8 +648,8 @@ class WaitForJobTest(SupervisorTestCase):
         self.assertEqual(run.stdout, b"")
         self.assertIn("no job arrived within 0.5s", run.stderr)
         self.assertLess(time.monotonic() - started, 30)
-        # A student interpreter still starting when the wait ended switches to its uid after the reaper's
-        # sweep; with its request pipe closed it ends by itself (in production the container ends too).
+        # With its request pipe closed the student process ends by itself (in production the container
+        # ends too).
         self.assertEqual(self.processes_left(_contract.STUDENT_UID), [])
 
     def test_the_deadline_counts_from_the_job_not_from_the_start(self):

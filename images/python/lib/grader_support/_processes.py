@@ -1,12 +1,13 @@
 """Child processes of the supervisor: starting them under other uids, reaping, killing.
 
 The supervisor runs as uid 0 holding only CAP_SETUID and CAP_SETGID. It cannot
-signal processes of other uids itself (no CAP_KILL), so a *reaper* is forked
-before any student code exists: real and saved uid REAPER_UID, effective uid
-STUDENT_UID. Its effective uid lets it signal every student process, while no
-student process can signal or trace it (their uids match none of its
-real/saved uids). On request it runs ``kill(-1, SIGKILL)``, which reaches every
-process in the container's PID namespace it may signal: exactly the student's.
+signal processes of other uids as root (no CAP_KILL), so to kill every student
+process it becomes, for one ``kill(-1, SIGKILL)``, real uid REAPER_UID and
+effective uid STUDENT_UID, keeping saved uid 0 to come back (``kill_all_of``).
+A signal goes where the sender's real or effective uid is the target's real or
+saved uid: so the kill reaches every student process and nothing else, and no
+student process can signal the supervisor meanwhile (their uids match none of
+its real/saved uids).
 """
 
 import builtins
@@ -63,8 +64,8 @@ def fork_as(entry, uid, gid, fds, env, oom_score_adj=None, home_prefix=None, nic
     environment, an empty ``__main__``, ``sys.argv == ["-c"]``; it never returns into the caller's code.
 
     ``niceness`` lowers the child's CPU priority (inherited by everything it starts), so a
-    submission that keeps the CPU busy with many processes cannot starve the supervisor and the
-    reaper of the container's CPU quota.
+    submission that keeps the CPU busy with many processes cannot starve the supervisor of the
+    container's CPU quota.
 
     ``fds`` maps each child fd (0, 1, 2, 3, ...) to a parent fd; every other fd
     is closed. With ``home_prefix``, the child makes itself a fresh 0700 home
@@ -147,56 +148,22 @@ def _make_home(prefix):
             continue
 
 
-class Reaper:
-    """A forked helper that kills every process of the student uid on request."""
-
-    def __init__(self, student_uid, reaper_uid, reaper_gid, children):
-        command_read, self._command = os.pipe()
-        self._ack, ack_write = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            self._serve(command_read, ack_write, student_uid, reaper_uid, reaper_gid)
-        os.close(command_read)
-        os.close(ack_write)
-        children.track(self.pid)
-
-    @staticmethod
-    def _serve(command_read, ack_write, student_uid, reaper_uid, reaper_gid):
-        try:
-            os.dup2(command_read, 0)
-            os.dup2(ack_write, 1)
-            os.closerange(2, _MAX_FD)  # in particular the container's stdout
-            os.setgroups([])
-            os.setresgid(reaper_gid, reaper_gid, reaper_gid)
-            os.setresuid(reaper_uid, student_uid, reaper_uid)
-            while os.read(0, 1):
-                for _ in range(3):
-                    try:
-                        os.kill(-1, signal.SIGKILL)
-                    except ProcessLookupError:
-                        break
-                os.write(1, b"k")
-        finally:
-            os._exit(0)
-
-    def kill_students(self, timeout=2.0):
-        """Kill every student process; True once the reaper confirmed."""
-        try:
-            os.write(self._command, b"k")
-        except OSError:
-            return False
-        import select
-
-        if not select.select([self._ack], [], [], timeout)[0]:
-            return False
-        return os.read(self._ack, 1) == b"k"
-
-    def close(self):
-        for fd in (self._command, self._ack):
+def kill_all_of(uid, helper_uid):
+    """SIGKILL every process whose real or saved uid is `uid` (see above); False if the kill could not be
+    made (the caller looks again with processes_of)."""
+    try:
+        os.setresuid(helper_uid, uid, 0)
+    except OSError:
+        return False
+    try:
+        for _ in range(3):  # a process forking meanwhile may add one
             try:
-                os.close(fd)
-            except OSError:
-                pass
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+        return True
+    finally:
+        os.setresuid(0, 0, 0)  # the saved uid 0 allows it without CAP_SETUID
 
 
 def processes_of(uid):

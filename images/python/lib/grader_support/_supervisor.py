@@ -16,12 +16,12 @@ each under its own uid and with only its own pipes:
   problem directory without answer.py, and can send back only its per-test
   outputs, as data.
 
-After the student run every student process is killed (``_processes.Reaper``).
+After the student run every student process is killed (``_processes.kill_all_of``).
 When this process exits the container ends, and with it anything left.
 
 Started with ``XQW_WAIT_FOR_JOB=<seconds>`` (image label
 ``org.openedx.xqueue-watcher.job-signal``), the container is started before its
-submission exists: the reaper and the three processes start at once and wait,
+submission exists: the three processes start at once and wait,
 and the watcher delivers the job by writing the job directory (``job.json``
 last, by rename) and then writing a byte into the job directory's FIFO
 ``job-ready`` (no engine call) or, where the FIFO cannot reach the container
@@ -482,8 +482,8 @@ class Grading:
     def _kill_student_processes(self):
         self._students_killed = True
         for _ in range(5):
-            if self.crew.reaper is None or not self.crew.reaper.kill_students():
-                _processes.log("warning: the reaper did not confirm killing the student processes")
+            if not _processes.kill_all_of(_contract.STUDENT_UID, _contract.REAPER_UID):
+                _processes.log("warning: could not switch uids to kill the student processes")
             self.children.reap()
             left = _processes.processes_of(_contract.STUDENT_UID)
             if not left:
@@ -521,27 +521,28 @@ class Grading:
 
     def finish(self):
         """Every student process is gone once grading is over, whatever ended it."""
-        if self.crew.reaper is not None and not self._students_killed:
+        if self.crew.started and not self._students_killed:
             self._kill_student_processes()
 
 
 class Crew:
-    """The reaper and the three processes of one grading, forked from the supervisor before it reads
-    the job (and before the job arrives when the container waits for it). Each waits for its request."""
+    """The three processes of one grading, forked from the supervisor before it reads the job (and
+    before the job arrives when the container waits for it). Each waits for its request."""
 
     def __init__(self):
         self.children = _processes.Children()
-        self.reaper = None
         self._members = None
         self._pipes = []
+
+    @property
+    def started(self):
+        return self._members is not None
 
     def start(self):
         """(staff, answer run, student run), starting them on first use."""
         if self._members is None:
             # Objects alive now are never collected in the children, so their pages stay shared.
             gc.freeze()
-            self.reaper = _processes.Reaper(_contract.STUDENT_UID, _contract.REAPER_UID,
-                                            _contract.REAPER_GID, self.children)
             self._members = (self._start(_staff.main, _contract.STAFF_UID, "staff"),
                              self._start(_runner.main, _contract.STAFF_UID, "staff"),
                              self._start(_runner.main, _contract.STUDENT_UID, "student"))
@@ -570,9 +571,6 @@ class Crew:
         return _Child(pid, request_write, reply_read)
 
     def close(self):
-        if self.reaper is not None:
-            self.reaper.close()
-            self.reaper = None
         for fd in self._pipes:
             try:
                 os.close(fd)
