@@ -58,6 +58,8 @@ def parse_args(argv):
     parser.add_argument("--idle-seconds", type=float, default=60,
                         help="idle test length, 10 queues configured (default 60; 0 skips it)")
     parser.add_argument("--idle-queues", type=int, default=10, help="queues in the idle test (default 10)")
+    parser.add_argument("--max-running", type=int, default=None, metavar="N",
+                        help="the watcher's max_running_containers (default: not set, the engine host's CPU count)")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="watcher poll_interval in s (default 1)")
     parser.add_argument("--output-flood", type=int, default=8, metavar="K",
                         help="submissions whose container prints 200 MiB (default 8; 0 skips)")
@@ -136,7 +138,8 @@ def headline(args, machine: dict, load: float, precreate_note: str) -> list:
         f"xqueue-watcher benchmark: {mix}",
         f"watcher: {args.queues} queue(s) x {args.connections} connection(s), poll_interval {args.poll_interval:g}s, "
         f"limits.timeout {args.timeout}, runtime {args.runtime or machine['default_runtime']}, "
-        f"precreate {precreate_note}; XQueue stand-in with Nagle {'on' if args.standin_nagle else 'off'}; "
+        f"precreate {precreate_note}, max_running_containers "
+        f"{args.max_running if args.max_running is not None else 'not set'}; XQueue stand-in with Nagle {'on' if args.standin_nagle else 'off'}; "
         f"floors {args.floor_concurrency} job(s) at once",
         f"machine: {os.cpu_count()} CPUs, Linux {platform.release()}, Docker {machine['version']} "
         f"(cgroup v{machine['cgroup_version']}, {machine['storage_driver']}); "
@@ -194,7 +197,8 @@ class Bench:
 
     def config_root(self, name: str, queues: Dict[str, dict]) -> str:
         root = os.path.join(self.scratch, name)
-        write_config_root(root, self.standin.port, queues, poll_interval=f"{self.args.poll_interval:g}s")
+        write_config_root(root, self.standin.port, queues, poll_interval=f"{self.args.poll_interval:g}s",
+                          max_running=self.args.max_running)
         return root
 
 

@@ -12,10 +12,14 @@ import config_root  # noqa: E402
 PASSWORD_VARIABLE = "XQW_BENCH_PASSWORD"
 
 
-def write_config_root(root: str, port: int, queues: Dict[str, dict], poll_interval: str = "1s") -> None:
-    """`queues` maps a queue name to its settings (connections, grader_root, limits, precreate, ...)."""
+def write_config_root(root: str, port: int, queues: Dict[str, dict], poll_interval: str = "1s",
+                      max_running: Optional[int] = None) -> None:
+    """`queues` maps a queue name to its settings (connections, grader_root, limits, precreate, ...);
+    `max_running`, when given, is the watcher's max_running_containers."""
+    extra = "" if max_running is None else f"max_running_containers: {max_running}\n"
     config_root.write_config_root(root, port, queues, poll_interval=poll_interval, login_poll_interval="1s",
-                                  requests_timeout="5s", shutdown_grace="60s", password_variable=PASSWORD_VARIABLE)
+                                  requests_timeout="5s", shutdown_grace="60s", password_variable=PASSWORD_VARIABLE,
+                                  manager_extra=extra)
 
 
 def check_config(binary: str, root: str, env: dict) -> Optional[str]:
