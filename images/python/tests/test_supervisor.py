@@ -277,6 +277,17 @@ class IsolationTest(SupervisorTestCase):
             " status['CapPrm'].strip(), status['NoNewPrivs'].strip())")
         self.assertEqual(output, "(10001, 10001, 10001, [], '0000000000000000', '0000000000000000', '1')\n")
 
+    def test_student_environment(self):
+        output = self.probe(
+            "import os\n"
+            "env = dict(os.environ)\n"
+            "home = env.pop('HOME')\n"
+            "return sorted((k, env[k]) for k in ('TMPDIR', 'LANG', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS',"
+            " 'MPLBACKEND')), home.startswith('/tmp/xqw-student-'), os.getcwd() == home,"
+            " 'XQW_WAIT_FOR_JOB' in env")
+        self.assertEqual(output, "([('LANG', 'C.UTF-8'), ('MPLBACKEND', 'Agg'), ('OMP_NUM_THREADS', '1'), "
+                                 "('OPENBLAS_NUM_THREADS', '1'), ('TMPDIR', '/tmp')], True, True, False)\n")
+
     def test_student_runs_at_the_lowest_cpu_priority(self):
         # A submission's processes must not starve the supervisor of the container's CPU quota.
         output = self.probe("import os\nreturn os.getpriority(os.PRIO_PROCESS, 0), os.getpriority(os.PRIO_PROCESS, os.getppid())")

@@ -100,8 +100,11 @@ def fork_as(entry, uid, gid, fds, env, oom_score_adj=None, home_prefix=None, nic
 
 def _drop_to(uid, gid, fds, oom_score_adj, niceness):
     if oom_score_adj is not None:
-        with open("/proc/self/oom_score_adj", "w") as adj:
-            adj.write(str(oom_score_adj))
+        adj = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(adj, str(oom_score_adj).encode())
+        finally:
+            os.close(adj)
     if niceness:
         os.nice(niceness)
     _arrange_fds(fds)
@@ -121,8 +124,12 @@ def _look_fresh(env, home_prefix):
     if home_prefix:
         env["HOME"] = _make_home(home_prefix)
         os.chdir(env["HOME"])
-    os.environ.clear()
-    os.environ.update(env)
+    # Only what differs (the supervisor sets the common part before it forks): each change is a libc call.
+    for name in [name for name in os.environ if name not in env]:
+        del os.environ[name]
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
     main = type(sys)("__main__")
     main.__builtins__ = builtins
     sys.modules["__main__"] = main

@@ -525,6 +525,11 @@ class Grading:
             self._kill_student_processes()
 
 
+# Set for every run's process (numerical libraries single-threaded, no display for plots).
+_CHILD_ENVIRONMENT = {"TMPDIR": "/tmp", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                      "MPLBACKEND": "Agg"}
+
+
 class Crew:
     """The three processes of one grading, forked from the supervisor before it reads the job (and
     before the job arrives when the container waits for it). Each waits for its request."""
@@ -541,6 +546,9 @@ class Crew:
     def start(self):
         """(staff, answer run, student run), starting them on first use."""
         if self._members is None:
+            # The children's environment, set here once so that each child only adds its HOME.
+            os.environ.pop(WAIT_FOR_JOB_ENV, None)
+            os.environ.update(_CHILD_ENVIRONMENT)
             # Objects alive now are never collected in the children, so their pages stay shared.
             gc.freeze()
             self._members = (self._start(_staff.main, _contract.STAFF_UID, "staff"),
@@ -558,11 +566,7 @@ class Crew:
         else:
             fds = {0: null, 1: 2, 2: 2, 3: request_read, 4: reply_write}
             oom, niceness = 500, 0
-        env = dict(os.environ)
-        env.pop(WAIT_FOR_JOB_ENV, None)
-        env.update({"TMPDIR": "/tmp", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
-                    "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
-        pid = _processes.fork_as(entry, uid, uid, fds, env, oom_score_adj=oom,
+        pid = _processes.fork_as(entry, uid, uid, fds, dict(os.environ), oom_score_adj=oom,
                                  home_prefix="/tmp/xqw-%s-" % role, niceness=niceness)
         self.children.track(pid)
         for fd in (request_read, reply_write, null):
