@@ -19,7 +19,7 @@ import os
 import random
 import sys
 
-from grader_support import _contract, _outcome, _runtime, gradelib
+from grader_support import _contract, _outcome, _runner, _runtime, _staff, gradelib
 
 
 def read_text(path):
@@ -34,56 +34,19 @@ def load_job(job_dir):
 
 
 def run_tests(grader, module_name, source, output_limit, random_states):
-    """The grader's tests on `source` as module `module_name` (a fresh sys.modules entry), as the image's
-    runner reports them: (the import's traceback or None, [(short, long, output)], tests that raised)."""
+    """The grader's tests on `source` as module `module_name` (a fresh sys.modules entry), through the
+    image's own runner functions: (the import's traceback or None, [[short, long, output]], tests that
+    raised)."""
     random_states.restore()
     filename = module_name + ".py"
     student_files = {filename, "<string>"}
-    try:
-        with _runtime.captured_stdout(0):
-            module = _runtime.source_module(module_name, filename, source)
-    except BaseException as error:  # the image's runner catches everything the code raises
-        return _runtime.student_traceback(error, student_files), [], 0
-    keep = None if output_limit is None else output_limit + 1
-    rows, raised = [], 0
-    for test in grader.tests():
-        failure = ""
-        with _runtime.captured_stdout(keep) as printed:
-            try:
-                test(module)
-            except gradelib.EndTest as ended:
-                if getattr(ended, "from_end_test", False):
-                    grader.caught_end_test()
-                elif ended.args and ended.args[0] is not None:
-                    print(gradelib._("*** Error: {0}").format(ended.args[0]))
-            except BaseException as error:
-                failure = _runtime.student_traceback(error, student_files)
-                raised += 1
-        text = printed.getvalue()
-        if text and not text.endswith("\n"):
-            text += "\n"
-        text += failure
-        if output_limit is not None:
-            text = _outcome.truncate(text)
-        rows.append((test.short_description, test.detailed_description, text))
-    return None, rows, raised
-
-
-def compare(grader, expected_rows, actual_rows):
-    """[correct, end_test message or None] per test, by each test's compare_results (as the staff process)."""
-    results = []
-    for test, expected, actual in zip(grader.tests(), expected_rows, actual_rows):
-        message = None
-        try:
-            correct = bool(test.compare_results(expected[2], actual[2]))
-        except gradelib.EndTest as ended:
-            correct = False
-            if ended.args and ended.args[0] is not None and str(ended.args[0]).strip():
-                message = str(ended.args[0])
-        except Exception:
-            correct = False
-        results.append([correct, message])
-    return results
+    output = {"grader": {"status": "ok", "exception": None}, "submission": {"status": "notrun", "exception": None},
+              "results": [], "exceptions": 0}
+    module = _runner._import_module(module_name, filename, source, output, student_files, [])
+    if module is None:
+        return output["submission"]["exception"], [], 0
+    _runner._run_tests(grader, module, output_limit, output, student_files, [])
+    return None, output["results"], output["exceptions"]
 
 
 class RandomStates:
@@ -125,8 +88,8 @@ def grade(grader_dir, job_dir):
         return _outcome.result(errors=[gradelib._(
             "Your code interfered with our grader.  Don't use bare 'except' clauses.")])
     rows = [[e[0], e[1], e[2], a[2]] for e, a in zip(expected, actual)]
-    return _outcome.graded_result(rows, compare(grader, expected, actual), bool(job.get("hide_output")),
-                                  gradelib._)
+    comparisons = _staff.compare(grader, [[e[2], a[2]] for e, a in zip(expected, actual)])
+    return _outcome.graded_result(rows, comparisons, bool(job.get("hide_output")), gradelib._)
 
 
 def main(argv):

@@ -17,7 +17,7 @@ struct PhaseTimes {
 
 // How a container started before its job was told that the job is there.
 enum class JobDelivery {
-  None,    // the container was started with its job (not started ahead)
+  None,    // not told: the container was started with its job, or the waiting one had ended
   Fifo,    // a byte into the job directory's FIFO: no engine call
   Signal,  // the image's job signal through the engine (nobody read the FIFO: e.g. gVisor, an older image)
 };

@@ -74,8 +74,8 @@ struct GradingLogLine {
   // Per-phase times (e.g. {"create", ...}, {"run", ...}); "total" is added from `total`.
   std::vector<std::pair<std::string, std::chrono::duration<double>>> phases;
   std::string container_id;  // empty: not logged
-  std::string
-      job_delivery;  // how a container started ahead got its job ("fifo", "signal"); empty: not logged
+  // How a container started ahead got its job ("fifo", "signal"); empty: not logged.
+  std::string job_delivery;
 };
 // "graded submission 42 in queue q: graded in 812.5 ms" with the fields above.
 void log_grading(spdlog::logger& logger, const GradingLogLine& line);

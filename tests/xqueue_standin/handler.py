@@ -103,8 +103,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Set-Cookie", cookie)
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
+        # Logged before the reply leaves: a client that reads it and asks the request log at once finds it.
+        entry = getattr(self, "_entry", None)
+        if entry is not None:
+            entry["status"] = status
+        try:
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            if entry is not None:
+                entry["status"] = None  # never delivered: logged as dropped
+            raise
         self._sent_status = status
 
     def _json(self, status: int, payload):
@@ -169,6 +178,7 @@ class Handler(BaseHTTPRequestHandler):
     def _logged(self, endpoint: str, queue: Optional[str], work):
         """Count and log one request, run work(entry); turn a too-large form or a drop into their replies."""
         entry = self.state.count_request(self.command, endpoint, queue)
+        self._entry = entry
         try:
             work(entry)
         except FormTooLarge:
@@ -181,6 +191,7 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
         finally:
+            self._entry = None
             entry["status"] = self._sent_status
             self._log_line(entry)
 
