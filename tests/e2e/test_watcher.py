@@ -141,16 +141,27 @@ class ShutdownTest(WatcherTestCase):
     QUEUES = {"course": {"grader_root": COURSE, "connections": 1, "limits": {"timeout": "30s"}}}
 
     def test_sigterm_during_a_slow_submission_still_posts_its_result(self):
+        self.stop_during_a_slow_submission(signal.SIGTERM)
+
+    def stop_during_a_slow_submission(self, signal_number):
         submission = self.submit("course", "square/grader.py", SLOW_RIGHT.format(seconds=4))
-        self.xqueue.wait_for(lambda: self.xqueue.submission(submission)["pulled_count"] >= 1, timeout=60,
-                             what="the watcher pulls the submission")
-        time.sleep(0.5)  # the container is running now
-        self.assertEqual(self.watcher.stop(signal.SIGTERM, timeout=60), 0, self.watcher.output()[-3000:])
+        self.xqueue.wait_for(lambda: f"submission {submission}: grading with" in self.watcher.output(), timeout=60,
+                             what="the watcher starts grading the submission (its container has the job)")
+        self.assertEqual(self.watcher.stop(signal_number, timeout=60), 0, self.watcher.output()[-3000:])
         results = [r for r in self.xqueue.results() if r["submission_id"] == submission]
         self.assertEqual(len(results), 1, "the in-flight result must be posted before exit")
         self.assertEqual(results[0]["body"]["score"], 1)
         self.assertEqual(containers_labelled(self.watcher_id), [], "no container may be left behind")
         self.assertEqual(os.listdir(os.path.join(self.tmp, "jobs")), [], "no job directory may be left behind")
+
+
+class SigintShutdownTest(WatcherTestCase):
+    """The same as ShutdownTest with SIGINT (a watcher is stopped once per class)."""
+    QUEUES = ShutdownTest.QUEUES
+    stop_during_a_slow_submission = ShutdownTest.stop_during_a_slow_submission
+
+    def test_sigint_is_handled_as_sigterm(self):
+        self.stop_during_a_slow_submission(signal.SIGINT)
 
 
 class ReloadTest(WatcherTestCase):
