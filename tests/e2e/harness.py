@@ -161,6 +161,7 @@ class WatcherTestCase(unittest.TestCase):
     LOGIN_POLL_INTERVAL = "0.5s"
     WATCHER_ENV = {}  # more environment variables for the watcher
     CONF_D_FILES = {}  # more conf.d files, name -> text (e.g. the Python watcher's JSON queues)
+    STANDIN_BASIC_AUTH = None  # "user:pass" the stand-in demands on every XQueue request (nginx in front)
 
     @classmethod
     def setUpClass(cls):
@@ -169,7 +170,7 @@ class WatcherTestCase(unittest.TestCase):
         cls.standin = xqueue_standin.XQueueStandin(
             xqueue_standin.StandinConfig(port=0, users={"lms": "secret-pw"},
                                          processing_delay=cls.PROCESSING_DELAY, verbose=False,
-                                         mode=cls.STANDIN_MODE,
+                                         mode=cls.STANDIN_MODE, basic_auth=cls.STANDIN_BASIC_AUTH,
                                          not_in_xqueue_group=list(cls.NOT_IN_XQUEUE_GROUP)))
         cls.standin.start()
         cls.xqueue = cls.standin.client()

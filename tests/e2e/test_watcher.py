@@ -164,6 +164,21 @@ class SigintShutdownTest(WatcherTestCase):
         self.stop_during_a_slow_submission(signal.SIGINT)
 
 
+class HttpBasicAuthTest(WatcherTestCase):
+    """`http_basic_auth` (a proxy in front of XQueue) goes with every XQueue request the watcher makes."""
+    QUEUES = {"course": {"grader_root": COURSE, "connections": 1}}
+    STANDIN_BASIC_AUTH = "proxy:proxy-pw"
+    MANAGER_EXTRA = "http_basic_auth: {username: proxy, password: proxy-pw}\n"
+
+    def test_every_request_carries_the_basic_auth(self):
+        submission = self.submit("course", "square/grader.py", RIGHT)
+        self.assertEqual(self.result_for(submission)["body"]["score"], 1)
+        log = self.xqueue.requests()["log"]
+        self.assertLessEqual({"login", "get_submission", "put_result"}, {entry["endpoint"] for entry in log})
+        refused = [(entry["endpoint"], entry["status"]) for entry in log if entry["status"] == 401]
+        self.assertEqual(refused, [], "requests that went without the basic auth")
+
+
 class ReloadTest(WatcherTestCase):
     QUEUES = {"course": {"grader_root": COURSE, "connections": 1, "limits": {"timeout": "30s"}}}
 
