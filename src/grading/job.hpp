@@ -80,8 +80,8 @@ class JobDirectory {
   // grader's path as the container sees it inside its grader mount (job.grader is relative to the queue's
   // grader_root).
   void write(const GradeJob& job, double timeout_seconds, const std::string& grader);
-  // Makes the kJobReadyFifo FIFO, mode 0600 (read by the container's root, which is the watcher's user
-  // when the watcher runs as root). False when it cannot be made; the job signal then wakes the image.
+  // Makes the kJobReadyFifo FIFO for the container's root to read: mode 0600 when the watcher runs as root,
+  // 0604 otherwise. False when it cannot be made; the job signal then wakes the image.
   bool make_ready_fifo();
   // One byte into the FIFO: true when a reader held it open and so will wake; false when nobody reads
   // it (no FIFO, an image or a runtime such as gVisor that does not open it, or the reader not there yet).

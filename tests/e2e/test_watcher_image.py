@@ -207,6 +207,11 @@ class ContainerisedWatcherGradesTheDemoCourse(unittest.TestCase):
                 self.assertAlmostEqual(float(body["score"]), float(self.expected[relative]), places=6, msg=body)
                 self.assertIn("result-", body["msg"])
 
+        # Not root, the watcher still wakes waiting containers through the job directory's FIFO (0604: their
+        # root reads it as "others"), not with an engine call each.
+        logs = docker("logs", self.container)
+        self.assertIn("job_delivery=fifo", logs.stdout + logs.stderr, self.logs())
+
         # The process inside runs as the image's user, not root, and holds no capabilities.
         status = docker("exec", self.container, "cat", "/proc/1/status")
         self.assertEqual(status.returncode, 0, status.stderr)
