@@ -36,20 +36,23 @@ def table_row(lines, header, label):
     return row[row.index(label) + len(label):].split()
 
 
+def run_bench(cls, name, *options):
+    """bench/run with `options` (and --json into a scratch directory), its output kept on `cls`."""
+    require_engine_and_image(cls())
+    cls.scratch = tempfile.mkdtemp(prefix="xqw-bench-test-")
+    cls.json_path = os.path.join(cls.scratch, "bench.json")
+    started = time.monotonic()
+    cls.result = subprocess.run([os.path.join(SOURCE_DIR, "bench", "run"), "--watcher", BINARY, *options,
+                                 "--json", cls.json_path], capture_output=True, text=True, timeout=600)
+    cls.elapsed = time.monotonic() - started
+    cls.lines = cls.result.stdout.splitlines()
+    print(f"\n--- bench/run ({name}) took {cls.elapsed:.1f} s ---\n{cls.result.stdout}", file=sys.stderr)
+
+
 class TinyBenchRun(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        require_engine_and_image(cls())
-        cls.scratch = tempfile.mkdtemp(prefix="xqw-bench-test-")
-        cls.json_path = os.path.join(cls.scratch, "bench.json")
-        started = time.monotonic()
-        cls.result = subprocess.run(
-            [os.path.join(SOURCE_DIR, "bench", "run"), "--watcher", BINARY, "--n", "5", "--timeout", "2s",
-             "--idle-seconds", "2", "--output-flood", "4", "--json", cls.json_path],
-            capture_output=True, text=True, timeout=600)
-        cls.elapsed = time.monotonic() - started
-        cls.lines = cls.result.stdout.splitlines()
-        print(f"\n--- bench/run (tiny) took {cls.elapsed:.1f} s ---\n{cls.result.stdout}", file=sys.stderr)
+        run_bench(cls, "tiny", "--n", "5", "--timeout", "2s", "--idle-seconds", "2", "--output-flood", "4")
 
     @classmethod
     def tearDownClass(cls):
@@ -136,18 +139,9 @@ class TinyReferenceRun(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        require_engine_and_image(cls())
-        cls.scratch = tempfile.mkdtemp(prefix="xqw-bench-test-")
-        cls.json_path = os.path.join(cls.scratch, "bench.json")
-        started = time.monotonic()
-        cls.result = subprocess.run(
-            [os.path.join(SOURCE_DIR, "bench", "run"), "--watcher", BINARY, "--exercise", "trivial", "--n", "6",
-             "--no-specials", "--connections", "2", "--floors", "api,true,one-interpreter",
-             "--floor-concurrency", "2", "--idle-seconds", "0", "--output-flood", "0", "--json", cls.json_path],
-            capture_output=True, text=True, timeout=600)
-        cls.elapsed = time.monotonic() - started
-        cls.lines = cls.result.stdout.splitlines()
-        print(f"\n--- bench/run (tiny, references) took {cls.elapsed:.1f} s ---\n{cls.result.stdout}", file=sys.stderr)
+        run_bench(cls, "tiny, references", "--exercise", "trivial", "--n", "6", "--no-specials", "--connections",
+                  "2", "--floors", "api,true,one-interpreter", "--floor-concurrency", "2", "--idle-seconds", "0",
+                  "--output-flood", "0")
 
     @classmethod
     def tearDownClass(cls):
