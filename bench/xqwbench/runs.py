@@ -348,7 +348,6 @@ def run_floor(driver: str, engine: Engine, mode: str, config_root: str, queue: s
     events = lifecycles(engine.events(watcher_id, started - 1, time.time()))
     outcomes, errors = [], []
     for line in lines:  # in the order the jobs ended: with concurrency that is not the list's
-
         record = json.loads(line)
         if "error" in record:
             errors.append(f"{record['submission_id']} ({record.get('kind')}): {record['error']}")

@@ -554,12 +554,17 @@ class WaitForJobTest(SupervisorTestCase):
             time.sleep(0.05)
         return _processes.processes_of(uid)
 
-    def wait_for_processes(self, uid, count, process):
+    def wait_until(self, process, condition, failure):
+        """Until `condition()` holds, while the waiting supervisor `process` runs; fails after 30 s."""
         end = time.monotonic() + 30
-        while len(_processes.processes_of(uid)) < count:
+        while not condition():
             self.assertIsNone(process.poll(), "the supervisor ended while waiting for its job")
-            self.assertLess(time.monotonic(), end, "the interpreters were not started before the job")
+            self.assertLess(time.monotonic(), end, failure)
             time.sleep(0.02)
+
+    def wait_for_processes(self, uid, count, process):
+        self.wait_until(process, lambda: len(_processes.processes_of(uid)) >= count,
+                        "the interpreters were not started before the job")
 
     def test_interpreters_wait_for_the_job_and_grade_it_on_the_signal(self):
         process = self.workspace.start_waiting(60)
@@ -589,20 +594,22 @@ class WaitForJobTest(SupervisorTestCase):
             process.kill()
         self.assertEqual((run.returncode, run.result and run.result["correct"]), (0, True), run.describe())
 
-    def wait_for_fifo(self, process):
-        """Until the waiting supervisor holds the job directory's FIFO open."""
-        fifo = os.path.join(self.workspace.job, _contract.JOB_READY_FIFO)
-        end = time.monotonic() + 30
-        while fifo not in open_files(process.pid):
-            self.assertIsNone(process.poll(), "the supervisor ended while waiting for its job")
-            self.assertLess(time.monotonic(), end, "the supervisor never opened the job directory's FIFO")
-            time.sleep(0.02)
-
-    def test_a_byte_in_the_fifo_delivers_the_job_without_a_signal(self):
+    def start_waiting_on_fifo(self):
+        """A supervisor waiting for its job, once it holds the job directory's FIFO open."""
         self.workspace.make_fifo()
         process = self.workspace.start_waiting(60)
+        fifo = os.path.join(self.workspace.job, _contract.JOB_READY_FIFO)
         try:
-            self.wait_for_fifo(process)
+            self.wait_until(process, lambda: fifo in open_files(process.pid),
+                            "the supervisor never opened the job directory's FIFO")
+        except BaseException:
+            process.kill()
+            raise
+        return process
+
+    def test_a_byte_in_the_fifo_delivers_the_job_without_a_signal(self):
+        process = self.start_waiting_on_fifo()
+        try:
             self.workspace.write_job("def add(a, b):\n    return a * b\n")
             self.assertTrue(self.workspace.wake())
             run = finished(process, timeout=30)
@@ -614,10 +621,8 @@ class WaitForJobTest(SupervisorTestCase):
     def test_no_wake_up_no_grading(self):
         # Nothing polls: a job written without a wake-up waits for it. (A window cannot prove "never";
         # 1.5 s is longer than the former once-a-second look.)
-        self.workspace.make_fifo()
-        process = self.workspace.start_waiting(60)
+        process = self.start_waiting_on_fifo()
         try:
-            self.wait_for_fifo(process)
             self.workspace.write_job("def add(a, b):\n    return a + b\n")
             time.sleep(1.5)
             self.assertIsNone(process.poll(), "graded without a wake-up")
@@ -630,10 +635,8 @@ class WaitForJobTest(SupervisorTestCase):
     def test_an_empty_wake_up_does_not_end_the_wait(self):
         # A writer that opens and closes the FIFO without a byte (end of file): the supervisor keeps
         # waiting without spinning on it, and the signal still delivers the job.
-        self.workspace.make_fifo()
-        process = self.workspace.start_waiting(60)
+        process = self.start_waiting_on_fifo()
         try:
-            self.wait_for_fifo(process)
             os.close(os.open(os.path.join(self.workspace.job, _contract.JOB_READY_FIFO), os.O_WRONLY))
             before = cpu_ticks(process.pid)
             time.sleep(1.0)

@@ -13,9 +13,9 @@ JOB_READY_FIFO = "job-ready"
 # Users the supervisor (uid 0, only CAP_SETUID/CAP_SETGID) switches to.
 STAFF_UID = STAFF_GID = 10000  # loads the grader, preprocesses, compares; runs answer.py
 STUDENT_UID = STUDENT_GID = 10001  # runs the submission
-# Real/saved uid of the process that kills every student process: students
-# cannot signal it, while its effective uid lets it signal them.
-REAPER_UID = REAPER_GID = 10002
+# The real uid the supervisor takes (effective uid the student's, saved uid 0) for the one kill of
+# every student process: students cannot signal it meanwhile (_processes.kill_all_of).
+REAPER_UID = 10002
 
 ANSWER_FILE = "answer.py"
 SUBMISSION_MODULE = "submission"

@@ -55,13 +55,14 @@ class Children:
         return self._exit_status[pid]
 
 
-def fork_as(entry, uid, gid, fds, env, oom_score_adj=None, home_prefix=None, niceness=0):
+def fork_as(entry, uid, gid, fds, oom_score_adj=None, home_prefix=None, niceness=0):
     """Fork a child that runs ``entry()`` as ``uid``/``gid`` (no supplementary groups), then exits.
 
     The fork server: the child starts from the caller's state, so the caller must hold nothing the child
     may not see (the supervisor forks before it reads any job or course file). The child then looks like
-    a fresh ``python3 -I -c`` interpreter to the code it runs: default signal handlers, ``env`` as its
-    environment, an empty ``__main__``, ``sys.argv == ["-c"]``; it never returns into the caller's code.
+    a fresh ``python3 -I -c`` interpreter to the code it runs: default signal handlers, the caller's
+    environment (plus HOME), an empty ``__main__``, ``sys.argv == ["-c"]``; it never returns into the
+    caller's code.
 
     ``niceness`` lowers the child's CPU priority (inherited by everything it starts), so a
     submission that keeps the CPU busy with many processes cannot starve the supervisor of the
@@ -78,7 +79,7 @@ def fork_as(entry, uid, gid, fds, env, oom_score_adj=None, home_prefix=None, nic
     status = 0
     try:
         _drop_to(uid, gid, fds, oom_score_adj, niceness)
-        _look_fresh(env, home_prefix)
+        _look_fresh(home_prefix)
     except BaseException as error:
         os.write(2, ("xqw-supervisor: cannot start a process as uid %d: %r\n" % (uid, error)).encode())
         os._exit(127)
@@ -114,22 +115,15 @@ def _drop_to(uid, gid, fds, oom_score_adj, niceness):
     os.umask(0o077)
 
 
-def _look_fresh(env, home_prefix):
-    """What a new interpreter would have: its own environment, signal handlers and ``__main__``."""
+def _look_fresh(home_prefix):
+    """What a new interpreter would have: its own home, signal handlers and ``__main__``."""
     for number in (signal.SIGTERM, signal.SIGWINCH, signal.SIGCHLD):
         signal.signal(number, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.set_wakeup_fd(-1)
-    env = dict(env)
     if home_prefix:
-        env["HOME"] = _make_home(home_prefix)
-        os.chdir(env["HOME"])
-    # Only what differs (the supervisor sets the common part before it forks): each change is a libc call.
-    for name in [name for name in os.environ if name not in env]:
-        del os.environ[name]
-    for name, value in env.items():
-        if os.environ.get(name) != value:
-            os.environ[name] = value
+        os.environ["HOME"] = _make_home(home_prefix)
+        os.chdir(os.environ["HOME"])
     main = type(sys)("__main__")
     main.__builtins__ = builtins
     sys.modules["__main__"] = main

@@ -546,7 +546,7 @@ class Crew:
     def start(self):
         """(staff, answer run, student run), starting them on first use."""
         if self._members is None:
-            # The children's environment, set here once so that each child only adds its HOME.
+            # The children's environment (they inherit it), set here once: each child only adds its HOME.
             os.environ.pop(WAIT_FOR_JOB_ENV, None)
             os.environ.update(_CHILD_ENVIRONMENT)
             # Objects alive now are never collected in the children, so their pages stay shared.
@@ -566,7 +566,7 @@ class Crew:
         else:
             fds = {0: null, 1: 2, 2: 2, 3: request_read, 4: reply_write}
             oom, niceness = 500, 0
-        pid = _processes.fork_as(entry, uid, uid, fds, dict(os.environ), oom_score_adj=oom,
+        pid = _processes.fork_as(entry, uid, uid, fds, oom_score_adj=oom,
                                  home_prefix="/tmp/xqw-%s-" % role, niceness=niceness)
         self.children.track(pid)
         for fd in (request_read, reply_write, null):
