@@ -388,5 +388,21 @@ class SameKeyReserveTest(LmsTestCase):
         self.assertLessEqual(warnings, 2, f"{warnings} 'served again' warnings for one submission")
 
 
+class LmsHttpBasicAuthTest(LmsTestCase):
+    """`http_basic_auth` (a proxy in front of the LMS) goes with every request to the LMS's XQueue API too."""
+
+    QUEUES = {"course": {"grader_root": COURSE, "precreate": "off"}}
+    STANDIN_BASIC_AUTH = "proxy:proxy-pw"
+    MANAGER_EXTRA = "http_basic_auth: {username: proxy, password: proxy-pw}\n"
+
+    def test_every_request_carries_the_basic_auth(self):
+        sid = self.submit_lms("course", SQUARE, RIGHT)
+        self.assertEqual(self.wait_status(sid, "graded")["accepted_results"], 1)
+        log = self.request_log()
+        self.assertLessEqual({"login", "get_submission", "put_result"}, {entry["endpoint"] for entry in log})
+        refused = [(entry["endpoint"], entry["status"]) for entry in log if entry["status"] == 401]
+        self.assertEqual(refused, [], "requests that went without the basic auth")
+
+
 if __name__ == "__main__":
     unittest.main()
