@@ -60,9 +60,11 @@ GVISOR_CASES = (
     Case("grader fork bomb", "gvisor-contract", CONTRACT, fixed("fork-bomb"),
          "pids_limit", "Your code started too many processes (limit: 64).", "score 0; RLIMIT_NPROC"),
     Case("grader prints 2 GB to stdout", "gvisor-contract", CONTRACT, fixed("stdout-flood"),
-         "output_too_large", "Your code printed more than 1 MiB.", "score 0; the watcher's stdout cap"),
+         "output_too_large", "Your code printed more than 1 MiB.", "score 0; the watcher's stdout cap",
+         limit="stdout"),
     Case("grader floods stderr", "gvisor-contract", CONTRACT, fixed("stderr-flood"),
-         "output_too_large", "Your code printed more than 64 KiB.", "score 0; the watcher's stderr cap"),
+         "output_too_large", "Your code printed more than 64 KiB.", "score 0; the watcher's stderr cap",
+         limit="stderr"),
     Case("a runtime the engine does not have", "unknown-runtime", SQUARE, fixed(test_hostile.SQUARE_RIGHT),
          None, UNKNOWN_RUNTIME, "nothing posted; `check-config` reports it as an error when the engine "
          "answers, and the watcher's log names it when a container cannot be created"),

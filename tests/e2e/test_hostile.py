@@ -90,6 +90,7 @@ class Case:
     never: Tuple[str, ...] = ()  # text that must not appear in what the student's code produced
     also: Tuple[str, ...] = ()   # more text that must appear
     late: bool = False           # submitted after the others, to measure its memory apart
+    limit: str = ""              # the limit (or exit code) a TOLD message quotes when the verdict has several
 
 
 def fixed(text):
@@ -103,7 +104,49 @@ def fixture(*parts):
 SECRET_TOKEN = "SECRET-7f3a9c1e"
 STAFF_PROBE = "PROBE-STAFF-c41d"
 PIDS_MESSAGE_OVERRIDE = "Too many processes at once: this exercise allows {limit}."
-GRADER_NOT_FOUND = "There was a problem running your code (Staff debug: grader not found)."
+GRADER_NOT_FOUND = ("There was a problem running your code (Staff debug: grader not found). "
+                    "Please contact the course staff.")
+
+# What the student must be told for each verdict the watcher decides itself: written here by hand from
+# the rules of docs/reliability.md ("Every run ends in a verdict"), not taken from the code, so a changed
+# outcome is a decision made here and in the doc. {limit} is the queue's limit in words; the second item
+# names that limit (None: the message has no limit; "case": the case's own `limit`, e.g. an exit code).
+TOLD = {
+    "submission_too_large": ("Your submission is larger than the {limit} this problem accepts.", "submission"),
+    "grader_not_found": ("There was a problem running your code (Staff debug: grader not found). "
+                         "Please contact the course staff.", None),
+    "timeout": ("Your code did not finish within {limit}.", "timeout"),
+    "out_of_memory": ("Your code used more than {limit} of memory.", "memory"),
+    "pids_limit": ("Your code started too many processes (limit: {limit}).", "pids"),
+    "output_too_large": ("Your code printed more than {limit}.", "case"),
+    "grader_error": ("There was a problem running your code (Staff debug: exit code {limit}).", "case"),
+    "invalid_output": ("There was a problem running your code (Staff debug: invalid grader output).", None),
+}
+UNITS = {"Ki": "KiB", "Mi": "MiB", "Gi": "GiB"}
+
+
+def limit_in_words(name, value):
+    """A limit as the student reads it: "8s" -> "8 s", "64Ki" -> "64 KiB", 32 -> "32"."""
+    text = str(value)
+    if name == "timeout":
+        return re.fullmatch(r"(\d+)s", text).group(1) + " s"
+    match = re.fullmatch(r"(\d+)(Ki|Mi|Gi)", text)
+    return "%s %s" % (match.group(1), UNITS[match.group(2)]) if match else text
+
+
+def told(verdict, limits, messages=None, case_limit=""):
+    """The message a verdict must give under a queue's limits and message overrides; None for verdicts
+    whose text is the grader's own (graded) or that post nothing."""
+    if verdict not in TOLD:
+        return None
+    template, limit = TOLD[verdict]
+    template = (messages or {}).get(verdict, template)
+    if limit is None:
+        return template
+    if limit == "case":
+        value = limits.get(case_limit, case_limit)
+        return template.replace("{limit}", limit_in_words(case_limit, value))
+    return template.replace("{limit}", limit_in_words(limit, limits[limit]))
 
 CASES: Sequence[Case] = (
     # --- the student's code misbehaves (Python grader image) ----------------------------------
@@ -217,7 +260,7 @@ CASES: Sequence[Case] = (
          also=("/job/submission: Read-only file system", "/etc/x: Read-only file system", "/tmp/x: written")),
     Case("grader exits 3 without a result", "contract", CONTRACT, fixed("exit-3"),
          "grader_error", "There was a problem running your code (Staff debug: exit code 3).",
-         "score 0; stderr goes to the log only", never=("KeyError",)),
+         "score 0; stderr goes to the log only", never=("KeyError",), limit="3"),
     Case("grader never ends", "contract", CONTRACT, fixed("sleep"),
          "timeout", "Your code did not finish within 5 s.",
          "score 0; the watcher kills the container at its deadline"),
@@ -230,10 +273,10 @@ CASES: Sequence[Case] = (
          "(`messages: {pids_limit: ...}`)"),
     Case("grader prints 2 GB to stdout", "contract", CONTRACT, fixed("stdout-flood"),
          "output_too_large", "Your code printed more than 1 MiB.",
-         "score 0; the watcher stops reading at the cap and kills the container"),
+         "score 0; the watcher stops reading at the cap and kills the container", limit="stdout"),
     Case("grader floods stderr", "contract", CONTRACT, fixed("stderr-flood"),
          "output_too_large", "Your code printed more than 64 KiB.",
-         "score 0; the watcher stops reading at the cap and kills the container"),
+         "score 0; the watcher stops reading at the cap and kills the container", limit="stderr"),
     # --- infrastructure: never the student's zero -------------------------------------------
     Case("missing grader image", "missing", SQUARE, fixed(SQUARE_RIGHT),
          None, MISSING_IMAGE,
@@ -364,21 +407,6 @@ class HostileRun(WatcherTestCase):
         cls.verdicts = {}
         for match in VERDICT_LINE.finditer(cls.log):
             cls.verdicts.setdefault(int(match.group(1)), []).append(match.group(2))
-        if os.environ.get("XQW_HOSTILE_DUMP"):
-            cls.dump(os.environ["XQW_HOSTILE_DUMP"])
-
-    @classmethod
-    def dump(cls, path):
-        """What each case did, for whoever updates CASES (XQW_HOSTILE_DUMP=file)."""
-        observed = {}
-        for case in cls.CASES_HERE:
-            sid = cls.case_ids[case.name]
-            body = (cls.results.get(sid) or {}).get("body") or {}
-            observed[case.name] = {"submission": sid, "verdicts": cls.verdicts.get(sid),
-                                   "score": body.get("score"), "msg": visible_text(body.get("msg", ""))[:3000]}
-        with open(path, "w") as out:
-            json.dump({"cases": observed, "peak_rss_kib": cls.peak_rss_kib,
-                       "peak_rss_before_late_kib": cls.peak_rss_before_late_kib}, out, indent=1)
 
     @classmethod
     def posted_ids(cls):
@@ -414,6 +442,11 @@ class HostileRun(WatcherTestCase):
         self.assertAlmostEqual(body["score"], case.score, msg=case.name)
         self.assertIs(body["correct"], case.score == 1.0, case.name)
         text = visible_text(body["msg"])
+        queue = self.QUEUES[case.queue]
+        rule = told(case.verdict, queue.get("limits", {}), queue.get("messages"), case.limit)
+        if rule is not None:
+            self.assertIn(rule, text, "%r: the message docs/reliability.md's rules give for `%s`"
+                          % (case.name, case.verdict))
         self.assertLessEqual(len(body["msg"].encode()), 256 * 1024, "the posted HTML is capped")
         for expected in (case.shows,) + case.also:
             self.assertIn(expected, text, "%r: student message" % case.name)
@@ -557,6 +590,54 @@ def render_document(document):
     for name, table in generated_tables().items():
         document = replace_section(document, name, table)
     return document
+
+
+# The limits docs/reliability.md's verdict table quotes in its example messages (the defaults).
+DOC_EXAMPLE_LIMITS = {"timeout": "20s", "memory": "256Mi", "pids": 128, "stdout": "1Mi", "submission": "1Mi",
+                      "N": "N"}
+DOC_EXAMPLE_CASE_LIMIT = {"output_too_large": "stdout", "grader_error": "N"}
+
+
+def documented_verdict_messages():
+    """docs/reliability.md, "Every run ends in a verdict": label -> the default student message."""
+    with open(DOC_PATH, encoding="utf-8") as handle:
+        section = handle.read().split("## Every run ends in a verdict", 1)[1].split("\n## ", 1)[0]
+    return {label: message.strip() for label, message in re.findall(r"^\| `(\w+)` \|[^\n]*\|([^|\n]*)\|$",
+                                                                      section, re.M)}
+
+
+class WrittenExpectationsTest(unittest.TestCase):
+    """Each hostile case's expected verdict and message is written down, and where the watcher words the
+    message itself it is the one docs/reliability.md's rules give (no engine needed)."""
+
+    def all_cases(self):
+        import test_gvisor  # noqa: WPS433 - the gVisor cases live with their test
+        return [(case, QUEUES) for case in CASES] + [(case, test_gvisor.QUEUES) for case in test_gvisor.GVISOR_CASES]
+
+    def test_every_case_names_a_known_outcome(self):
+        for case, _ in self.all_cases():
+            self.assertIn(case.verdict, set(TOLD) | {"graded", "malformed", None}, case.name)
+            self.assertTrue(case.shows.strip(), "%r: nothing written for what the student is told" % case.name)
+
+    def test_each_case_tells_the_student_what_the_rules_say(self):
+        for case, queues in self.all_cases():
+            queue = queues[case.queue]
+            rule = told(case.verdict, queue.get("limits", {}), queue.get("messages"), case.limit)
+            if rule is not None:
+                self.assertEqual(case.shows, rule, "%r: `%s` under this queue's limits" % (case.name, case.verdict))
+
+    def test_the_rules_are_the_docs_table(self):
+        documented = documented_verdict_messages()
+        for verdict in TOLD:
+            self.assertIn(verdict, documented, "docs/reliability.md's verdict table has no row for `%s`" % verdict)
+            self.assertEqual(documented[verdict], told(verdict, DOC_EXAMPLE_LIMITS, None,
+                                                       DOC_EXAMPLE_CASE_LIMIT.get(verdict, "")), verdict)
+
+    def test_limits_in_words(self):
+        self.assertEqual(limit_in_words("timeout", "8s"), "8 s")
+        self.assertEqual(limit_in_words("stderr", "64Ki"), "64 KiB")
+        self.assertEqual(limit_in_words("memory", "128Mi"), "128 MiB")
+        self.assertEqual(limit_in_words("pids", 32), "32")
 
 
 class ReliabilityDocTest(unittest.TestCase):
