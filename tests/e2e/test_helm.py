@@ -4,6 +4,7 @@ real port and paths, the path rule, and the ConfigMap's config root through `xqu
 """
 import base64
 import copy
+import json
 import os
 import re
 import shutil
@@ -405,6 +406,77 @@ class ChartTest(HelmTestCase):
         run = self.run_helm("template", both)
         self.assertNotEqual(run.returncode, 0)
         self.assertIn("enable either hpa or keda", run.stderr)
+
+    def test_dashboard_and_alert_rules_are_off_by_default(self):
+        rendered = self.render(scenario("dind", "pvc"))
+        self.assertNotIn("PrometheusRule", rendered.kinds())
+        self.assertNotIn(FULLNAME + "-dashboard", rendered.by_kind["ConfigMap"])
+
+    def test_alert_rules_render_the_rules_file(self):
+        with open(os.path.join(CHART, "rules", "xqueue-watcher.rules.yaml")) as source:
+            groups = yaml.safe_load(source)["groups"]
+        values = merged(scenario("dind", "pvc"), {"metrics": {"prometheusRule": {
+            "enabled": True, "labels": {"release": "kube-prometheus-stack"}}}})
+        self.lint(values)
+        rule = self.render(values).one("PrometheusRule")
+        self.assertEqual(rule["apiVersion"], "monitoring.coreos.com/v1")
+        self.assertEqual(rule["metadata"]["namespace"], NAMESPACE)
+        self.assertEqual(rule["metadata"]["labels"]["release"], "kube-prometheus-stack")
+        for label in REQUIRED_LABELS:
+            self.assertIn(label, rule["metadata"]["labels"])
+        self.assertEqual(rule["spec"]["groups"], groups, "the PrometheusRule carries the rules file as it is")
+
+        base = "https://git.example.org/xqueue-watcher/blob/main/docs/operators.md"
+        extra = {"alert": "XQueueWatcherSlowGrading", "for": "10m", "labels": {"severity": "info"},
+                 "expr": "histogram_quantile(0.95, sum by (le) (rate(xqueue_watcher_grading_duration_seconds_bucket[10m]))) > 30"}
+        values = merged(values, {"metrics": {"prometheusRule": {"namespace": "monitoring", "runbookBaseUrl": base + "/",
+                                                                "extraRules": [extra]}}})
+        self.lint(values)
+        rule = self.render(values).one("PrometheusRule")
+        self.assertEqual(rule["metadata"]["namespace"], "monitoring")
+        self.assertEqual([g["name"] for g in rule["spec"]["groups"]], [g["name"] for g in groups] + ["xqueue-watcher-extra"])
+        self.assertEqual(rule["spec"]["groups"][-1]["rules"], [extra])
+        rendered_rules = [r for g in rule["spec"]["groups"][:-1] for r in g["rules"]]
+        file_rules = [r for g in groups for r in g["rules"]]
+        self.assertEqual(len(rendered_rules), len(file_rules))
+        for rendered_rule, file_rule in zip(rendered_rules, file_rules):
+            anchor = file_rule["annotations"]["runbook_url"].partition("#")[2]
+            self.assertEqual(rendered_rule["annotations"]["runbook_url"], f"{base}#{anchor}", file_rule["alert"])
+            self.assertEqual(rendered_rule["expr"], file_rule["expr"])
+
+    def test_dashboard_config_map_carries_the_sidecar_label_and_the_dashboard(self):
+        with open(os.path.join(CHART, "dashboards", "xqueue-watcher.json")) as source:
+            dashboard = json.load(source)
+        values = merged(scenario("dind", "pvc"), {"metrics": {"dashboard": {"enabled": True}}})
+        self.lint(values)
+        config_map = self.render(values).one("ConfigMap", FULLNAME + "-dashboard")
+        self.assertEqual(config_map["metadata"]["labels"]["grafana_dashboard"], "1")
+        self.assertEqual(config_map["metadata"]["namespace"], NAMESPACE)
+        self.assertEqual(list(config_map["data"]), ["xqueue-watcher.json"])
+        try:
+            loaded = json.loads(config_map["data"]["xqueue-watcher.json"])
+        except ValueError as error:
+            self.fail(f"the dashboard in the ConfigMap is not valid JSON: {error}")
+        self.assertEqual(loaded, dashboard)
+        variables = {v["name"]: v["type"] for v in loaded["templating"]["list"]}
+        self.assertEqual(variables, {"datasource": "datasource", "queue": "query"})
+        values = merged(values, {"metrics": {"dashboard": {"namespace": "grafana", "labels": {"dashboards": "openedx"},
+                                                           "annotations": {"grafana_folder": "Open edX"}}}})
+        config_map = self.render(values).one("ConfigMap", FULLNAME + "-dashboard")
+        self.assertEqual(config_map["metadata"]["namespace"], "grafana")
+        self.assertEqual(config_map["metadata"]["labels"]["dashboards"], "openedx")
+        self.assertEqual(config_map["metadata"]["annotations"], {"grafana_folder": "Open edX"})
+
+    def test_schema_rejects_bad_monitoring_values(self):
+        for bad in ({"metrics": {"dashboard": {"enabled": "yes"}}}, {"metrics": {"grafana": {}}},
+                    {"metrics": {"prometheusRule": {"runbookBaseUrl": "docs/operators.md"}}},
+                    {"metrics": {"prometheusRule": {"extraRules": [{"expr": "up == 0"}]}}},
+                    {"metrics": {"prometheusRule": {"extraRules": [{"alert": "A", "expr": "up", "severity": "x"}]}}},
+                    {"metrics": {"prometheusRule": {"labels": {"release": 1}}}}):
+            with self.subTest(values=bad):
+                run = self.run_helm("template", bad)
+                self.assertNotEqual(run.returncode, 0, f"{bad} was accepted")
+                self.assertIn("values don't meet the specifications of the schema", run.stderr)
 
     def test_notes_render_in_every_mode(self):
         # `helm template` skips NOTES.txt; a copy of the chart renders it through tpl into a ConfigMap.
