@@ -1,6 +1,8 @@
 """Faults around the watcher: XQueue refusing, failing, slow, dropping results, refusing keys; the engine
 restarting mid-job; the watcher killed mid-job. Each case: every submission ends with exactly one
-accepted result at the stand-in (none lost, none graded twice), and nothing is left behind."""
+accepted result at the stand-in (none lost, none graded twice), and nothing is left behind; a result whose
+reply was lost is posted again, identical (at-least-once delivery, see docs/reliability.md)."""
+import json
 import os
 import re
 import shutil
@@ -10,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (HERE, SOURCE_DIR, WatcherProcess, containers_labelled, engine_request,
+from harness import (HERE, SOURCE_DIR, WatcherProcess, containers_labelled, engine_request, grading_containers,
                      require_engine_and_image, used_containers, write_config_root, xqueue_standin)
 
 COURSE = os.path.join(HERE, "fixtures", "course")
@@ -54,15 +56,35 @@ class FaultTestCase(unittest.TestCase):
     def log(self):
         return self.watcher.output()[-5000:] if self.watcher else ""
 
+    def journal_entries(self):
+        journal = os.path.join(self.tmp, "journal")
+        return sorted(n for n in os.listdir(journal) if n.endswith(".json")) if os.path.isdir(journal) else []
+
+    def put_results(self):
+        """The stand-in's log of put_result requests, oldest first."""
+        return [e for e in self.xqueue.requests()["log"] if e["endpoint"] == "put_result"]
+
+    def wait_delivered(self, timeout=60):
+        """Until the watcher has nothing left to post (its journal is empty) and the stand-in is handling
+        no put_result (a held one completes after the watcher gave up on it): no later post can come."""
+        try:
+            self.xqueue.wait_for(lambda: not self.journal_entries()
+                                 and all(e["finished"] is not None for e in self.put_results()),
+                                 timeout=timeout, what="the journal empty and no put_result in flight")
+        except TimeoutError as error:
+            self.fail(f"{error}: journal {self.journal_entries()}\n{self.log()}")
+
+    def wait_accepted(self, ids, timeout):
+        try:
+            self.xqueue.wait_for(lambda: all(self.xqueue.submission(i)["accepted_results"] >= 1 for i in ids),
+                                 timeout=timeout, what=f"a result accepted for each of {ids}")
+        except TimeoutError as error:
+            self.fail(f"{error}\n{self.log()}")
+
     def assert_settled(self, ids, timeout=90, score=1):
-        """Every id has exactly one accepted result, with the expected score."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            states = [self.xqueue.submission(i) for i in ids]
-            if all(s["accepted_results"] >= 1 for s in states):
-                break
-            time.sleep(0.1)
-        time.sleep(1)  # a duplicate post would arrive now
+        """Every id has exactly one accepted result, with the expected score, once every post is done."""
+        self.wait_accepted(ids, timeout)
+        self.wait_delivered()
         for i in ids:
             state = self.xqueue.submission(i)
             self.assertEqual(state["accepted_results"], 1, f"submission {i}: {state}\n{self.log()}")
@@ -88,13 +110,28 @@ class FaultTestCase(unittest.TestCase):
         self.xqueue.wait_for(lambda: self.xqueue.submission(sid)["pulled_count"] >= 1, timeout=timeout,
                              what=f"submission {sid} pulled")
 
+    def wait_grading_container(self, timeout=60):
+        """The one container of this watcher that has a job and runs it (not one waiting for a job)."""
+        found = self.xqueue.wait_for(lambda: grading_containers(self.watcher_id), timeout=timeout,
+                                     what="a container grading the job")
+        self.assertEqual(len(found), 1, found)
+        return found[0]["Id"]
+
+    def wait_log(self, text, timeout=60, count=1):
+        try:
+            self.xqueue.wait_for(lambda: self.watcher.output().count(text) >= count, timeout=timeout,
+                                 what=f"{count} x {text!r} in the watcher's log")
+        except TimeoutError as error:
+            self.fail(f"{error}\n{self.log()}")
+
 
 class XQueueFaults(FaultTestCase):
     def test_xqueue_refusing_connections_at_start(self):
         ids = [self.submit() for _ in range(2)]
         self.standin.refuse_connections()
         self.start_watcher()
-        time.sleep(3)
+        # Two connections, each logging in again every login_poll_interval: several refused logins.
+        self.wait_log("Couldn't connect to server", count=4)
         self.assertIsNone(self.watcher.process.poll(), "the watcher must keep running while XQueue refuses")
         self.standin.accept_connections()
         self.assert_settled(ids)
@@ -104,9 +141,15 @@ class XQueueFaults(FaultTestCase):
         self.start_watcher()
         sid = self.submit(SLOW_RIGHT.format(seconds=2))
         self.wait_pulled(sid)
-        self.standin.refuse_connections(5)  # put_result fails while the port is closed
-        time.sleep(5.5)  # the control API shares the closed port
+        self.standin.refuse_connections()  # closed until reopened below (the control API too)
+        failed = f"submission {sid}: put_result failed"
+        self.wait_log(failed)  # the fault was hit: its result came while the port was closed
+        self.assertIn("Couldn't connect to server", self.watcher.output())
+        reopened = time.time()
+        self.standin.accept_connections()
         self.assert_settled([sid])
+        [result] = [r for r in self.xqueue.results() if r["submission_id"] == sid]
+        self.assertGreaterEqual(result["time"], reopened, "accepted only once the port was open again")
         later = self.submit()
         self.assert_settled([later])
         self.assert_nothing_left()
@@ -120,11 +163,44 @@ class XQueueFaults(FaultTestCase):
         self.assertIn("put_result failed", self.watcher.output())
 
     def test_xqueue_slower_than_the_request_timeout(self):
+        # The held put_result (4 s) times out in the watcher (2 s), which posts again: accepted. As a
+        # real XQueue, the stand-in still completes the held post (the key stays valid): the same
+        # result is accepted twice. At-least-once delivery, identical content, one grading.
         self.xqueue.faults(delay={"put_result": {"seconds": 4, "times": 1},
                                   "get_submission": {"seconds": 4, "times": 1}})
         self.start_watcher()
         ids = [self.submit() for _ in range(2)]
-        self.assert_settled(ids)
+        self.wait_accepted(ids, timeout=90)
+        self.wait_delivered()  # the held post has completed too
+        [held] = [e for e in self.put_results() if e["fault"] == "delay 4s"]
+        self.assertEqual(held["return_code"], 0, f"the held post was accepted once it completed: {held}")
+        self.assertIn("put_result failed", self.watcher.output(), "the watcher gave up on the held post")
+        results = self.xqueue.results()
+        [twice] = [i for i in ids if self.xqueue.submission(i)["accepted_results"] == 2]
+        posts = [r for r in results if r["submission_id"] == twice]
+        self.assertEqual([r["duplicate"] for r in posts], [False, True], posts)
+        self.assertEqual((posts[1]["xqueue_header"], posts[1]["xqueue_body"]),
+                         (posts[0]["xqueue_header"], posts[0]["xqueue_body"]), "the post after a lost reply is the same")
+        self.assertEqual(posts[0]["body"]["score"], 1)
+        self.assertEqual(self.watcher.output().count(f"submission {twice}: grading with"), 1, "graded once")
+        [once] = [i for i in ids if i != twice]
+        self.assertEqual(self.xqueue.submission(once)["accepted_results"], 1)
+        self.assertEqual({r["body"]["score"] for r in results if r["submission_id"] == once}, {1})
+        self.assert_nothing_left()
+
+    def test_lost_reply_posts_the_same_result_again(self):
+        self.xqueue.faults(lose_reply={"put_result": {"times": 1}})
+        self.start_watcher()
+        sid = self.submit()
+        self.wait_accepted([sid], timeout=90)
+        self.wait_delivered()
+        posts = [r for r in self.xqueue.results() if r["submission_id"] == sid]
+        self.assertEqual([r["duplicate"] for r in posts], [False, True], f"{posts}\n{self.log()}")
+        self.assertEqual(posts[0]["xqueue_body"], posts[1]["xqueue_body"])
+        self.assertEqual(posts[0]["key"], posts[1]["key"])
+        self.assertEqual(self.xqueue.submission(sid)["pulled_count"], 1, "posted again, not graded again")
+        self.assertEqual([e["fault"] for e in self.put_results()], ["lose_reply", None])
+        self.assert_nothing_left()
 
     def test_dropped_put_result_is_retried(self):
         self.xqueue.faults(drop={"put_result": {"times": 4}})
@@ -148,12 +224,16 @@ class WatcherKilled(FaultTestCase):
         self.start_watcher()
         sid = self.submit(SLOW_RIGHT.format(seconds=5))
         self.wait_pulled(sid)
-        time.sleep(1.0)  # the container runs now
+        grading = self.wait_grading_container()  # its job's container, not one waiting for a job
         self.watcher.stop(signal.SIGKILL)
-        self.assertTrue(containers_labelled(self.watcher_id), "the killed watcher's container should be running")
-        self.assertTrue(os.listdir(os.path.join(self.tmp, "journal")), "the submission must be journalled")
+        status, body = engine_request("GET", f"/containers/{grading}/json")
+        self.assertEqual(status, 200, body)
+        self.assertTrue(json.loads(body)["State"]["Running"], "the killed watcher's grading container runs on")
+        self.assertTrue(self.journal_entries(), "the submission must be journalled")
         self.start_watcher()
         self.assert_settled([sid], timeout=50)
+        self.assertEqual(engine_request("GET", f"/containers/{grading}/json")[0], 404,
+                         "the orphan container is removed at start")
         self.assertEqual(self.xqueue.submission(sid)["pulled_count"], 1, "graded from the journal, not a requeue")
         self.assertIn("left by an earlier run", self.watcher.output())
         self.assert_nothing_left()
@@ -180,7 +260,7 @@ class EngineRestart(FaultTestCase):
         self.start_watcher()
         sid = self.submit(SLOW_RIGHT.format(seconds=4))
         self.wait_pulled(sid)
-        time.sleep(1.0)
+        self.wait_grading_container()  # the job runs in its container now
         with open(ENGINE_PID_FILE) as pid_file:
             pid = int(pid_file.read())
         os.kill(pid, signal.SIGTERM)

@@ -396,6 +396,28 @@ class FaultTest(StandinTestCase):
         session.get_submission(QUEUE)
         self.assertLess(time.monotonic() - start, 0.5)
 
+    def test_a_held_put_result_is_completed_after_its_client_gave_up(self):
+        # As a real server: the request is worked on after the client timed out and posted again, so
+        # the same result is accepted twice (the second flagged duplicate); "finished" marks it done.
+        session = self.logged_in()
+        sid = self.control.submit(QUEUE, "a", PAYLOAD)
+        pulled = self.pull(session)
+        self.control.faults(delay={"put_result": {"seconds": 1.0, "times": 1}})
+        impatient = GraderSession(self.xq.base_url, timeout=0.3)
+        impatient.login()
+        with self.assertRaises(OSError):
+            impatient.put_result(pulled["raw_header"], GOOD_RESULT)
+        [held] = [e for e in self.control.requests()["log"] if e["endpoint"] == "put_result"]
+        self.assertIsNone(held["finished"], "the held post is still being handled")
+        self.assertEqual(session.put_result(pulled["raw_header"], GOOD_RESULT).json()["return_code"], 0)
+        self.control.wait_for(lambda: all(e["finished"] for e in self.control.requests()["log"]
+                                          if e["endpoint"] == "put_result"), timeout=10,
+                              what="the held put_result finished")
+        results = self.control.results()
+        self.assertEqual([(r["submission_id"], r["duplicate"]) for r in results], [(sid, False), (sid, True)])
+        self.assertEqual(results[0]["xqueue_body"], results[1]["xqueue_body"])
+        self.assertEqual(self.control.submission(sid)["accepted_results"], 2)
+
     def test_drop_put_result_stores_nothing(self):
         session = self.logged_in()
         sid = self.control.submit(QUEUE, "a", PAYLOAD)

@@ -195,11 +195,17 @@ class ReloadTest(WatcherTestCase):
                              what="the slow submission pulled")
         self.rewrite_queues(f"queues:\n  course:\n    grader_root: {COURSE}\n"
                             f"  second:\n    grader_root: {COURSE}\n")
+        reloaded = time.time()
         self.watcher.process.send_signal(signal.SIGHUP)
         second = self.submit("second", "square/grader.py", RIGHT)
         self.assertEqual(self.result_for(second)["body"]["score"], 1)
-        self.assertEqual(self.result_for(slow)["body"]["score"], 1)
-        self.assertEqual(self.xqueue.submission(slow)["accepted_results"], 1)
+        slow_result = self.result_for(slow)
+        self.assertEqual(slow_result["body"]["score"], 1)
+        self.assertGreater(slow_result["time"], reloaded, "the slow job was still in flight at the reload")
+        state = self.xqueue.submission(slow)
+        self.assertEqual(state["accepted_results"], 1)
+        # Pulled once: finished in flight by the old worker, not dropped and served (and graded) again.
+        self.assertEqual(state["pulled_count"], 1, state)
         # The kept queue's new worker started while the retiring one still held its job (and its name).
         kept = self.submit("course", "square/grader.py", RIGHT)
         self.assertEqual(self.result_for(kept)["body"]["score"], 1)

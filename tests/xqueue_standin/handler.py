@@ -193,6 +193,7 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             self._entry = None
             entry["status"] = self._sent_status
+            entry["finished"] = time.time()  # done with it: answered, dropped, or its reply lost
             self._log_line(entry)
 
     def _log_line(self, entry: dict):

@@ -211,7 +211,7 @@ class StandinState:
     # -- request accounting ----------------------------------------------------------------------
     def count_request(self, method: str, endpoint: str, queue: Optional[str]) -> dict:
         entry = {"time": time.time(), "method": method, "endpoint": endpoint, "queue": queue, "status": None,
-                 "return_code": None, "fault": None}
+                 "return_code": None, "fault": None, "finished": None}
         with self.lock:
             self.counts[endpoint] = self.counts.get(endpoint, 0) + 1
             if queue is not None:

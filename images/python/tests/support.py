@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 
 SUPERVISOR = "/opt/xqw/bin/xqw-supervisor"
 
@@ -85,7 +86,8 @@ class Workspace:
 
 
 class SupervisorRun:
-    def __init__(self, completed):
+    def __init__(self, completed, seconds=None):
+        self.seconds = seconds  # the supervisor process's life, start to exit (as a container's run)
         self.returncode = completed.returncode
         self.stdout = completed.stdout
         self.stderr = completed.stderr.decode("utf-8", "replace")
@@ -103,10 +105,11 @@ class SupervisorRun:
 
 
 def run_supervisor(problem, job, timeout=60, env=None):
+    started = time.monotonic()
     completed = subprocess.run(
         [sys.executable, "-I", "-B", SUPERVISOR, "--grader-dir", problem, "--job-dir", job],
         capture_output=True, timeout=timeout, env=env)
-    return SupervisorRun(completed)
+    return SupervisorRun(completed, time.monotonic() - started)
 
 
 def finished(process, timeout=60):
