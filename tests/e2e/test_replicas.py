@@ -2,6 +2,8 @@
 distinct `--watcher-id`s, each its own config root, job directory and journal (two pods), one engine.
 
 * every submission is graded and posted once, and both replicas take a fair share;
+* a grading that outlasts XQueue's processing delay is served to the other replica too, and only the post
+  with the newest key counts;
 * one replica SIGKILLed mid-grading loses nothing: XQueue re-serves its submission to the other one, and
   the killed one, restarted, removes its leftover containers and finds its stale journal entry refused;
 * the queue-length gauge the chart's autoscalers read is XQueue's real queue length on every replica,
@@ -242,6 +244,41 @@ class SharedQueueTest(ReplicaTestCase):
         served_once = {i for i in expected if self.xqueue.submission(i)["pulled_count"] == 1}
         self.assertEqual(graded_a & graded_b & served_once, set(), "graded by both replicas")
         self.assertEqual(len(graded_a), accepted[self.a.watcher_id])
+        self.assert_nothing_left_after_stopping()
+
+
+class ServedTwiceTest(ReplicaTestCase):
+    """A grading that outlasts XQueue's processing delay: XQueue serves the submission again, with a new key,
+    to the other replica; both grade it, and only the post with the newest key is counted."""
+    PROCESSING_DELAY = 8
+    QUEUES = {"course": {"grader_root": COURSE, "connections": 1, "limits": {"timeout": "60s"}}}
+    WAITING_PER_REPLICA = 1
+
+    def test_a_submission_served_to_both_replicas_gets_one_result(self):
+        self.start_both()
+        # Every run of this submission ends at the same moment, 12 s from now: the first holder is past the
+        # processing delay (8 s) by then, and the second one (pulled at about 8 s) posts before a third pull
+        # (possible from about 16 s) can take the key from it.
+        until = time.time() + 12
+        sid = self.submit("course", f"import time\ntime.sleep(max(0, {until} - time.time()))\n" + RIGHT)
+        self.wait(lambda: self.xqueue.submission(sid)["pulled_count"] >= 2, timeout=60,
+                  what=f"submission {sid} served again after the processing delay")
+        self.wait_all_answered([sid], timeout=120)
+        for replica in (self.a, self.b):
+            self.wait_idle(replica)
+        state = self.xqueue.submission(sid)
+        self.assertEqual(state["pulled_count"], 2, f"served more than twice: {state}{self.logs()}")
+        self.assert_one_result_each({sid: 1})
+        self.assertEqual(state["rejected_put_results"], 1, "the first holder's post with the old key")
+        # Each replica graded it once: one post accepted, the other refused for its old key.
+        outcomes = {}
+        for replica in (self.a, self.b):
+            self.assertEqual(graded_in_log(replica.output()), [sid], f"replica {replica.watcher_id}{self.logs()}")
+            samples = scrape(replica.metrics_port)
+            outcomes[replica.watcher_id] = tuple(
+                metric(samples, "xqueue_watcher_submissions_posted_total", queue="course", outcome=outcome)
+                for outcome in ("accepted", "incorrect_key"))
+        self.assertEqual(sorted(outcomes.values()), [(0, 1), (1, 0)], f"posts (accepted, incorrect_key): {outcomes}")
         self.assert_nothing_left_after_stopping()
 
 
