@@ -37,7 +37,7 @@ LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 def scrape(port):
-    """{(name, frozenset of (label, value))): value} from a watcher's /metrics."""
+    """{(name, frozenset of (label, value) pairs): value} from a watcher's /metrics."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
             text = reply.read().decode()
@@ -62,6 +62,7 @@ def graded_in_log(output):
 
 
 def grading_in_log(output):
+    """Submission ids a replica's log says it started grading (its job handed to a container)."""
     return [int(i) for i in re.findall(r"submission (\d+): grading with", output)]
 
 
@@ -132,7 +133,7 @@ class ReplicaTestCase(unittest.TestCase):
     def tearDown(self):
         try:
             for replica in (self.a, self.b):
-                if replica.running():
+                if replica.process and not replica.process.log.closed:  # not stopped by the test
                     replica.process.stop(signal.SIGKILL)
         finally:
             self.standin.stop()
@@ -198,8 +199,8 @@ class ReplicaTestCase(unittest.TestCase):
 
     def assert_nothing_left_after_stopping(self):
         for replica in (self.a, self.b):
-            if replica.running():
-                self.assertEqual(replica.process.stop(signal.SIGTERM), 0, self.logs())
+            self.assertTrue(replica.running(), f"replica {replica.watcher_id} is not running{self.logs()}")
+            self.assertEqual(replica.process.stop(signal.SIGTERM), 0, self.logs())
         for replica in (self.a, self.b):
             self.assertEqual([(c["Labels"], c["State"]) for c in containers_labelled(replica.watcher_id)], [],
                              f"containers of {replica.watcher_id} left after both replicas stopped")
