@@ -281,7 +281,8 @@ class EngineRestart(FaultTestCase):
 
 
 class FaultsDocTest(unittest.TestCase):
-    """docs/reliability.md's faults table names only tests that exist, and every fault test is in it."""
+    """docs/reliability.md's faults tables (faults, then replicas) name only tests that exist, and every
+    fault test is in it."""
 
     def test_the_faults_table_matches_the_tests(self):
         with open(os.path.join(SOURCE_DIR, "docs", "reliability.md"), encoding="utf-8") as doc:
@@ -290,7 +291,7 @@ class FaultsDocTest(unittest.TestCase):
         rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line.split("|")[-2]]
         named = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[-2])}
         sources = ""
-        for module in ("test_faults.py", "test_watcher.py", "test_hostile.py"):
+        for module in ("test_faults.py", "test_watcher.py", "test_hostile.py", "test_replicas.py"):
             with open(os.path.join(HERE, module), encoding="utf-8") as source:
                 sources += source.read()
         for name in named:
