@@ -28,7 +28,8 @@ fs::path canonical_or_same(const fs::path& path) {
 
 }  // namespace
 
-ContainerGrader::ContainerGrader(docker::Client& engine, QueueGrading queue, ImageContract contract)
+ContainerGrader::ContainerGrader(docker::Client& engine, QueueGrading queue, ImageContract contract,
+                                 ReadyObserver on_ready)
     : engine_(engine), queue_(std::move(queue)), contract_(std::move(contract)) {
   // The upstream contract's submission travels in the environment, fixed when the container is created:
   // none can be prepared before its submission.
@@ -40,7 +41,7 @@ ContainerGrader::ContainerGrader(docker::Client& engine, QueueGrading queue, Ima
     return prestart() ? waiting_container(pool_engine) : new_container(pool_engine, "precreated");
   };
   pool_ = std::make_unique<ContainerPool>(engine_.socket_path(), queue_.queue, std::move(make),
-                                          queue_.wait_for_job * 9 / 10);
+                                          queue_.wait_for_job * 9 / 10, std::move(on_ready));
   pool_->prepare_next();
 }
 

@@ -21,7 +21,9 @@ namespace xqw::grading {
 
 class ContainerGrader {
  public:
-  ContainerGrader(docker::Client& engine, QueueGrading queue, ImageContract contract);
+  // `on_ready` hears how many containers prepared ahead (see ContainerPool) came or went.
+  ContainerGrader(docker::Client& engine, QueueGrading queue, ImageContract contract,
+                  ReadyObserver on_ready = {});
   ~ContainerGrader();
   ContainerGrader(const ContainerGrader&) = delete;
   ContainerGrader& operator=(const ContainerGrader&) = delete;

@@ -26,10 +26,11 @@ bool remove_container(docker::Client& engine, const std::string& id) {
 }
 
 ContainerPool::ContainerPool(const std::string& engine_socket, std::string queue, Factory make,
-                             std::chrono::milliseconds replace_waiting_after)
+                             std::chrono::milliseconds replace_waiting_after, ReadyObserver on_ready)
     : queue_(std::move(queue)),
       make_(std::move(make)),
       replace_waiting_after_(replace_waiting_after),
+      on_ready_(std::move(on_ready)),
       engine_(engine_socket),
       thread_([this] { loop(); }) {}
 
@@ -40,13 +41,20 @@ ContainerPool::~ContainerPool() {
   }
   changed_.notify_all();
   thread_.join();
-  if (prepared_) remove(std::move(*prepared_), kRemovalRetries);  // last chance: nobody retries now
+  if (auto left = take_prepared())
+    remove(std::move(*left), kRemovalRetries);  // last chance: nobody retries now
+}
+
+std::optional<GradingContainer> ContainerPool::take_prepared() {
+  auto taken = std::exchange(prepared_, std::nullopt);
+  if (taken && on_ready_) on_ready_(-1);
+  return taken;
 }
 
 std::optional<GradingContainer> ContainerPool::take() {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return !preparing_ && !want_prepare_; });
-  auto taken = std::exchange(prepared_, std::nullopt);
+  auto taken = take_prepared();
   want_prepare_ = true;
   changed_.notify_all();
   return taken;
@@ -89,7 +97,7 @@ void ContainerPool::loop() {
 bool ContainerPool::step(std::unique_lock<std::mutex>& lock) {
   // A waiting container ends itself after its wait: replace it before, so none is found ended.
   if (prepared_ && prepared_->waiting && Clock::now() >= replace_at(*prepared_)) {
-    disposals_.push_back(std::move(*std::exchange(prepared_, std::nullopt)));
+    disposals_.push_back(std::move(*take_prepared()));
     want_prepare_ = true;
   }
   if (!retries_.empty() && Clock::now() >= retries_.front().next && !stopping_) {
@@ -111,6 +119,7 @@ bool ContainerPool::step(std::unique_lock<std::mutex>& lock) {
     auto created = create();
     lock.lock();
     prepared_ = std::move(created);
+    if (prepared_ && on_ready_) on_ready_(+1);
     preparing_ = false;
     changed_.notify_all();
     return true;

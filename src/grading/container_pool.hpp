@@ -25,6 +25,9 @@ struct GradingContainer {
   std::chrono::steady_clock::time_point made = std::chrono::steady_clock::now();
 };
 
+// Told how many prepared containers (created, or started and waiting for a job) came or went: +1 or -1.
+using ReadyObserver = std::function<void(int delta)>;
+
 // Force-removes a container; one failure (engine busy) is tried again at once. False when it is still
 // there: the caller may try later, and what remains is the start-up sweep's to find by its labels.
 bool remove_container(docker::Client& engine, const std::string& id);
@@ -34,8 +37,9 @@ class ContainerPool {
   // Makes the next container on the pool's engine connection (created, or started and waiting).
   using Factory = std::function<GradingContainer(docker::Client&)>;
   // A waiting container is replaced once it has waited `replace_waiting_after`, before it would end itself.
+  // `on_ready` hears +1 when a prepared container becomes ready and -1 when it is taken or dropped.
   ContainerPool(const std::string& engine_socket, std::string queue, Factory make,
-                std::chrono::milliseconds replace_waiting_after);
+                std::chrono::milliseconds replace_waiting_after, ReadyObserver on_ready = {});
   ~ContainerPool();  // removes everything it holds, retrying refused removals a while
   ContainerPool(const ContainerPool&) = delete;
   ContainerPool& operator=(const ContainerPool&) = delete;
@@ -60,10 +64,13 @@ class ContainerPool {
   std::optional<Clock::time_point> next_timer() const;
   std::optional<GradingContainer> create();
   void remove(GradingContainer used, int attempts = 0);
+  // Takes the prepared container out (if any), telling the observer.
+  std::optional<GradingContainer> take_prepared();
 
   std::string queue_;
   Factory make_;
   std::chrono::milliseconds replace_waiting_after_;
+  ReadyObserver on_ready_;
   docker::Client engine_;
   std::mutex mutex_;
   std::condition_variable changed_;

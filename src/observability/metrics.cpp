@@ -105,6 +105,7 @@ struct Metrics::Families {
   Family<Histogram>& xqueue_duration;
   Family<Gauge>& queue_length;
   Family<Gauge>& in_flight;
+  Family<Gauge>& containers_ready;
   Family<Counter>& fractional_scores;
   Family<Counter>& served_twice;
   Gauge& journal_backlog;
@@ -145,6 +146,9 @@ Metrics::Metrics(std::string_view version) : registry_(std::make_shared<promethe
       gauge(r, "xqueue_watcher_queue_length",
             "Submissions waiting in each queue (last get_queuelen answer; NaN when the server has none)."),
       gauge(r, "xqueue_watcher_jobs_in_flight", "Submissions pulled and not yet posted, by queue."),
+      gauge(r, "xqueue_watcher_containers_ready",
+            "Containers prepared ahead (created, or started and waiting for a job) and not yet used, by "
+            "queue."),
       counter(r, "xqueue_watcher_fractional_scores_total",
               "Fractional scores posted to a server that stores only whole points (lost there), by queue."),
       counter(r, "xqueue_watcher_submissions_served_twice_total",
@@ -173,6 +177,7 @@ void Metrics::declare_queue(std::string_view queue) {
   }
   families_->queue_length.Add({{"queue", name}});
   families_->in_flight.Add({{"queue", name}});
+  families_->containers_ready.Add({{"queue", name}});
   families_->fractional_scores.Add({{"queue", name}});
   families_->served_twice.Add({{"queue", name}});
 }
@@ -229,6 +234,10 @@ void Metrics::job_started(std::string_view queue) {
 
 void Metrics::job_finished(std::string_view queue) {
   families_->in_flight.Add({{"queue", text(queue)}}).Decrement();
+}
+
+void Metrics::containers_ready_changed(std::string_view queue, int delta) {
+  families_->containers_ready.Add({{"queue", text(queue)}}).Increment(delta);
 }
 
 InFlightJob Metrics::track_job(std::string_view queue) { return InFlightJob(*this, text(queue)); }

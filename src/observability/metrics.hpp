@@ -112,6 +112,9 @@ class Metrics {
   void job_started(std::string_view queue);
   void job_finished(std::string_view queue);
   InFlightJob track_job(std::string_view queue);
+  // xqueue_watcher_containers_ready{queue}: containers prepared ahead and not yet given a job; `delta` is
+  // +1 when one is ready, -1 when it is taken or dropped.
+  void containers_ready_changed(std::string_view queue, int delta);
   // xqueue_watcher_journal_backlog: results written to the journal and not yet posted.
   void set_journal_backlog(std::int64_t entries);
   // xqueue_watcher_engine_up: 1 while the Docker engine answers.

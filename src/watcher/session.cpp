@@ -261,7 +261,10 @@ grading::ContainerGrader* QueueSession::grader() {
     auto contract = grading::queue_contract(settings, image);
     // The upstream contract's precreate: off is logged with the contract, once per queue (Manager).
     const bool upstream = contract.kind == config::ContractKind::Upstream;
-    grader_.emplace(engine_, std::move(settings), std::move(contract));
+    auto ready = [&metrics = shared_.metrics, queue = queue_.name](int delta) {
+      metrics.containers_ready_changed(queue, delta);
+    };
+    grader_.emplace(engine_, std::move(settings), std::move(contract), std::move(ready));
     if (grader_->precreate_mode() != wanted && !upstream) {
       spdlog::info("{} precreate: {} (image {} allows no more than that; wanted {})", name_,
                    config::precreate_name(grader_->precreate_mode()), queue_.image,

@@ -362,6 +362,7 @@ class ScrapedNamesTest(WatcherTestCase):
         for metric in ("xqueue_watcher_queue_length", "xqueue_watcher_submissions_pulled_total",
                        "xqueue_watcher_submissions_graded_total", "xqueue_watcher_grading_duration_seconds_bucket",
                        "xqueue_watcher_container_phase_duration_seconds_bucket", "xqueue_watcher_jobs_in_flight",
+                       "xqueue_watcher_containers_ready",
                        "xqueue_watcher_xqueue_requests_total", "xqueue_watcher_engine_up",
                        "xqueue_watcher_journal_backlog"):
             self.assertIn(metric, read, f"no panel shows {metric}")

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -180,6 +181,29 @@ TEST_F(PreparedContainersTest, AnImageWithoutAJobSignalGetsCreatedContainers) {
   const auto report = grader.grade(right_answer("43"));
   EXPECT_EQ(report.outcome.result.score, 1.0) << report.staff_stderr;
   EXPECT_EQ(report.container_id, created->id);
+}
+
+// What the containers_ready gauge hears: one ready while idle, one again after a grading, none once gone.
+TEST_F(PreparedContainersTest, ReadyContainersAreCountedInAndOut) {
+  std::atomic<int> ready{0};
+  std::atomic<int> lowest{0};
+  const auto count = [&](int delta) {
+    const int now = ready += delta;
+    if (now < lowest) lowest = now;
+  };
+  const auto ready_is = [&](int wanted) {
+    const auto end = std::chrono::steady_clock::now() + 30s;
+    while (ready != wanted && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(20ms);
+    return ready == wanted;
+  };
+  {
+    ContainerGrader grader(engine_, queue(config::Precreate::Started), contract_, count);
+    EXPECT_TRUE(ready_is(1)) << "one container prepared ahead: " << ready;
+    EXPECT_EQ(grader.grade(right_answer("46")).outcome.result.score, 1.0);
+    EXPECT_TRUE(ready_is(1)) << "the next one prepared after the grading: " << ready;
+  }
+  EXPECT_EQ(ready, 0) << "the one left was removed with the grader";
+  EXPECT_EQ(lowest, 0) << "never fewer than none";
 }
 
 TEST_F(PreparedContainersTest, NothingIsLeftWhenTheGraderGoes) {

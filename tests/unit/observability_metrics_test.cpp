@@ -72,6 +72,7 @@ TEST(Metrics, EveryMethodFeedsItsPrefixedFamily) {
   metrics.xqueue_request(XQueueEndpoint::Login, XQueueOutcome::Ok, 1ms);
   metrics.set_queue_length("py", 1);
   metrics.job_started("py");
+  metrics.containers_ready_changed("py", +1);
   metrics.set_journal_backlog(0);
   metrics.set_engine_up(true);
   metrics.fractional_score_posted("py");
@@ -85,6 +86,7 @@ TEST(Metrics, EveryMethodFeedsItsPrefixedFamily) {
   EXPECT_EQ(names, (std::vector<std::string>{
                        "xqueue_watcher_build_info",
                        "xqueue_watcher_container_phase_duration_seconds",
+                       "xqueue_watcher_containers_ready",
                        "xqueue_watcher_engine_up",
                        "xqueue_watcher_fractional_scores_total",
                        "xqueue_watcher_grading_duration_seconds",
@@ -125,6 +127,7 @@ TEST(Metrics, DeclaredQueueShowsZeroSeriesBeforeAnyJob) {
   }
   EXPECT_TRUE(has_series(metrics, "xqueue_watcher_queue_length", {{"queue", "py"}}));
   EXPECT_TRUE(has_series(metrics, "xqueue_watcher_jobs_in_flight", {{"queue", "py"}}));
+  EXPECT_EQ(series(metrics, "xqueue_watcher_containers_ready", {{"queue", "py"}}).gauge.value, 0);
   EXPECT_TRUE(has_series(metrics, "xqueue_watcher_grading_duration_seconds", {{"queue", "py"}}));
   EXPECT_EQ(series(metrics, "xqueue_watcher_fractional_scores_total", {{"queue", "py"}}).counter.value, 0);
   EXPECT_EQ(series(metrics, "xqueue_watcher_submissions_served_twice_total", {{"queue", "py"}}).counter.value,
@@ -289,6 +292,15 @@ TEST(Metrics, InFlightJobCountsWhileAlive) {
     EXPECT_EQ(series(metrics, "xqueue_watcher_jobs_in_flight", {{"queue", "py"}}).gauge.value, 2);
   }
   EXPECT_EQ(series(metrics, "xqueue_watcher_jobs_in_flight", {{"queue", "py"}}).gauge.value, 0);
+}
+
+TEST(Metrics, ContainersReadyFollowsWhatPoolsReport) {
+  Metrics metrics("0");
+  metrics.containers_ready_changed("py", +1);
+  metrics.containers_ready_changed("py", +1);
+  metrics.containers_ready_changed("py", -1);
+  EXPECT_EQ(series(metrics, "xqueue_watcher_containers_ready", {{"queue", "py"}}).gauge.value, 1);
+  EXPECT_FALSE(has_series(metrics, "xqueue_watcher_containers_ready", {{"queue", "other"}}));
 }
 
 TEST(Metrics, ConcurrentRecordingLosesNothing) {
