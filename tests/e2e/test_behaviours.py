@@ -103,6 +103,8 @@ class ShutdownGraceOverTest(WatcherTestCase):
         self.assertEqual(self.watcher.stop(signal.SIGTERM, timeout=30), 0, self.watcher.output()[-3000:])
         log = self.watcher.output()
         self.assertIn("grace period over; removing the containers still running", log)
+        self.assertRegex(log, r"submission %d: (still grading when shutdown_grace ended; killed, journalled"
+                              r"|shutting down before it was graded; journalled)" % submission)
         self.assertEqual(containers_labelled(self.watcher_id), [], "the running container must be removed")
         self.assertEqual([r for r in self.xqueue.results() if r["submission_id"] == submission], [],
                          "a killed job must not be posted (never a zero for the student)")
