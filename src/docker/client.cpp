@@ -97,7 +97,18 @@ ImageInfo Client::ensure_image(const std::string& image, PullPolicy policy) {
       throw ImageMissing(image, "not present on the engine and pull policy is never");
   }
   spdlog::info("pulling image {}", image);
-  pull_image(image);
+  try {
+    pull_image(image);
+  } catch (const ImageMissing& error) {
+    // always: a registry that cannot be reached (or no longer has the tag) does not stop a queue whose
+    // image the engine has; it is graded with the engine's copy until a later pull succeeds.
+    if (policy != PullPolicy::Always) throw;
+    auto local = inspect_image(image);
+    if (!local) throw;
+    spdlog::warn("pull policy always: pulling image {} failed ({}); using the engine's copy {}", image,
+                 error.what(), local->id.substr(0, 19));
+    return *local;
+  }
   if (auto info = inspect_image(image)) return *info;
   throw ImageMissing(image, "still absent after a successful pull");
 }

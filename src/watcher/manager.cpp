@@ -192,6 +192,7 @@ void Manager::shut_down() {
   if (!all_finished()) {
     // Their submissions stay journalled; the next start grades and posts them.
     spdlog::warn("grace period over; removing the containers still running");
+    for (auto& generation : generations_) generation->stop.abandon();
     try {
       docker::Client(generations_.back()->config.manager.docker_socket)
           .remove_by_label(grading::orphan_filter(watcher_id_));

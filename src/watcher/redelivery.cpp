@@ -2,6 +2,8 @@
 // capped exponential backoff, and submissions an earlier run journalled but never graded are finished.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "watcher/watcher.hpp"
 
 namespace xqw::watcher {
@@ -12,6 +14,11 @@ constexpr milliseconds kPassInterval{1000};
 constexpr milliseconds kFirstBackoff{1000};
 constexpr milliseconds kMaxBackoff{60000};
 }  // namespace
+
+milliseconds redelivery_backoff(milliseconds previous) {
+  if (previous.count() <= 0) return kFirstBackoff;
+  return std::min(previous * 2, kMaxBackoff);
+}
 
 Redelivery::Redelivery(const Shared& shared, const std::vector<config::QueueConfig>& queues)
     : shared_(shared), queues_(queues) {
@@ -81,7 +88,7 @@ void Redelivery::pass() {
     if (settled) {
       backoff_.erase(entry.id);
     } else {
-      backoff = backoff.count() == 0 ? kFirstBackoff : std::min(backoff * 2, kMaxBackoff);
+      backoff = redelivery_backoff(backoff);
       next_try = now + backoff;
     }
   }

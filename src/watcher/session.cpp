@@ -104,20 +104,21 @@ bool loses_login(xqueue::XQueueErrorKind kind) {
   return false;
 }
 
-PullFailure pull_failure(xqueue::XQueueErrorKind kind) {
+PullFailure pull_failure(xqueue::XQueueErrorKind kind, bool logged_in) {
   switch (kind) {
-    case xqueue::XQueueErrorKind::AuthFailed:
-      return PullFailure::LogInLater;
     case xqueue::XQueueErrorKind::Forbidden:
       return PullFailure::BackOff;
-    case xqueue::XQueueErrorKind::Unreachable:
+    case xqueue::XQueueErrorKind::AuthFailed:
+    case xqueue::XQueueErrorKind::Unreachable:  // down, or not answering in time: no use asking sooner
+      return PullFailure::LogInLater;
     case xqueue::XQueueErrorKind::ServerError:
     case xqueue::XQueueErrorKind::Rejected:
     case xqueue::XQueueErrorKind::Malformed:
     case xqueue::XQueueErrorKind::FileFetch:
       break;
   }
-  return PullFailure::PollAgain;
+  // A login answered with a 5xx or a reply that is no login's: the server is not ready for us yet.
+  return logged_in ? PullFailure::PollAgain : PullFailure::LogInLater;
 }
 
 double posted_score(double fraction, const std::optional<config::ScorePoints>& points) {
@@ -334,6 +335,14 @@ void QueueSession::handle(JournalEntry entry, std::optional<xqueue::Submission> 
     spdlog::info("{} submission {}: grading with {}", name_, entry.submission_id,
                  job.grader.value_or("(no grader)"));
     auto reply = grade_with_retries(entry, submission_id, job, listed_files);
+    if (reply && shared_.stop.abandoned()) {
+      // Its container may have been removed under it: that outcome says nothing about the submission.
+      spdlog::warn(
+          "{} submission {}: still grading when shutdown_grace ended; killed, journalled for the "
+          "next start",
+          name_, entry.submission_id);
+      return;
+    }
     if (!reply) {
       if (shared_.stop.requested()) {
         spdlog::warn("{} submission {}: shutting down before it was graded; journalled for the next start",

@@ -33,8 +33,16 @@ class StopSignal {
   bool requested() const { return requested_.load(); }
   // Sleeps up to `duration`; returns true when stop was requested meanwhile.
   bool wait_for(std::chrono::milliseconds duration);
+  // The shutdown grace is over and running containers are being removed: whatever a grading in flight
+  // reports from now on (a killed container looks like a crash or a memory kill) is not the student's.
+  void abandon() {
+    abandoned_.store(true);
+    request();
+  }
+  bool abandoned() const { return abandoned_.load(); }
 
  private:
+  std::atomic<bool> abandoned_{false};
   std::atomic<bool> requested_{false};
   std::mutex mutex_;
   std::condition_variable changed_;
@@ -82,13 +90,19 @@ observability::XQueueOutcome xqueue_outcome(xqueue::XQueueErrorKind kind);
 bool loses_login(xqueue::XQueueErrorKind kind);
 
 // What a worker does when pulling (logging in, then get_submission) failed with an error of this kind. Pure.
-// A MalformedReply is answered first when it carries a submission's header (worker.cpp).
+// `logged_in`: the session still counts as logged in after the failure (false when the login itself
+// failed). A MalformedReply is answered first when it carries a submission's header (worker.cpp).
 enum class PullFailure {
-  PollAgain,   // a passing failure (no reply, 5xx, a refusal, a broken reply): warn, poll at the queue's pace
-  LogInLater,  // the login was refused: free the slot, try again after login_poll_interval
+  PollAgain,  // a logged-in poll's passing failure (5xx, a refusal, a broken reply): poll at the queue's pace
+  LogInLater,  // no login, or no reply at all: free the slot, try again after login_poll_interval
   BackOff,     // the account may not use the API (a configuration error): free the slot, back off ever longer
 };
-PullFailure pull_failure(xqueue::XQueueErrorKind kind);
+PullFailure pull_failure(xqueue::XQueueErrorKind kind, bool logged_in);
+
+// Redelivery's wait before posting a journalled result again, after a post that failed having waited
+// `previous` (zero: the first failure): 1 s, then doubling, capped at 60 s. An entry that is settled
+// forgets its wait (a later failure starts at 1 s again). Pure.
+std::chrono::milliseconds redelivery_backoff(std::chrono::milliseconds previous);
 
 // The score to post: the grader's 0..1 score as is, or whole points out of the queue's `points`. Pure.
 double posted_score(double fraction, const std::optional<config::ScorePoints>& points);

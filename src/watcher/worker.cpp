@@ -101,12 +101,15 @@ void Worker::run() {
       continue;
     } catch (const xqueue::XQueueError& error) {
       pacer_.report(false);
-      switch (pull_failure(error.kind())) {
+      const bool logged_in = session.xqueue().logged_in();
+      switch (pull_failure(error.kind(), logged_in)) {
         case PullFailure::PollAgain:
           spdlog::warn("{} get_submission failed: {}", name_, error.what());
           break;
         case PullFailure::LogInLater:
-          spdlog::error("{} login to {} failed: {}", name_, queue_.server.url, error.what());
+          spdlog::error("{} {} {} failed: {}; trying again in {} ms (login_poll_interval)", name_,
+                        logged_in ? "get_submission from" : "login to", queue_.server.url, error.what(),
+                        manager.login_poll_interval.count());
           slot.reset();
           shared_.stop.wait_for(manager.login_poll_interval);
           break;

@@ -162,6 +162,11 @@ class WatcherTestCase(unittest.TestCase):
     WATCHER_ENV = {}  # more environment variables for the watcher
     CONF_D_FILES = {}  # more conf.d files, name -> text (e.g. the Python watcher's JSON queues)
     STANDIN_BASIC_AUTH = None  # "user:pass" the stand-in demands on every XQueue request (nginx in front)
+    POLL_INTERVAL = "0.2s"
+
+    @classmethod
+    def before_watcher(cls):
+        """Runs once the stand-in answers and before the watcher starts (e.g. to set faults)."""
 
     @classmethod
     def setUpClass(cls):
@@ -180,10 +185,11 @@ class WatcherTestCase(unittest.TestCase):
             server_extra = {"api": "lms"}
         write_config_root(cls.tmp, cls.standin.port, cls.QUEUES, shutdown_grace=cls.SHUTDOWN_GRACE,
                           manager_extra=cls.MANAGER_EXTRA, login_poll_interval=cls.LOGIN_POLL_INTERVAL,
-                          server_extra=server_extra)
+                          server_extra=server_extra, poll_interval=cls.POLL_INTERVAL)
         for name, text in cls.CONF_D_FILES.items():
             with open(os.path.join(cls.tmp, "conf.d", name), "w") as out:
                 out.write(text)
+        cls.before_watcher()
         cls.watcher = WatcherProcess(cls.tmp, cls.watcher_id, cls.WATCHER_ARGS, cls.WATCHER_ENV)
 
     @classmethod

@@ -66,8 +66,8 @@ GVISOR_CASES = (
          "output_too_large", "Your code printed more than 64 KiB.", "score 0; the watcher's stderr cap",
          limit="stderr"),
     Case("a runtime the engine does not have", "unknown-runtime", SQUARE, fixed(test_hostile.SQUARE_RIGHT),
-         None, UNKNOWN_RUNTIME, "nothing posted; `check-config` reports it as an error when the engine "
-         "answers, and the watcher's log names it when a container cannot be created"),
+         None, UNKNOWN_RUNTIME, "not pulled, nothing posted; `check-config` reports it as an error when the "
+         "engine answers, and the watcher's log names it"),
 )
 
 
@@ -120,6 +120,11 @@ class GvisorGradingTest(HostileRun):
 
     def test_grades_and_leaves_nothing_behind(self):
         self.check_watcher_health()
+
+    def test_unknown_runtime_is_never_pulled(self):
+        sid = self.case_ids["a runtime the engine does not have"]
+        self.assertEqual(self.xqueue.submission(sid)["pulled_count"], 0,
+                         "a queue whose runtime is missing must not pull submissions it cannot grade")
 
     def test_jobs_reach_gvisor_containers_by_the_job_signal(self):
         # A host FIFO cannot reach into gVisor's sandbox (opening it there fails), so nobody reads the job

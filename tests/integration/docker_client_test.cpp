@@ -184,6 +184,8 @@ TEST_F(EngineTest, MissingImageIsATypedErrorNamingTheImage) {
   }
   // No registry is reachable here, so if-not-present fails to pull and still names the image.
   EXPECT_THROW(client_.ensure_image(image, PullPolicy::IfNotPresent), ImageMissing);
+  // always falls back to the engine's copy only when there is one (test_behaviours.PullPolicyAlwaysTest).
+  EXPECT_THROW(client_.ensure_image(image, PullPolicy::Always), ImageMissing);
   auto spec = python_spec("print(1)");
   spec.image = image;
   EXPECT_THROW(client_.create_container(spec), ImageMissing);

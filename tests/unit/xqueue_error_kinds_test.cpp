@@ -42,11 +42,24 @@ TEST(XQueueErrorKinds, OnlyALoginProblemOrNoReplyEndsTheSessionsLoggedInState) {
 }
 
 TEST(XQueueErrorKinds, APullFailureIsRetriedAsItsKindDeserves) {
-  EXPECT_EQ(pull_failure(XQueueErrorKind::AuthFailed), PullFailure::LogInLater);
-  EXPECT_EQ(pull_failure(XQueueErrorKind::Forbidden), PullFailure::BackOff);
-  for (auto kind : {XQueueErrorKind::Unreachable, XQueueErrorKind::ServerError, XQueueErrorKind::Rejected,
-                    XQueueErrorKind::Malformed}) {
-    EXPECT_EQ(pull_failure(kind), PullFailure::PollAgain) << xqueue::to_string(kind);
+  for (bool logged_in : {true, false}) {
+    EXPECT_EQ(pull_failure(XQueueErrorKind::AuthFailed, logged_in), PullFailure::LogInLater);
+    EXPECT_EQ(pull_failure(XQueueErrorKind::Forbidden, logged_in), PullFailure::BackOff);
+  }
+  for (auto kind : {XQueueErrorKind::ServerError, XQueueErrorKind::Rejected, XQueueErrorKind::Malformed}) {
+    EXPECT_EQ(pull_failure(kind, true), PullFailure::PollAgain) << xqueue::to_string(kind);
+  }
+}
+
+// docs/operators.md: login_poll_interval is the wait before logging in again; an unreachable server is
+// not asked again at the (much shorter) poll_interval.
+TEST(XQueueErrorKinds, AServerThatDoesNotAnswerOrLetUsInIsAskedAgainAtTheLoginPace) {
+  for (bool logged_in : {true, false}) {
+    EXPECT_EQ(pull_failure(XQueueErrorKind::Unreachable, logged_in), PullFailure::LogInLater) << logged_in;
+  }
+  for (auto kind : {XQueueErrorKind::ServerError, XQueueErrorKind::Rejected, XQueueErrorKind::Malformed}) {
+    EXPECT_EQ(pull_failure(kind, false), PullFailure::LogInLater)
+        << xqueue::to_string(kind) << ": the login itself failed";
   }
 }
 
