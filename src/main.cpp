@@ -114,8 +114,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   auto* watcher_id_option = app.add_option(
       "--watcher-id", watcher_id,
-      "this instance's name, labelled on its containers (default: host name; grade: grade-cli, or "
-      "grade-HOST-PID with --course)");
+      "this instance's name, labelled on its containers (default: host name; grade: grade-HOST-PID)");
   MetricsEndpoint metrics_endpoint;
   app.add_option("--metrics-address", metrics_endpoint.address, "address of /metrics, /healthz, /readyz")
       ->capture_default_str();

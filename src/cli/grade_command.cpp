@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/grade_setup.hpp"
+#include "cli/interrupt.hpp"
 #include "config/config.hpp"
 #include "docker/docker.hpp"
 #include "grading/container_grader.hpp"
@@ -66,11 +67,12 @@ std::expected<GradeSetup, std::string> setup_for(const GradeOptions& options) {
     manager.docker_socket = std::move(socket.path);
     if (socket.warning) warnings.push_back(std::move(*socket.warning));
   }
-  GradeSetup setup{.queue = grading::queue_grading(
-                       manager, queue, options.watcher_id.empty() ? "grade-cli" : options.watcher_id),
-                   .pull_policy = queue.pull_policy,
-                   .docker_socket = manager.docker_socket,
-                   .warnings = std::move(warnings)};
+  GradeSetup setup{
+      .queue = grading::queue_grading(manager, queue,
+                                      options.watcher_id.empty() ? default_watcher_id() : options.watcher_id),
+      .pull_policy = queue.pull_policy,
+      .docker_socket = manager.docker_socket,
+      .warnings = std::move(warnings)};
   // One submission, run now on this machine's engine: no container prepared ahead, and a private
   // scratch directory rather than the watcher's work_dir (which may belong to the service's user).
   setup.queue.precreate = config::Precreate::Off;
@@ -230,8 +232,10 @@ void add_grade_options(CLI::App& command, GradeOptions& options) {
   });
 }
 
-int run_grade(const GradeOptions& options, std::ostream& out) {
-  if (!options.course.empty()) return run_grade_course(options, out);
+int run_grade(const GradeOptions& given, std::ostream& out) {
+  if (!given.course.empty()) return run_grade_course(given, out);
+  GradeOptions options = given;
+  if (options.watcher_id.empty()) options.watcher_id = default_watcher_id();
   auto setup = setup_for(options);
   if (!setup) {
     std::cerr << "xqueue-watcher grade: " << setup.error() << "\n";
@@ -263,11 +267,15 @@ int run_grade(const GradeOptions& options, std::ostream& out) {
     }
     job.files.push_back({.name = fs::path(path).filename().string(), .bytes = std::move(*bytes)});
   }
+  // Ctrl-C: the container in flight is removed (by this run's watcher label), exit 130.
+  InterruptWatch watch("xqueue-watcher grade",
+                       [&] { remove_run_containers(setup->docker_socket, queue.watcher_id); });
   try {
     docker::Client engine(setup->docker_socket);
     const auto image = engine.ensure_image(queue.image, setup->pull_policy);
     grading::ContainerGrader grader(engine, queue, grading::queue_contract(queue, image));
     const auto report = grader.grade(job);
+    if (watch.interrupted()) return 130;
     if (options.json) {
       out << as_json(report).dump(2) << "\n";
     } else {
@@ -281,6 +289,7 @@ int run_grade(const GradeOptions& options, std::ostream& out) {
     }
     return 0;
   } catch (const std::exception& failure) {
+    if (watch.interrupted()) return 130;
     std::cerr << "xqueue-watcher grade: could not grade: " << failure.what() << "\n";
     return 3;
   }

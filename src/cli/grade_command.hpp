@@ -27,7 +27,7 @@ struct GradeOptions {
   bool json = false;
   std::optional<double> expect;
   std::string color = "auto";  // auto | always | never
-  std::string watcher_id;      // labels the containers; empty: grade-cli (one), grade-HOST-PID (a course)
+  std::string watcher_id;      // labels the run's containers; empty: grade-HOST-PID
   // --course: every submission its expectations file lists (then no --grader, submission or --expect).
   std::string course;
   std::string expectations;       // empty: COURSE/expected.json
@@ -39,7 +39,7 @@ inline constexpr int kMaxJobs = 32;
 
 void add_grade_options(CLI::App& command, GradeOptions& options);
 // Returns the exit code: 0 graded (and matched --expect; with --course: every score as expected), 1 a
-// score differs, 2 bad input, 3 grading unavailable (engine, image), 130 interrupted (--course).
+// score differs, 2 bad input, 3 grading unavailable (engine, image), 130 interrupted (Ctrl-C, SIGTERM).
 int run_grade(const GradeOptions& options, std::ostream& out);
 
 }  // namespace xqw::cli

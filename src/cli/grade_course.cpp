@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
-#include <cstring>
 #include <functional>
 #include <iostream>
 #include <mutex>
@@ -16,6 +14,7 @@
 
 #include "cli/course.hpp"
 #include "cli/grade_setup.hpp"
+#include "cli/interrupt.hpp"
 #include "grading/container_grader.hpp"
 #include "grading/contract.hpp"
 
@@ -30,56 +29,6 @@ constexpr std::string_view kName = "xqueue-watcher grade";
 std::chrono::milliseconds since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
 }
-
-std::string default_watcher_id() {
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof(host), "local");
-  return fmt::format("grade-{}-{}", host, getpid());
-}
-
-// SIGINT and SIGTERM, blocked in this thread and every thread started after it, are taken by a thread
-// of their own: on the first, `on_interrupt` runs there, and again every quarter second until this
-// object ends (so a container created meanwhile goes too). The previous mask comes back at the end.
-class InterruptWatch {
- public:
-  explicit InterruptWatch(std::function<void()> on_interrupt) : on_interrupt_(std::move(on_interrupt)) {
-    sigemptyset(&signals_);
-    sigaddset(&signals_, SIGINT);
-    sigaddset(&signals_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals_, &previous_);
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~InterruptWatch() {
-    done_ = true;
-    thread_.join();
-    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
-  }
-  InterruptWatch(const InterruptWatch&) = delete;
-  InterruptWatch& operator=(const InterruptWatch&) = delete;
-  bool interrupted() const { return interrupted_; }
-
- private:
-  void loop() {
-    const timespec quarter{.tv_sec = 0, .tv_nsec = 250'000'000};
-    while (!done_) {
-      const int received = sigtimedwait(&signals_, nullptr, &quarter);
-      if (received > 0 && !interrupted_) {
-        interrupted_ = true;
-        std::cerr << "\n"
-                  << kName << ": " << strsignal(received)
-                  << ": stopping; removing the containers in flight\n";
-      }
-      if (interrupted_) on_interrupt_();
-    }
-  }
-
-  std::function<void()> on_interrupt_;
-  sigset_t signals_{};
-  sigset_t previous_{};
-  std::atomic<bool> done_{false};
-  std::atomic<bool> interrupted_{false};
-  std::thread thread_;  // last: starts once everything above exists
-};
 
 enum class ProgressMode { Bar, Lines, Off };
 
@@ -205,19 +154,11 @@ int run_grade_course(const GradeOptions& given, std::ostream& out) {
   std::vector<course::Row> rows;
   for (const auto& expectation : *expectations) rows.push_back({.expectation = expectation});
   const auto started = Clock::now();
-  const std::string label = std::string(grading::kWatcherLabel) + "=" + queue.watcher_id;
   bool interrupted = false;
   {
     // Ctrl-C: no new gradings; the containers in flight are removed (their graders then fail and clean
     // up their job directories), by this run's own watcher label so nobody else's are touched.
-    InterruptWatch watch([&] {
-      try {
-        docker::Client sweeper(setup->docker_socket);
-        sweeper.remove_by_label(label);
-      } catch (const std::exception& error) {
-        std::cerr << kName << ": could not remove this run's containers: " << error.what() << "\n";
-      }
-    });
+    InterruptWatch watch(kName, [&] { remove_run_containers(setup->docker_socket, queue.watcher_id); });
     std::optional<grading::ImageContract> contract;
     try {
       docker::Client engine(setup->docker_socket);

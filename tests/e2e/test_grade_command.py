@@ -300,11 +300,7 @@ class GradeCourseInterruptTest(unittest.TestCase):
     def setUpClass(cls):
         require_engine_and_image(cls())
 
-    def test_ctrl_c_removes_the_containers_and_exits_non_zero(self):
-        watcher_id = f"grade-course-interrupt-{os.getpid()}"
-        run = subprocess.Popen([BINARY, "--watcher-id", watcher_id, "grade", "--course", DEMO_COURSE,
-                                "--image", GRADER_IMAGE, "--progress", "lines"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def interrupt_once_a_container_runs(self, run, watcher_id):
         self.addCleanup(lambda: run.poll() is None and run.kill())
         deadline = time.time() + 120
         while not containers_labelled(watcher_id):
@@ -312,7 +308,31 @@ class GradeCourseInterruptTest(unittest.TestCase):
             self.assertLess(time.time(), deadline, "no container of the run appeared within 120 s")
             time.sleep(0.05)
         run.send_signal(signal.SIGINT)
-        stdout, stderr = run.communicate(timeout=120)
+        return run.communicate(timeout=120)
+
+    def test_ctrl_c_during_one_grade_removes_its_container(self):
+        looping = os.path.join(tempfile.mkdtemp(prefix="xqw-loop-"), "loop.py")
+        self.addCleanup(shutil.rmtree, os.path.dirname(looping))
+        with open(looping, "w") as out:
+            out.write("def average(values):\n    while True:\n        pass\n")
+        watcher_id = f"grade-one-interrupt-{os.getpid()}"
+        run = subprocess.Popen([BINARY, "--watcher-id", watcher_id, "grade", "--grader-root", DEMO_COURSE,
+                                "--grader", "01-average/grader.py", looping],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started = time.time()
+        stdout, stderr = self.interrupt_once_a_container_runs(run, watcher_id)
+        self.assertEqual(run.returncode, 130, stderr + stdout)
+        self.assertLess(time.time() - started, 60)
+        self.assertIn("Interrupt: stopping; removing the containers in flight", stderr)
+        self.assertEqual(stdout, "")
+        self.assertEqual(containers_labelled(watcher_id), [])
+
+    def test_ctrl_c_removes_the_containers_and_exits_non_zero(self):
+        watcher_id = f"grade-course-interrupt-{os.getpid()}"
+        run = subprocess.Popen([BINARY, "--watcher-id", watcher_id, "grade", "--course", DEMO_COURSE,
+                                "--image", GRADER_IMAGE, "--progress", "lines"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout, stderr = self.interrupt_once_a_container_runs(run, watcher_id)
         self.assertEqual(run.returncode, 130, stderr + stdout)
         self.assertIn("Interrupt: stopping; removing the containers in flight", stderr)
         self.assertRegex(stdout, r"21 submissions: \d+ ok, interrupted \(\d+ not graded\)")
