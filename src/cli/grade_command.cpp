@@ -174,7 +174,8 @@ void add_grade_options(CLI::App& command, GradeOptions& options) {
   command.add_option("--queue", options.queue, "queue whose image, grader_root and limits apply");
   command.add_option("--image", options.image,
                      "grader image (overrides the queue's; pulled per the queue's pull_policy)");
-  command.add_option("--grader-root", options.grader_root, "course grader directory (overrides the queue's)");
+  auto* grader_root = command.add_option("--grader-root", options.grader_root,
+                                         "course grader directory (overrides the queue's)");
   command
       .add_option("--contract", options.contract,
                   "native, or upstream for an image built for the Python watcher's ContainerGrader")
@@ -220,7 +221,7 @@ void add_grade_options(CLI::App& command, GradeOptions& options) {
       ->check(CLI::IsMember({"auto", "bar", "lines", "off"}))
       ->capture_default_str()
       ->needs(course);
-  course->excludes(grader)->excludes(submission)->excludes(files)->excludes(expect);
+  course->excludes(grader_root)->excludes(grader)->excludes(submission)->excludes(files)->excludes(expect);
   command.callback([&options] {
     if (!options.config_dir.empty() && options.queue.empty()) {
       throw CLI::ValidationError("--queue", "is required with -d");

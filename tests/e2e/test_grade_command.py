@@ -282,9 +282,10 @@ class GradeCourseMismatchTest(unittest.TestCase):
         self.assert_bad_input(grade_course(self.course, "-j", "33"), "-j 33: must be between 1 and 32")
 
     def test_course_excludes_a_single_submission(self):
-        run = grade_course(self.course, "--grader", "01-average/grader.py")
-        self.assertNotEqual(run.returncode, 0)
-        self.assertIn("--grader", run.stderr)
+        for option in ("--grader", "--grader-root"):
+            run = grade_course(self.course, option, "01-average")
+            self.assertNotEqual(run.returncode, 0)
+            self.assertIn(f"{option} excludes --course", run.stderr)
 
     def test_a_missing_image_is_grading_unavailable(self):
         self.write_expected('{"01-average/submissions/right.py": 1}')
