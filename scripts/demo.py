@@ -20,6 +20,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=18040, help="stand-in XQueue port (default 18040)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every result")
+    parser.add_argument("--jobs", type=int, default=2, help="submissions graded at once by the course check")
     args = parser.parse_args()
 
     with open(os.path.join(COURSE, "expected.json")) as source:
@@ -60,8 +61,18 @@ def main():
         standin.stop()
         log.close()
     print("demo: stopped the watcher and the stand-in")
+    # The same samples as course staff check them before a term (and in their course repository's CI):
+    # no XQueue, every sample through the queue's image and limits, a table and an exit code.
+    command = [os.path.join(ROOT, "build", "xqueue-watcher"), "grade", "--course", COURSE, "-d", ROOT,
+               "--queue", QUEUE, "-j", str(args.jobs)]
+    print(f"\ndemo: the course staff's check: xqueue-watcher grade --course examples/demo-course -d . "
+          f"--queue {QUEUE} -j {args.jobs}")
+    sys.stdout.flush()
+    check = subprocess.run(command)
     if mismatches:
         sys.exit(f"demo: {mismatches} result(s) differ from examples/demo-course/expected.json")
+    if check.returncode != 0:
+        sys.exit(f"demo: xqueue-watcher grade --course exited {check.returncode}")
 
 
 def print_table(results, submitted, expected):

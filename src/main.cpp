@@ -1,4 +1,4 @@
-// main: the xqueue-watcher command line: run the watcher (-d DIR), check-config, grade.
+// main: the xqueue-watcher command line: run the watcher (-d DIR), check-config, grade (one or a course).
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -112,8 +112,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  app.add_option("--watcher-id", watcher_id,
-                 "this instance's name, labelled on its containers (default: host name)");
+  auto* watcher_id_option = app.add_option(
+      "--watcher-id", watcher_id,
+      "this instance's name, labelled on its containers (default: host name; grade: grade-HOST-PID)");
   MetricsEndpoint metrics_endpoint;
   app.add_option("--metrics-address", metrics_endpoint.address, "address of /metrics, /healthz, /readyz")
       ->capture_default_str();
@@ -127,8 +128,10 @@ int main(int argc, char** argv) {
   check->add_option("-d,--config-root", check_dir, "config root to check")->required();
 
   xqw::cli::GradeOptions grade_options;
-  auto* grade =
-      app.add_subcommand("grade", "grade one submission file through the production path (for course staff)");
+  auto* grade = app.add_subcommand(
+      "grade",
+      "grade one submission file, or with --course every sample submission of a course against its "
+      "expected scores, through the production path (for course staff and their CI)");
   xqw::cli::add_grade_options(*grade, grade_options);
 
   CLI11_PARSE(app, argc, argv);
@@ -138,7 +141,10 @@ int main(int argc, char** argv) {
     if (!config_root_usable(check_dir)) return 2;
     return xqw::config::check_config(check_dir, std::cout);
   }
-  if (grade->parsed()) return xqw::cli::run_grade(grade_options, std::cout);
+  if (grade->parsed()) {
+    if (watcher_id_option->count() > 0) grade_options.watcher_id = watcher_id;
+    return xqw::cli::run_grade(grade_options, std::cout);
+  }
   if (config_dir.empty()) {
     std::cerr << app.help() << "\nxqueue-watcher: -d CONFIG_ROOT is required to run the watcher\n";
     return 2;

@@ -10,6 +10,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/grade_setup.hpp"
+#include "cli/interrupt.hpp"
 #include "config/config.hpp"
 #include "docker/docker.hpp"
 #include "grading/container_grader.hpp"
@@ -17,6 +19,14 @@
 
 namespace xqw::cli {
 namespace fs = std::filesystem;
+
+std::expected<std::string, std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::unexpected("cannot read file " + path);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
 
 namespace {
 
@@ -27,27 +37,8 @@ struct Style {
   }
 };
 
-// The file's bytes, or why they cannot be had.
-std::expected<std::string, std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::unexpected("cannot read file " + path);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
+}  // namespace
 
-// What `grade` runs with: the queue as the watcher would grade it, the engine it reaches and the pull
-// policy for the queue's image.
-struct GradeSetup {
-  grading::QueueGrading queue;
-  docker::PullPolicy pull_policy = docker::PullPolicy::IfNotPresent;
-  std::string docker_socket;
-  std::vector<config::Problem> warnings;  // about the engine endpoint (DOCKER_HOST)
-};
-
-// From the config root (the queue, docker_socket), or built from --image/--grader-root with the built-in
-// defaults and DOCKER_HOST: either way through the watcher's own config::resolve_engine_socket and
-// grading::queue_grading.
 std::expected<GradeSetup, std::string> setup_for(const GradeOptions& options) {
   config::ManagerConfig manager;
   config::QueueConfig queue{.name = "grade-cli"};
@@ -76,10 +67,12 @@ std::expected<GradeSetup, std::string> setup_for(const GradeOptions& options) {
     manager.docker_socket = std::move(socket.path);
     if (socket.warning) warnings.push_back(std::move(*socket.warning));
   }
-  GradeSetup setup{.queue = grading::queue_grading(manager, queue, "grade-cli"),
-                   .pull_policy = queue.pull_policy,
-                   .docker_socket = manager.docker_socket,
-                   .warnings = std::move(warnings)};
+  GradeSetup setup{
+      .queue = grading::queue_grading(manager, queue,
+                                      options.watcher_id.empty() ? default_watcher_id() : options.watcher_id),
+      .pull_policy = queue.pull_policy,
+      .docker_socket = manager.docker_socket,
+      .warnings = std::move(warnings)};
   // One submission, run now on this machine's engine: no container prepared ahead, and a private
   // scratch directory rather than the watcher's work_dir (which may belong to the service's user).
   setup.queue.precreate = config::Precreate::Off;
@@ -100,6 +93,8 @@ std::expected<GradeSetup, std::string> setup_for(const GradeOptions& options) {
   }
   return setup;
 }
+
+namespace {
 
 void print_for_people(const grading::GradeReport& report, const config::Limits& limits, const Style& style,
                       std::ostream& out) {
@@ -179,37 +174,69 @@ void add_grade_options(CLI::App& command, GradeOptions& options) {
   command.add_option("--queue", options.queue, "queue whose image, grader_root and limits apply");
   command.add_option("--image", options.image,
                      "grader image (overrides the queue's; pulled per the queue's pull_policy)");
-  command.add_option("--grader-root", options.grader_root, "course grader directory (overrides the queue's)");
+  auto* grader_root = command.add_option("--grader-root", options.grader_root,
+                                         "course grader directory (overrides the queue's)");
   command
       .add_option("--contract", options.contract,
                   "native, or upstream for an image built for the Python watcher's ContainerGrader")
       ->check(CLI::IsMember({"native", "upstream"}));
-  command
-      .add_option("--grader", options.grader, "grader path relative to the grader root, e.g. ex1/grader.py")
-      ->required();
-  command.add_option("submission", options.submission_file, "file holding the student's submission")
-      ->required()
-      ->check(CLI::ExistingFile);
-  command
-      .add_option("--file", options.files,
-                  "a file uploaded with the submission (repeatable; the grader sees it under its base name)")
-      ->check(CLI::ExistingFile);
-  command.add_option("--seed", options.seed, "random seed given to both the staff and the student run");
+  auto* grader = command.add_option("--grader", options.grader,
+                                    "grader path relative to the grader root, e.g. ex1/grader.py");
+  auto* submission =
+      command.add_option("submission", options.submission_file, "file holding the student's submission")
+          ->check(CLI::ExistingFile);
+  auto* files =
+      command
+          .add_option(
+              "--file", options.files,
+              "a file uploaded with the submission (repeatable; the grader sees it under its base name)")
+          ->check(CLI::ExistingFile);
+  command.add_option("--seed", options.seed, "random seed given to both the staff and the student run")
+      ->default_str("1");
   command.add_option("--lang", options.lang, "language for the grader's messages")->capture_default_str();
   command.add_flag("--hide-output", options.hide_output, "grade as a hide_output problem");
-  command.add_flag("--json", options.json, "print the raw result as JSON");
-  command.add_option("--expect", options.expect, "exit 1 unless the score equals this (for course CI)");
+  command.add_flag("--json", options.json, "print the raw result (with --course: the whole report) as JSON");
+  auto* expect =
+      command.add_option("--expect", options.expect, "exit 1 unless the score equals this (for course CI)");
   command.add_option("--color", options.color, "auto, always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
-  command.callback([&options, &command] {
+  auto* course = command.add_option(
+      "--course", options.course,
+      "grade every sample submission the course directory's expectations file lists (the grader root is "
+      "the course directory); exit 1 on any mismatch");
+  command
+      .add_option(
+          "--expectations", options.expectations,
+          "JSON object of \"PROBLEM/submissions/FILE\": expected score (default: COURSE/expected.json)")
+      ->needs(course);
+  command
+      .add_option(
+          "-j,--jobs", options.jobs,
+          "with --course: how many submissions to grade at once (1.." + std::to_string(kMaxJobs) + ")")
+      ->capture_default_str()
+      ->needs(course);
+  command
+      .add_option("--progress", options.progress,
+                  "with --course: auto (a bar on a terminal, else a line per submission), bar, lines or off")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "off"}))
+      ->capture_default_str()
+      ->needs(course);
+  course->excludes(grader_root)->excludes(grader)->excludes(submission)->excludes(files)->excludes(expect);
+  command.callback([&options] {
     if (!options.config_dir.empty() && options.queue.empty()) {
       throw CLI::ValidationError("--queue", "is required with -d");
     }
-    (void)command;
+    if (options.course.empty()) {
+      if (options.grader.empty()) throw CLI::RequiredError("--grader (or --course DIR)");
+      if (options.submission_file.empty()) throw CLI::RequiredError("submission (or --course DIR)");
+    }
   });
 }
 
-int run_grade(const GradeOptions& options, std::ostream& out) {
+int run_grade(const GradeOptions& given, std::ostream& out) {
+  if (!given.course.empty()) return run_grade_course(given, out);
+  GradeOptions options = given;
+  if (options.watcher_id.empty()) options.watcher_id = default_watcher_id();
   auto setup = setup_for(options);
   if (!setup) {
     std::cerr << "xqueue-watcher grade: " << setup.error() << "\n";
@@ -241,11 +268,15 @@ int run_grade(const GradeOptions& options, std::ostream& out) {
     }
     job.files.push_back({.name = fs::path(path).filename().string(), .bytes = std::move(*bytes)});
   }
+  // Ctrl-C: the container in flight is removed (by this run's watcher label), exit 130.
+  InterruptWatch watch("xqueue-watcher grade",
+                       [&] { remove_run_containers(setup->docker_socket, queue.watcher_id); });
   try {
     docker::Client engine(setup->docker_socket);
     const auto image = engine.ensure_image(queue.image, setup->pull_policy);
     grading::ContainerGrader grader(engine, queue, grading::queue_contract(queue, image));
     const auto report = grader.grade(job);
+    if (watch.interrupted()) return 130;
     if (options.json) {
       out << as_json(report).dump(2) << "\n";
     } else {
@@ -259,6 +290,7 @@ int run_grade(const GradeOptions& options, std::ostream& out) {
     }
     return 0;
   } catch (const std::exception& failure) {
+    if (watch.interrupted()) return 130;
     std::cerr << "xqueue-watcher grade: could not grade: " << failure.what() << "\n";
     return 3;
   }

@@ -1,5 +1,5 @@
-// cli: sub-commands beyond running the watcher; here `grade`, which lets course staff run one
-// submission through the exact production path (image, limits, container contract) on the local engine.
+// cli: sub-commands beyond running the watcher; here `grade`, which lets course staff run one submission,
+// or every sample submission of a course, through the exact production path on the local engine.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -27,11 +27,19 @@ struct GradeOptions {
   bool json = false;
   std::optional<double> expect;
   std::string color = "auto";  // auto | always | never
+  std::string watcher_id;      // labels the run's containers; empty: grade-HOST-PID
+  // --course: every submission its expectations file lists (then no --grader, submission or --expect).
+  std::string course;
+  std::string expectations;       // empty: COURSE/expected.json
+  int jobs = 1;                   // gradings at once, 1..kMaxJobs
+  std::string progress = "auto";  // auto (bar on a terminal, else lines) | bar | lines | off
 };
 
+inline constexpr int kMaxJobs = 32;
+
 void add_grade_options(CLI::App& command, GradeOptions& options);
-// Returns the exit code: 0 graded (and matched --expect), 1 score differs from --expect,
-// 2 bad input, 3 grading unavailable (engine, image).
+// Returns the exit code: 0 graded (and matched --expect; with --course: every score as expected), 1 a
+// score differs, 2 bad input, 3 grading unavailable (engine, image), 130 interrupted (Ctrl-C, SIGTERM).
 int run_grade(const GradeOptions& options, std::ostream& out);
 
 }  // namespace xqw::cli
