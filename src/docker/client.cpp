@@ -120,6 +120,7 @@ void Client::pull_image(const std::string& image, const std::string& registry_au
   } catch (const ImageMissing& error) {
     throw ImageMissing(image, from + error.reason());
   }
+  spdlog::info("pulled image {} from registry {} {}", image, registry, how);
 }
 
 ImageInfo Client::ensure_image(const std::string& image, PullPolicy policy,

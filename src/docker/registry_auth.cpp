@@ -64,7 +64,8 @@ std::string base64url_encode(std::string_view bytes) {
   std::size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
     const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
-                            (static_cast<unsigned char>(bytes[i + 1]) << 8) | static_cast<unsigned char>(bytes[i + 2]);
+                            (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                            static_cast<unsigned char>(bytes[i + 2]);
     for (int shift : {18, 12, 6, 0}) out.push_back(kAlphabet[(n >> shift) & 63]);
   }
   const std::size_t rest = bytes.size() - i;
@@ -80,23 +81,28 @@ std::string base64url_encode(std::string_view bytes) {
 }
 
 // One `auths` entry read into a credential; a problem names the key and never quotes a value.
-std::expected<RegistryCredential, RegistryAuthProblem> read_entry(const std::string& server, const json& entry) {
+std::expected<RegistryCredential, RegistryAuthProblem> read_entry(const std::string& server,
+                                                                  const json& entry) {
   const std::string key = "auths." + server;
   RegistryCredential credential{.registry = registry_key(server)};
-  if (credential.registry.empty()) return std::unexpected(RegistryAuthProblem{key, "is not a registry address"});
+  if (credential.registry.empty())
+    return std::unexpected(RegistryAuthProblem{key, "is not a registry address"});
   if (!entry.is_object()) return std::unexpected(RegistryAuthProblem{key, "expected an object"});
   for (const char* field : {"auth", "username", "password", "identitytoken"}) {
     if (entry.contains(field) && !entry[field].is_string()) {
       return std::unexpected(RegistryAuthProblem{key + "." + field, "expected a string"});
     }
   }
-  const auto text = [&](const char* field) { return entry.contains(field) ? entry[field].get<std::string>() : ""; };
+  const auto text = [&](const char* field) {
+    return entry.contains(field) ? entry[field].get<std::string>() : "";
+  };
   credential.username = text("username");
   credential.password = text("password");
   credential.identity_token = text("identitytoken");
   if (const auto auth = text("auth"); !auth.empty()) {
     const auto decoded = base64_decode(auth);
-    if (!decoded) return std::unexpected(RegistryAuthProblem{key + ".auth", "is not base64 (of user:password)"});
+    if (!decoded)
+      return std::unexpected(RegistryAuthProblem{key + ".auth", "is not base64 (of user:password)"});
     const auto colon = decoded->find(':');
     if (colon == std::string::npos || colon == 0) {
       return std::unexpected(
@@ -162,28 +168,32 @@ std::expected<RegistryAuths, std::vector<RegistryAuthProblem>> parse_docker_conf
   constexpr std::string_view kUseAuths =
       "credential helpers are not supported (the watcher runs no helper programs); put the registry's "
       "credentials under auths";
-  if (const auto store = parsed.find("credsStore"); store != parsed.end() && !(store->is_string() && store->get<std::string>().empty())) {
+  if (const auto store = parsed.find("credsStore");
+      store != parsed.end() && !(store->is_string() && store->get<std::string>().empty())) {
     std::string registries;
     if (const auto listed = parsed.find("auths"); listed != parsed.end() && listed->is_object()) {
       for (const auto& [server, entry] : listed->items()) {
         if (entry.is_object() && entry.empty()) registries += (registries.empty() ? "" : ", ") + server;
       }
     }
-    problems.push_back({"credsStore", std::string(kUseAuths) +
-                                          (registries.empty() ? "" : " (it holds the credentials of " + registries + ")")});
+    problems.push_back(
+        {"credsStore", std::string(kUseAuths) +
+                           (registries.empty() ? "" : " (it holds the credentials of " + registries + ")")});
   }
   if (const auto helpers = parsed.find("credHelpers"); helpers != parsed.end()) {
     if (!helpers->is_object()) {
       problems.push_back({"credHelpers", "expected an object"});
     } else {
       for (const auto& [server, helper] : helpers->items()) {
-        problems.push_back({"credHelpers." + server, "registry " + registry_key(server) + ": " + std::string(kUseAuths)});
+        problems.push_back(
+            {"credHelpers." + server, "registry " + registry_key(server) + ": " + std::string(kUseAuths)});
       }
     }
   }
   if (const auto listed = parsed.find("auths"); listed != parsed.end() && !listed->is_null()) {
     if (!listed->is_object()) {
-      problems.push_back({"auths", "expected an object of registry: {auth | username, password | identitytoken}"});
+      problems.push_back(
+          {"auths", "expected an object of registry: {auth | username, password | identitytoken}"});
     } else {
       for (const auto& [server, entry] : listed->items()) {
         // Left by `docker login` next to a credsStore, already reported above.
@@ -193,15 +203,18 @@ std::expected<RegistryAuths, std::vector<RegistryAuthProblem>> parse_docker_conf
           problems.push_back(std::move(credential.error()));
           continue;
         }
-        const auto same = std::find_if(auths.credentials.begin(), auths.credentials.end(),
-                                       [&](const auto& known) { return known.registry == credential->registry; });
+        const auto same =
+            std::find_if(auths.credentials.begin(), auths.credentials.end(),
+                         [&](const auto& known) { return known.registry == credential->registry; });
         if (same != auths.credentials.end()) {
           if (same->username == credential->username && same->password == credential->password &&
               same->identity_token == credential->identity_token) {
             continue;
           }
-          problems.push_back({"auths." + server, "registry " + credential->registry +
-                                                     " is listed twice, with different credentials (under another of its names)"});
+          problems.push_back(
+              {"auths." + server,
+               "registry " + credential->registry +
+                   " is listed twice, with different credentials (under another of its names)"});
           continue;
         }
         auths.credentials.push_back(std::move(*credential));
@@ -215,7 +228,8 @@ std::expected<RegistryAuths, std::vector<RegistryAuthProblem>> parse_docker_conf
 std::expected<RegistryAuths, std::vector<RegistryAuthProblem>> load_docker_config(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return std::unexpected(std::vector<RegistryAuthProblem>{{"", "cannot be read: " + std::string(std::strerror(errno))}});
+    return std::unexpected(
+        std::vector<RegistryAuthProblem>{{"", "cannot be read: " + std::string(std::strerror(errno))}});
   }
   std::ostringstream content;
   content << in.rdbuf();
@@ -226,7 +240,9 @@ std::string registry_auth_header(const RegistryCredential& credential) {
   const std::string server =
       credential.registry == kDockerHub ? std::string(kDockerHubServer) : credential.registry;
   json body = credential.identity_token.empty()
-                  ? json{{"username", credential.username}, {"password", credential.password}, {"serveraddress", server}}
+                  ? json{{"username", credential.username},
+                         {"password", credential.password},
+                         {"serveraddress", server}}
                   : json{{"identitytoken", credential.identity_token}, {"serveraddress", server}};
   return base64url_encode(body.dump());
 }

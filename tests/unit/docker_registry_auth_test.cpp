@@ -149,7 +149,8 @@ TEST(DockerConfig, MalformedEntriesNameTheKeyAndNeverTheSecret) {
       {R"({"auths": {"ghcr.io": {"auth": "!!not-base64-s3cret!!"}}})", "auths.ghcr.io.auth", "is not base64"},
       {R"({"auths": {"ghcr.io": {"auth": "bm9jb2xvbg=="}}})", "auths.ghcr.io.auth", "user:password"},
       {R"({"auths": {"ghcr.io": {"auth": 12}}})", "auths.ghcr.io.auth", "expected a string"},
-      {R"({"auths": {"ghcr.io": {"username": "bob"}}})", "auths.ghcr.io", "needs both a username and a password"},
+      {R"({"auths": {"ghcr.io": {"username": "bob"}}})", "auths.ghcr.io",
+       "needs both a username and a password"},
       {R"({"auths": {"ghcr.io": {}}})", "auths.ghcr.io", "has no credentials"},
       {R"({"auths": {"ghcr.io": {"auth": "Ym9iOnB3"}, "https://GHCR.io": {"auth": "Ym9iOnMzY3JldA=="}}})",
        "auths.https://GHCR.io", "listed twice"},
@@ -177,15 +178,17 @@ TEST(RegistryAuthHeader, IsPaddedBase64UrlOfTheEnginesJson) {
   const auto header = registry_auth_header(local);
   EXPECT_EQ(header.find_first_of("+/"), std::string::npos) << header;
   EXPECT_EQ(header.size() % 4, 0u) << header;
-  EXPECT_EQ(nlohmann::json::parse(base64url_decode(header)),
-            (nlohmann::json{{"username", "alice"}, {"password", "p?>>~"}, {"serveraddress", "127.0.0.1:5000"}}));
+  EXPECT_EQ(
+      nlohmann::json::parse(base64url_decode(header)),
+      (nlohmann::json{{"username", "alice"}, {"password", "p?>>~"}, {"serveraddress", "127.0.0.1:5000"}}));
 
   const RegistryCredential hub{.registry = "docker.io", .identity_token = "tok"};
   EXPECT_EQ(nlohmann::json::parse(base64url_decode(registry_auth_header(hub))),
             (nlohmann::json{{"identitytoken", "tok"}, {"serveraddress", "https://index.docker.io/v1/"}}));
 }
 
-// ---- the pull over a scripted transport: the header goes with the registry's pull only ---------------------
+// ---- the pull over a scripted transport: the header goes with the registry's pull only
+// ---------------------
 
 class RecordingEngine final : public http::Transport {
  public:
@@ -212,7 +215,8 @@ std::optional<std::string> auth_header(const http::Request& request) {
 class RegistryPull : public ::testing::Test {
  protected:
   void SetUp() override {
-    config_ = root_.write("docker/config.json", R"({"auths": {"127.0.0.1:5000": {"auth": "YWxpY2U6czNjcmV0"}}})");
+    config_ =
+        root_.write("docker/config.json", R"({"auths": {"127.0.0.1:5000": {"auth": "YWxpY2U6czNjcmV0"}}})");
   }
   config::testing::TempRoot root_;
   std::filesystem::path config_;
@@ -228,9 +232,11 @@ TEST_F(RegistryPull, SendsTheImagesRegistryCredentialsOnly) {
   ASSERT_EQ(engine_->requests.size(), 3u);
   const auto header = auth_header(engine_->requests[0]);
   ASSERT_TRUE(header);
-  EXPECT_EQ(nlohmann::json::parse(base64url_decode(*header)),
-            (nlohmann::json{{"username", "alice"}, {"password", "s3cret"}, {"serveraddress", "127.0.0.1:5000"}}));
-  EXPECT_THAT(engine_->requests[0].url, HasSubstr("/images/create?fromImage=127.0.0.1%3A5000%2Fcourse%2Fgrader&tag=t1"));
+  EXPECT_EQ(
+      nlohmann::json::parse(base64url_decode(*header)),
+      (nlohmann::json{{"username", "alice"}, {"password", "s3cret"}, {"serveraddress", "127.0.0.1:5000"}}));
+  EXPECT_THAT(engine_->requests[0].url,
+              HasSubstr("/images/create?fromImage=127.0.0.1%3A5000%2Fcourse%2Fgrader&tag=t1"));
   EXPECT_FALSE(auth_header(engine_->requests[1]));
   EXPECT_FALSE(auth_header(engine_->requests[2]));
 }
@@ -250,7 +256,8 @@ TEST_F(RegistryPull, AnAuthFailureNamesRegistryImageAndReasonButNoSecret) {
     EXPECT_THAT(what, Not(HasSubstr("YWxpY2U6czNjcmV0")));
   }
   // The same reason inside the progress stream (a 200 reply).
-  engine_->reply = {.status = 200, .body = "{\"status\":\"Pulling\"}\n{\"error\":\"denied: access forbidden\"}\n"};
+  engine_->reply = {.status = 200,
+                    .body = "{\"status\":\"Pulling\"}\n{\"error\":\"denied: access forbidden\"}\n"};
   try {
     client_.pull_image("127.0.0.1:5000/course/grader:t1");
     FAIL() << "no error";
@@ -292,7 +299,8 @@ TEST_F(RegistryAuthConfig, TheFileKeyWinsOverDockerConfigWhichWinsOverNothing) {
   ASSERT_TRUE(result.config) << all_problems(result);
   EXPECT_EQ(result.config->manager.registry_auth_file, "");  // never ~/.docker implicitly
 
-  const auto from_env = root_.write("env-docker/config.json", R"({"auths": {"ghcr.io": {"auth": "Ym9iOnB3"}}})");
+  const auto from_env =
+      root_.write("env-docker/config.json", R"({"auths": {"ghcr.io": {"auth": "Ym9iOnB3"}}})");
   result = load(root_.path(), {{"DOCKER_CONFIG", (root_.path() / "env-docker").string()}});
   ASSERT_TRUE(result.config) << all_problems(result);
   EXPECT_EQ(result.config->manager.registry_auth_file, from_env.string());
