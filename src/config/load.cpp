@@ -394,6 +394,15 @@ int check_config(const fs::path& dir, std::ostream& out, const LoadOptions& opti
       << (connections == 1 ? " connection\n" : " connections\n");
   for (const auto& queue : result.config->queues)
     out << "  " << queue.name << ": " << limits_line(queue.limits) << "\n";
+  if (const auto& file = result.config->manager.registry_auth_file; !file.empty()) {
+    std::string registries;
+    if (const auto auths = docker::load_docker_config(file)) {
+      for (const auto& credential : auths->credentials)
+        registries += (registries.empty() ? "" : ", ") + credential.registry;
+    }
+    out << "  image pulls: registry credentials from " << file << " for "
+        << (registries.empty() ? "no registry" : registries) << "\n";
+  }
   return 0;
 }
 

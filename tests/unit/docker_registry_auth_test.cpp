@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -310,6 +311,16 @@ TEST_F(RegistryAuthConfig, TheFileKeyWinsOverDockerConfigWhichWinsOverNothing) {
   result = load(root_.path(), {{"DOCKER_CONFIG", (root_.path() / "env-docker").string()}});
   ASSERT_TRUE(result.config) << all_problems(result);
   EXPECT_EQ(result.config->manager.registry_auth_file, named.string());
+
+  // check-config says which file and which registries, never a secret.
+  std::ostringstream out;
+  LoadOptions options;
+  options.env = env_of({});
+  options.env_names = env_names_of({});
+  EXPECT_EQ(check_config(root_.path(), out, options), 0) << out.str();
+  EXPECT_THAT(out.str(), ::testing::HasSubstr("image pulls: registry credentials from " + named.string() +
+                                              " for ghcr.io\n"));
+  EXPECT_THAT(out.str(), ::testing::Not(::testing::HasSubstr("Ym9iOnB3")));
 }
 
 TEST_F(RegistryAuthConfig, ProblemsNameTheFileTheKeyAndTheReason) {
