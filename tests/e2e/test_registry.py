@@ -147,7 +147,9 @@ class PrivateImageCase(unittest.TestCase):
                           {"private": {"grader_root": COURSE, "image": self.image},
                            "public": {"grader_root": COURSE}},
                           manager_extra=manager_extra)
-        self.watcher = WatcherProcess(self.tmp, "e2e-registry-" + os.path.basename(self.tmp), extra_env=env)
+        # An empty DOCKER_CONFIG is unset for the watcher: the runner's own never leaks into a case.
+        self.watcher = WatcherProcess(self.tmp, "e2e-registry-" + os.path.basename(self.tmp),
+                                      extra_env={"DOCKER_CONFIG": "", **(env or {})})
         self.addCleanup(self.watcher.stop)
         self.watcher.wait_ready()
 
