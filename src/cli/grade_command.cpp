@@ -60,18 +60,28 @@ std::expected<GradeSetup, std::string> setup_for(const GradeOptions& options) {
     manager = loaded.config->manager;
     queue = *found;
     for (auto& problem : loaded.warnings) {
-      if (problem.key == "DOCKER_HOST") warnings.push_back(std::move(problem));
+      if (problem.key == "DOCKER_HOST" || problem.key == "DOCKER_CONFIG")
+        warnings.push_back(std::move(problem));
     }
   } else {
     auto socket = config::resolve_engine_socket(config::process_environment(), std::nullopt);
     manager.docker_socket = std::move(socket.path);
     if (socket.warning) warnings.push_back(std::move(*socket.warning));
+    auto auth = config::resolve_registry_auth_file(config::process_environment(), std::nullopt);
+    if (!auth.errors.empty()) {
+      std::string error;
+      for (const auto& problem : auth.errors) error += problem.to_string() + "\n";
+      return std::unexpected(error + "the registry credentials are unusable");
+    }
+    for (auto& problem : auth.warnings) warnings.push_back(std::move(problem));
+    manager.registry_auth_file = std::move(auth.path);
   }
   GradeSetup setup{
       .queue = grading::queue_grading(manager, queue,
                                       options.watcher_id.empty() ? default_watcher_id() : options.watcher_id),
       .pull_policy = queue.pull_policy,
       .docker_socket = manager.docker_socket,
+      .registry_auth_file = manager.registry_auth_file,
       .warnings = std::move(warnings)};
   // One submission, run now on this machine's engine: no container prepared ahead, and a private
   // scratch directory rather than the watcher's work_dir (which may belong to the service's user).
@@ -273,7 +283,7 @@ int run_grade(const GradeOptions& given, std::ostream& out) {
                        [&] { remove_run_containers(setup->docker_socket, queue.watcher_id); });
   try {
     docker::Client engine(setup->docker_socket);
-    const auto image = engine.ensure_image(queue.image, setup->pull_policy);
+    const auto image = engine.ensure_image(queue.image, setup->pull_policy, setup->registry_auth_file);
     grading::ContainerGrader grader(engine, queue, grading::queue_contract(queue, image));
     const auto report = grader.grade(job);
     if (watch.interrupted()) return 130;

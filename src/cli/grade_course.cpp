@@ -162,7 +162,8 @@ int run_grade_course(const GradeOptions& given, std::ostream& out) {
     std::optional<grading::ImageContract> contract;
     try {
       docker::Client engine(setup->docker_socket);
-      contract = grading::queue_contract(queue, engine.ensure_image(queue.image, setup->pull_policy));
+      contract = grading::queue_contract(
+          queue, engine.ensure_image(queue.image, setup->pull_policy, setup->registry_auth_file));
     } catch (const std::exception& failure) {
       std::cerr << kName << ": could not grade: " << failure.what() << "\n";
       return 3;

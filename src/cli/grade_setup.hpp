@@ -17,7 +17,8 @@ struct GradeSetup {
   grading::QueueGrading queue;
   docker::PullPolicy pull_policy = docker::PullPolicy::IfNotPresent;
   std::string docker_socket;
-  std::vector<config::Problem> warnings;  // about the engine endpoint (DOCKER_HOST)
+  std::string registry_auth_file;         // empty: anonymous pulls
+  std::vector<config::Problem> warnings;  // about the engine endpoint (DOCKER_HOST) and DOCKER_CONFIG
 };
 
 // From the config root (the queue, docker_socket), or built from --image/--grader-root with the built-in

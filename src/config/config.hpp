@@ -161,6 +161,9 @@ struct ManagerConfig {
   bool verify_tls = true;
   std::string ca_file;
   std::string docker_socket = std::string(docker::kDefaultSocket);  // resolved: see resolve_engine_socket
+  // A Docker config.json whose `auths` go with image pulls; empty: anonymous pulls. Resolved: see
+  // resolve_registry_auth_file.
+  std::string registry_auth_file;
   std::filesystem::path work_dir = "/var/lib/xqueue-watcher/jobs";  // per-job directories
   std::filesystem::path journal_dir = "/var/lib/xqueue-watcher/journal";
   std::filesystem::path docker_host_work_dir;  // optional: work_dir as the engine's host sees it
@@ -214,6 +217,19 @@ struct EngineSocket {
   std::optional<Problem> warning;  // key DOCKER_HOST
 };
 EngineSocket resolve_engine_socket(const EnvLookup& env, const std::optional<std::string>& configured);
+
+// The Docker config.json whose `auths` go with image pulls, resolved in this one place for the watcher and
+// `grade` alike: xqwatcher's `registry_auth_file` when the file names one (`configured`), else
+// $DOCKER_CONFIG/config.json when DOCKER_CONFIG is set (as the docker CLI reads it), else none: pulls are
+// anonymous (~/.docker is never read implicitly). The chosen file is parsed (docker::load_docker_config):
+// each problem is an error naming that file and its key (`credHelpers.ghcr.io`, `auths.x.auth`); a
+// DOCKER_CONFIG without config.json, or a file with no credentials, is a warning.
+struct RegistryAuthFile {
+  std::string path;  // empty: anonymous pulls
+  std::vector<Problem> errors, warnings;
+};
+RegistryAuthFile resolve_registry_auth_file(const EnvLookup& env,
+                                            const std::optional<std::string>& configured);
 
 // Why the Docker engine could not say which runtimes it offers (it did not answer, or listed none).
 struct RuntimesUnknown {

@@ -102,6 +102,16 @@ void load_manager(const fs::path& dir, const LoadOptions& options, ManagerConfig
   auto socket = resolve_engine_socket(options.env, configured_docker_socket(file, root, manager));
   manager.docker_socket = std::move(socket.path);
   if (socket.warning) findings.warnings.push_back(std::move(*socket.warning));
+  // A registry_auth_file the file names but that is unusable was reported there: no fallback to
+  // DOCKER_CONFIG.
+  const bool named = file && file->format == Format::Yaml && root && root->find("registry_auth_file");
+  if (!named || !manager.registry_auth_file.empty()) {
+    auto auth = resolve_registry_auth_file(
+        options.env, named ? std::optional<std::string>(manager.registry_auth_file) : std::nullopt);
+    manager.registry_auth_file = std::move(auth.path);
+    for (auto& error : auth.errors) findings.errors.push_back(std::move(error));
+    for (auto& warning : auth.warnings) findings.warnings.push_back(std::move(warning));
+  }
   const detail::ManagerFile read{.path = file ? file->path : fs::path(),
                                  .root = root ? &*root : nullptr,
                                  .upstream = file && file->format == Format::Json};
@@ -244,6 +254,36 @@ EngineSocket resolve_engine_socket(const EnvLookup& env, const std::optional<std
                                 "; using " + fallback + " (or set docker_socket in xqwatcher.yaml)"}};
 }
 
+RegistryAuthFile resolve_registry_auth_file(const EnvLookup& env,
+                                            const std::optional<std::string>& configured) {
+  RegistryAuthFile out;
+  if (configured) {
+    out.path = *configured;
+  } else {
+    const auto dir = env ? env("DOCKER_CONFIG") : std::nullopt;
+    if (!dir || dir->empty()) return out;
+    const auto path = fs::path(*dir) / "config.json";
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) {
+      out.warnings.push_back({.file = "environment",
+                              .key = "DOCKER_CONFIG",
+                              .reason = path.string() + " is not a file; image pulls are anonymous"});
+      return out;
+    }
+    out.path = path.string();
+  }
+  const auto auths = docker::load_docker_config(out.path);
+  if (!auths) {
+    for (const auto& problem : auths.error()) {
+      out.errors.push_back({.file = out.path, .key = problem.key, .reason = problem.reason});
+    }
+  } else if (auths->credentials.empty()) {
+    out.warnings.push_back(
+        {.file = out.path, .key = "auths", .reason = "no registry credentials; image pulls are anonymous"});
+  }
+  return out;
+}
+
 EnvLookup process_environment() {
   return [](const std::string& name) -> std::optional<std::string> {
     if (const char* value = std::getenv(name.c_str())) return std::string(value);
@@ -354,6 +394,15 @@ int check_config(const fs::path& dir, std::ostream& out, const LoadOptions& opti
       << (connections == 1 ? " connection\n" : " connections\n");
   for (const auto& queue : result.config->queues)
     out << "  " << queue.name << ": " << limits_line(queue.limits) << "\n";
+  if (const auto& file = result.config->manager.registry_auth_file; !file.empty()) {
+    std::string registries;
+    if (const auto auths = docker::load_docker_config(file)) {
+      for (const auto& credential : auths->credentials)
+        registries += (registries.empty() ? "" : ", ") + credential.registry;
+    }
+    out << "  image pulls: registry credentials from " << file << " for "
+        << (registries.empty() ? "no registry" : registries) << "\n";
+  }
   return 0;
 }
 

@@ -12,7 +12,7 @@ const std::vector<std::string_view> kManagerKeys = {
     "ca_file",         "docker_socket",           "work_dir",
     "journal_dir",     "docker_host_work_dir",    "shutdown_grace",
     "metrics_port",    "max_running_containers",  "defaults",
-    "bounds"};
+    "bounds",          "registry_auth_file"};
 const std::vector<std::string_view> kDefaultsKeys = {"limits", "image", "pull_policy", "messages", "files"};
 const std::vector<std::string_view> kServerKeys = {"url",           "api",      "username",
                                                    "username_file", "password", "password_file"};
@@ -198,6 +198,18 @@ void read_manager_native(Reader& reader, const Node& root, ManagerConfig& manage
       }
     }
     if (name == "docker_socket") read_docker_socket(reader, value, name, manager.docker_socket);
+    if (name == "registry_auth_file") {
+      // Its content is checked once the file is chosen (load.cpp: resolve_registry_auth_file).
+      if (const auto path = reader.path(value, name)) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(*path, ec)) {
+          reader.error(value, name,
+                       path->string() + " is not a readable file (a Docker config.json with auths)");
+        } else {
+          manager.registry_auth_file = path->string();
+        }
+      }
+    }
     if (name == "work_dir") {
       if (const auto path = reader.path(value, name)) manager.work_dir = *path;
     }

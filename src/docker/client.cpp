@@ -80,25 +80,59 @@ std::optional<ImageInfo> Client::inspect_image(const std::string& image) {
   return parse_image_reply(response.body, image);
 }
 
-void Client::pull_image(const std::string& image) {
+void Client::pull_image(const std::string& image, const std::string& registry_auth_file) {
   auto [name, tag] = split_reference(image);
-  auto response =
-      call("POST", "/images/create?fromImage=" + http::url_escape(name) + "&tag=" + http::url_escape(tag), "",
-           milliseconds{600000});
-  if (response.status == 404) throw ImageMissing(image, parse_error_message(response.body));
-  if (response.status != 200) throw ImageMissing(image, "pull failed: " + parse_error_message(response.body));
-  check_pull_progress(response.body, image);
+  const auto registry = registry_of(image);
+  std::string how = "anonymously";
+  http::Request request{.method = "POST",
+                        .url = "http://docker/" + std::string(kApiVersion) + "/images/create?fromImage=" +
+                               http::url_escape(name) + "&tag=" + http::url_escape(tag),
+                        .timeout = milliseconds{600000}};
+  if (!registry_auth_file.empty()) {
+    // Read for every pull, so that credentials rotated in the file (a Secret's mount) are used without a
+    // restart.
+    const auto auths = load_docker_config(registry_auth_file);
+    if (!auths) {
+      const auto& problem = auths.error().front();
+      throw ImageMissing(image, "registry credentials " + registry_auth_file +
+                                    (problem.key.empty() ? "" : ": " + problem.key) + ": " + problem.reason);
+    }
+    if (const auto* credential = auths->find(image)) {
+      request.headers.emplace_back("X-Registry-Auth", registry_auth_header(*credential));
+      how = "with the credentials for " + registry + " in " + registry_auth_file;
+    } else {
+      how = "anonymously (" + registry_auth_file + " has no credentials for " + registry + ")";
+    }
+  }
+  http::Response response;
+  try {
+    response = transport_->perform(request);
+  } catch (const http::TransportError& error) {
+    if (error.timed_out())
+      throw EngineTimeout("Docker engine at " + socket_path_ + " timed out pulling " + image + ": " +
+                          error.what());
+    throw EngineUnreachable("Docker engine at " + socket_path_ + " is unreachable: " + error.what());
+  }
+  const std::string from = "pull from registry " + registry + " " + how + " failed: ";
+  if (response.status != 200) throw ImageMissing(image, from + parse_error_message(response.body));
+  try {
+    check_pull_progress(response.body, image);
+  } catch (const ImageMissing& error) {
+    throw ImageMissing(image, from + error.reason());
+  }
+  spdlog::info("pulled image {} from registry {} {}", image, registry, how);
 }
 
-ImageInfo Client::ensure_image(const std::string& image, PullPolicy policy) {
+ImageInfo Client::ensure_image(const std::string& image, PullPolicy policy,
+                               const std::string& registry_auth_file) {
   if (policy != PullPolicy::Always) {
     if (auto info = inspect_image(image)) return *info;
     if (policy == PullPolicy::Never)
       throw ImageMissing(image, "not present on the engine and pull policy is never");
   }
-  spdlog::info("pulling image {}", image);
+  spdlog::info("pulling image {} from registry {}", image, registry_of(image));
   try {
-    pull_image(image);
+    pull_image(image, registry_auth_file);
   } catch (const ImageMissing& error) {
     // always: a registry that cannot be reached (or no longer has the tag) does not stop a queue whose
     // image the engine has; it is graded with the engine's copy until a later pull succeeds.

@@ -67,11 +67,14 @@ class ImageMissing : public EngineError {
  public:
   ImageMissing(const std::string& image, const std::string& reason)
       : EngineError(EngineErrorKind::ImageMissing, "image " + image + " is not available: " + reason),
-        image_(image) {}
+        image_(image),
+        reason_(reason) {}
   const std::string& image() const { return image_; }
+  const std::string& reason() const { return reason_; }
 
  private:
   std::string image_;
+  std::string reason_;
 };
 class ContainerGone : public EngineError {
  public:
@@ -250,6 +253,53 @@ std::vector<ContainerSummary> parse_container_list(std::string_view body, std::s
 // An error reply's {"message": string}, else the start of the body as it is. Never throws.
 std::string parse_error_message(std::string_view body);
 
+// ---- registry credentials for pulls (pure; unit-tested) ------------------------------------------
+// A Docker CLI config.json's `auths` entries, matched to an image's registry the way the docker CLI does,
+// and sent to the engine as X-Registry-Auth on POST /images/create. Credential helpers are not run.
+
+// The registry an image reference names, as the docker CLI reads it: the first path component when it has
+// a '.' or a ':' or is "localhost" ("ghcr.io/org/img:1" -> "ghcr.io", "127.0.0.1:5000/a" ->
+// "127.0.0.1:5000"), else Docker Hub. Docker Hub is always "docker.io".
+std::string registry_of(std::string_view image);
+// An `auths` key as the registry it stands for: the scheme and any path dropped, Docker Hub's aliases
+// (index.docker.io, registry-1.docker.io, https://index.docker.io/v1/) as "docker.io".
+std::string registry_key(std::string_view server);
+
+// One registry's credentials. Secret: never logged, never in an exception's text.
+struct RegistryCredential {
+  std::string registry;  // registry_key of the `auths` key
+  std::string username;
+  std::string password;
+  std::string identity_token;  // set: sent instead of username and password
+};
+
+// A config.json entry this watcher will not use, or a malformed part of the file: the key ("auths.ghcr.io",
+// "credHelpers.ghcr.io", "credsStore") and why. Never quotes a secret.
+struct RegistryAuthProblem {
+  std::string key;
+  std::string reason;
+};
+
+// Every registry's credentials from one config.json.
+struct RegistryAuths {
+  std::vector<RegistryCredential> credentials;
+  // The credentials for `image`'s registry (registry_of), or nullptr: the pull is anonymous.
+  const RegistryCredential* find(std::string_view image) const;
+};
+
+// Reads a Docker CLI config.json (pure). `auths` entries give `auth` (base64 "user:password"),
+// `username` and `password`, or `identitytoken`; other keys of the file (proxies, psFormat, ...) are left
+// alone. `credsStore` and every `credHelpers` entry are refused: helpers are programs this watcher does not
+// run. Returns every problem found, or the credentials (possibly none).
+std::expected<RegistryAuths, std::vector<RegistryAuthProblem>> parse_docker_config(std::string_view text);
+
+// Reads and parses the config.json at `path`; a file that cannot be read is one problem with an empty key.
+std::expected<RegistryAuths, std::vector<RegistryAuthProblem>> load_docker_config(const std::string& path);
+
+// X-Registry-Auth's value (pure): base64url (padded) JSON {"username","password","serveraddress"}, or
+// {"identitytoken","serveraddress"} when the credential carries a token.
+std::string registry_auth_header(const RegistryCredential& credential);
+
 // ---- the client ---------------------------------------------------------------------------------
 class Client {
  public:
@@ -262,9 +312,13 @@ class Client {
   void ping();
   VersionInfo version();
   std::optional<ImageInfo> inspect_image(const std::string& image);
-  void pull_image(const std::string& image);
+  // Pulls `image`; with `registry_auth_file` (a Docker config.json, read again for every pull) its registry's
+  // credentials go with the request. Throws ImageMissing naming the image, its registry and the engine's
+  // reason (e.g. "unauthorized: authentication required"); never a credential.
+  void pull_image(const std::string& image, const std::string& registry_auth_file = "");
   // Makes the image available per `policy`; throws ImageMissing naming the image when it cannot.
-  ImageInfo ensure_image(const std::string& image, PullPolicy policy);
+  ImageInfo ensure_image(const std::string& image, PullPolicy policy,
+                         const std::string& registry_auth_file = "");
 
   std::string create_container(const ContainerSpec& spec, const std::string& name = "");
   void start(const std::string& id);

@@ -142,7 +142,8 @@ void Manager::prepare_images(const config::Config& config) {
     auto [image, first] = images.try_emplace(queue.image);
     if (first) {
       try {
-        image->second = engine.ensure_image(queue.image, queue.pull_policy);
+        image->second =
+            engine.ensure_image(queue.image, queue.pull_policy, config.manager.registry_auth_file);
       } catch (const docker::EngineError& error) {
         spdlog::error("queue {}: {}; its workers wait until the image can be had", queue.name, error.what());
       }

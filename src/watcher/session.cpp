@@ -255,7 +255,8 @@ grading::ContainerGrader* QueueSession::grader() {
                     runtime);
       return nullptr;
     }
-    const auto image = engine_.ensure_image(queue_.image, queue_.pull_policy);
+    const auto image =
+        engine_.ensure_image(queue_.image, queue_.pull_policy, shared_.manager.registry_auth_file);
     auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
     if (!precreate_) settings.precreate = config::Precreate::Off;
     const auto wanted = settings.precreate;

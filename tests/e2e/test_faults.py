@@ -292,7 +292,7 @@ class FaultsDocTest(unittest.TestCase):
         named = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[-2])}
         sources = ""
         for module in ("test_faults.py", "test_watcher.py", "test_hostile.py", "test_replicas.py",
-                       "test_behaviours.py"):
+                       "test_behaviours.py", "test_registry.py"):
             with open(os.path.join(HERE, module), encoding="utf-8") as source:
                 sources += source.read()
         for name in named:

@@ -179,8 +179,9 @@ class HelmTestCase(unittest.TestCase):
     def mounts(self, container):
         return {mount["mountPath"]: mount for mount in container.get("volumeMounts", [])}
 
-    def check_config(self, rendered, env=None):
-        """Lays the ConfigMap and Secret out as the pod's volumes would, then runs check-config on it."""
+    def check_config(self, rendered, env=None, paths=None):
+        """Lays the ConfigMap and Secret out as the pod's volumes would, then runs check-config on it.
+        `paths` maps more in-pod paths to the local paths standing for them (e.g. a mounted Secret's)."""
         self.assertTrue(os.access(BINARY, os.X_OK), f"watcher binary {BINARY} is missing (build first)")
         root = os.path.join(self.tmp, "config-root")
         shutil.rmtree(root, ignore_errors=True)
@@ -196,6 +197,8 @@ class HelmTestCase(unittest.TestCase):
                             ("queues.yaml", "conf.d/queues.yaml")):
             text = rendered.one("ConfigMap")["data"][key]
             text = text.replace(SECRET_DIR, secrets).replace(GRADERS, graders)
+            for pod_path, local_path in (paths or {}).items():
+                text = text.replace(pod_path, local_path)
             with open(os.path.join(root, target), "w") as out:
                 out.write(text)
         run = subprocess.run([BINARY, "check-config", "-d", root], capture_output=True, text=True, timeout=60,
@@ -385,6 +388,45 @@ class ChartTest(HelmTestCase):
         servers = rendered.config_file("xqueue_servers.yaml")["default"]
         self.assertEqual(servers["username_file"], SECRET_DIR + "/username")
         self.assertEqual(servers["password_file"], SECRET_DIR + "/password")
+
+    def test_grader_registry_secret_is_mounted_and_named_in_the_config(self):
+        plain = self.render(scenario("dind", "pvc"))
+        self.assertNotIn("registry_auth_file", plain.config_file("xqwatcher.yaml"))
+        self.assertNotIn("grader-registry", {volume["name"] for volume in plain.pod["volumes"]})
+
+        values = merged(scenario("dind", "pvc"), {"graderRegistry": {"existingSecret": "course-registry",
+                                                                     "mountPath": "/etc/registry-auth"}})
+        self.lint(values)
+        rendered = self.render(values)
+        volumes = {volume["name"]: volume for volume in rendered.pod["volumes"]}
+        self.assertEqual(volumes["grader-registry"]["secret"]["secretName"], "course-registry")
+        self.assertEqual(volumes["grader-registry"]["secret"]["items"],
+                         [{"key": ".dockerconfigjson", "path": "config.json"}])
+        mount = self.mounts(rendered.container("watcher"))["/etc/registry-auth"]
+        self.assertEqual(mount["name"], "grader-registry")
+        self.assertIs(mount["readOnly"], True)
+        self.assertNotIn("subPath", mount, "a subPath mount would never see a rotated Secret")
+        self.assertEqual(rendered.config_file("xqwatcher.yaml")["registry_auth_file"], "/etc/registry-auth/config.json")
+
+        # The rendered config passes check-config with a dockerconfigjson in place, and check-config
+        # refuses one that relies on a credential helper, naming the file and the registry.
+        local = os.path.join(self.tmp, "registry-auth")
+        os.makedirs(local)
+        with open(os.path.join(local, "config.json"), "w") as out:
+            json.dump({"auths": {"registry.example.org": {"auth": base64.b64encode(b"course:pw").decode()}}}, out)
+        run = self.check_config(rendered, paths={"/etc/registry-auth": local})
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        with open(os.path.join(local, "config.json"), "w") as out:
+            json.dump({"credHelpers": {"registry.example.org": "ecr-login"}}, out)
+        run = self.check_config(rendered, paths={"/etc/registry-auth": local})
+        self.assertEqual(run.returncode, 1, run.stdout + run.stderr)
+        self.assertIn(os.path.join(local, "config.json") + ": credHelpers.registry.example.org: registry "
+                      "registry.example.org: credential helpers are not supported", run.stdout + run.stderr)
+
+        for bad in ({"graderRegistry": {"mountPath": "relative/dir"}}, {"graderRegistry": {"secret": "x"}}):
+            with self.subTest(values=bad):
+                run = self.run_helm("template", bad)
+                self.assertNotEqual(run.returncode, 0, f"{bad} was accepted")
 
     def test_optional_monitoring_and_autoscalers(self):
         values = merged(scenario("dind", "pvc"), {"serviceMonitor": {"enabled": True},
