@@ -3,13 +3,13 @@
 #include <spdlog/fmt/fmt.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <expected>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "cli/course.hpp"
 #include "cli/grade_setup.hpp"
 #include "cli/interrupt.hpp"
 #include "config/config.hpp"
@@ -293,7 +293,7 @@ int run_grade(const GradeOptions& given, std::ostream& out) {
       Style style{options.color == "always" || (options.color == "auto" && isatty(STDOUT_FILENO))};
       print_for_people(report, queue.limits, style, out);
     }
-    if (options.expect && std::fabs(report.outcome.result.score - *options.expect) > 1e-6) {
+    if (options.expect && !course::matches(report.outcome.result.score, *options.expect)) {
       std::cerr << "xqueue-watcher grade: score " << report.outcome.result.score << " differs from --expect "
                 << *options.expect << "\n";
       return 1;
