@@ -92,7 +92,7 @@ int run(const std::string& config_root, const std::string& queue_name, bench::Fl
   const auto jobs = read_jobs(jobs_path);
   const auto& socket = loaded.config->manager.docker_socket;
   docker::Client engine(socket);
-  const auto contract = grading::image_contract(engine.ensure_image(queue.image, queue.pull_policy));
+  const auto contract = grading::image_contract(engine.ensure_image(queue.image, queue.pull_policy, ""));
   const auto settings = bench::queue_grading(loaded.config->manager, queue, watcher_id);
   Work shared{.jobs = jobs, .mode = mode};
   {

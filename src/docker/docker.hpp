@@ -316,9 +316,9 @@ class Client {
   // credentials go with the request. Throws ImageMissing naming the image, its registry and the engine's
   // reason (e.g. "unauthorized: authentication required"); never a credential.
   void pull_image(const std::string& image, const std::string& registry_auth_file = "");
-  // Makes the image available per `policy`; throws ImageMissing naming the image when it cannot.
-  ImageInfo ensure_image(const std::string& image, PullPolicy policy,
-                         const std::string& registry_auth_file = "");
+  // Makes the image available per `policy`; throws ImageMissing naming the image when it cannot. No
+  // default for `registry_auth_file` (empty: anonymous): every caller says which credentials it pulls with.
+  ImageInfo ensure_image(const std::string& image, PullPolicy policy, const std::string& registry_auth_file);
 
   std::string create_container(const ContainerSpec& spec, const std::string& name = "");
   void start(const std::string& id);

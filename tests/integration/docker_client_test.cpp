@@ -176,23 +176,23 @@ TEST_F(EngineTest, MissingImageIsATypedErrorNamingTheImage) {
   const std::string image = "xqueue-watcher/no-such-image:" + testing::unique_suffix();
   EXPECT_FALSE(client_.inspect_image(image).has_value());
   try {
-    client_.ensure_image(image, PullPolicy::Never);
+    client_.ensure_image(image, PullPolicy::Never, "");
     FAIL() << "expected ImageMissing";
   } catch (const ImageMissing& error) {
     EXPECT_EQ(error.image(), image);
     EXPECT_NE(std::string(error.what()).find(image), std::string::npos) << error.what();
   }
   // No registry is reachable here, so if-not-present fails to pull and still names the image.
-  EXPECT_THROW(client_.ensure_image(image, PullPolicy::IfNotPresent), ImageMissing);
+  EXPECT_THROW(client_.ensure_image(image, PullPolicy::IfNotPresent, ""), ImageMissing);
   // always falls back to the engine's copy only when there is one (test_behaviours.PullPolicyAlwaysTest).
-  EXPECT_THROW(client_.ensure_image(image, PullPolicy::Always), ImageMissing);
+  EXPECT_THROW(client_.ensure_image(image, PullPolicy::Always, ""), ImageMissing);
   auto spec = python_spec("print(1)");
   spec.image = image;
   EXPECT_THROW(client_.create_container(spec), ImageMissing);
 }
 
 TEST_F(EngineTest, PresentImageIsNotPulledUnderIfNotPresent) {
-  const auto info = client_.ensure_image(kTestImage, PullPolicy::IfNotPresent);
+  const auto info = client_.ensure_image(kTestImage, PullPolicy::IfNotPresent, "");
   EXPECT_FALSE(info.id.empty());
 }
 

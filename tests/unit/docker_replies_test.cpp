@@ -234,7 +234,7 @@ std::vector<Call> body_reading_calls() {
   return {
       {"version", 200, [](Client& c) { c.version(); }},
       {"inspect image img", 200, [](Client& c) { c.inspect_image("img"); }},
-      {"inspect image img", 200, [](Client& c) { c.ensure_image("img", PullPolicy::IfNotPresent); }},
+      {"inspect image img", 200, [](Client& c) { c.ensure_image("img", PullPolicy::IfNotPresent, ""); }},
       {"create container from img", 201,
        [](Client& c) { c.create_container(ContainerSpec{.image = "img"}); }},
       {"wait for container c1", 200, [far](Client& c) { c.wait("c1", far); }},
