@@ -77,6 +77,16 @@ std::string orphan_filter(const std::string& watcher_id) {
   return std::string(kWatcherLabel) + "=" + watcher_id;
 }
 
+std::vector<std::string> earlier_run_containers(const std::vector<docker::ContainerSummary>& containers,
+                                                std::string_view run_id) {
+  std::vector<std::string> earlier;
+  for (const auto& container : containers) {
+    const auto run = container.labels.find(std::string(kRunLabel));
+    if (run == container.labels.end() || run->second != run_id) earlier.push_back(container.id);
+  }
+  return earlier;
+}
+
 bool runtime_has_own_kernel(std::string_view runtime) {
   return runtime.starts_with("runsc") || runtime.starts_with("kata");
 }
@@ -99,6 +109,7 @@ docker::ContainerSpec hardened_spec(const QueueGrading& queue, std::string_view 
                  {std::string(kWatcherLabel), queue.watcher_id},
                  {std::string(kQueueLabel), queue.queue},
                  {std::string(kSubmissionLabel), std::string(submission_id)}};
+  if (!queue.run_id.empty()) spec.labels[std::string(kRunLabel)] = queue.run_id;
   spec.read_only_rootfs = true;
   spec.tmpfs = {{"/tmp", limits.tmpfs_bytes}};
   spec.network = limits.network;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 #include "docker/docker.hpp"
@@ -88,7 +89,13 @@ inline constexpr std::string_view kManagedLabel = "org.openedx.xqueue-watcher.ma
 inline constexpr std::string_view kWatcherLabel = "org.openedx.xqueue-watcher.watcher";
 inline constexpr std::string_view kQueueLabel = "org.openedx.xqueue-watcher.queue";
 inline constexpr std::string_view kSubmissionLabel = "org.openedx.xqueue-watcher.submission";
+inline constexpr std::string_view kRunLabel = "org.openedx.xqueue-watcher.run";
 std::string orphan_filter(const std::string& watcher_id);
+// The ids among a watcher's containers that an earlier run of it created (pure): any whose run label is
+// not `run_id`. The start-up sweep cannot see a container whose creation the killed run had asked for
+// and the engine finished later, so these are looked for again while the watcher runs.
+std::vector<std::string> earlier_run_containers(const std::vector<docker::ContainerSummary>& containers,
+                                                std::string_view run_id);
 
 // ---- the specs ----
 // True for runtimes that give each container its own kernel (gVisor's runsc, Kata), where RLIMIT_NPROC

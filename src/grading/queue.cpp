@@ -3,9 +3,10 @@
 namespace xqw::grading {
 
 QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
-                           const std::string& watcher_id) {
+                           const std::string& watcher_id, const std::string& run_id) {
   return QueueGrading{.queue = queue.name,
                       .watcher_id = watcher_id,
+                      .run_id = run_id,
                       .image = queue.image,
                       .limits = queue.limits,
                       .messages = queue.messages,

@@ -17,7 +17,8 @@ inline constexpr std::chrono::seconds kWaitForJob{600};
 
 struct QueueGrading {
   std::string queue;
-  std::string watcher_id;  // this watcher's instance (label value)
+  std::string watcher_id;  // this watcher's instance (label value), the same across restarts
+  std::string run_id;      // this process of it (label value); empty: no run label (the grade command)
   std::string image;
   config::Limits limits;
   std::map<std::string, std::string> messages;
@@ -34,6 +35,6 @@ struct QueueGrading {
 
 // A configured queue as grading sees it (pre-create as configured).
 QueueGrading queue_grading(const config::ManagerConfig& manager, const config::QueueConfig& queue,
-                           const std::string& watcher_id);
+                           const std::string& watcher_id, const std::string& run_id = {});
 
 }  // namespace xqw::grading

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <random>
 
 #include "watcher/watcher.hpp"
 
@@ -15,6 +16,14 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 // The autoscaler's signal; XQueue's get_queuelen is cheap, but nobody needs it every second.
 constexpr milliseconds kQueueLengthInterval{15000};
+// A killed run's last container creation may finish after the start-up sweep; it is found by this.
+constexpr milliseconds kEarlierRunSweepInterval{10000};
+
+// Tells this process's containers from those of an earlier run with the same watcher id.
+std::string new_run_id() {
+  std::random_device random;
+  return fmt::format("{:08x}{:08x}", random(), random());
+}
 
 // The configured cap, else the engine host's CPU count (grading is CPU-bound), else 2.
 int container_capacity(const config::ManagerConfig& manager) {
@@ -47,15 +56,21 @@ void log_contract(const config::QueueConfig& queue, const grading::ImageContract
 
 }  // namespace
 
-Generation::Generation(int number, config::Config loaded, const std::string& watcher_id, EngineHealth& engine,
-                       Journal& journal, Admission& admission, observability::Metrics& metrics,
-                       observability::Health& health)
+Generation::Generation(int number, config::Config loaded, const std::string& watcher_id,
+                       const std::string& run_id, EngineHealth& engine, Journal& journal,
+                       Admission& admission, observability::Metrics& metrics, observability::Health& health)
     : config(std::move(loaded)),
-      shared{config.manager, watcher_id,
-             stop,           engine,
-             journal,        admission,
-             metrics,        health,
-             reported,       number > 1 ? " (config " + std::to_string(number) + ")" : ""} {}
+      shared{config.manager,
+             watcher_id,
+             run_id,
+             stop,
+             engine,
+             journal,
+             admission,
+             metrics,
+             health,
+             reported,
+             number > 1 ? " (config " + std::to_string(number) + ")" : ""} {}
 
 void Generation::start() {
   for (const auto& queue : config.queues) {
@@ -111,8 +126,24 @@ Manager::Manager(std::filesystem::path config_root, config::Config config, std::
     : config_root_(std::move(config_root)),
       initial_(std::move(config)),
       watcher_id_(std::move(watcher_id)),
+      run_id_(new_run_id()),
       metrics_(metrics),
       health_(health) {}
+
+void Manager::sweep_earlier_runs() {
+  const auto& socket = generations_.empty() ? initial_.manager.docker_socket
+                                            : generations_.back()->config.manager.docker_socket;
+  try {
+    docker::Client engine(socket);
+    const auto earlier =
+        grading::earlier_run_containers(engine.list_by_label(grading::orphan_filter(watcher_id_)), run_id_);
+    for (const auto& id : earlier) engine.remove(id);
+    if (!earlier.empty())
+      spdlog::warn("removed {} container(s) left by an earlier run of {}", earlier.size(), watcher_id_);
+  } catch (const docker::EngineError& error) {
+    spdlog::warn("could not look for containers left by an earlier run of {}: {}", watcher_id_, error.what());
+  }
+}
 
 void Manager::check_engine() {
   const auto& socket = generations_.empty() ? initial_.manager.docker_socket
@@ -175,8 +206,8 @@ void Manager::reload() {
   generations_.back()->retire();  // finishes its in-flight jobs, pulls nothing new
   admission_->wake();
   generations_.push_back(std::make_unique<Generation>(++generation_count_, std::move(*loaded.config),
-                                                      watcher_id_, engine_, *journal_, *admission_, metrics_,
-                                                      health_));
+                                                      watcher_id_, run_id_, engine_, *journal_, *admission_,
+                                                      metrics_, health_));
   generations_.back()->start();
 }
 
@@ -225,14 +256,7 @@ int Manager::run() {
   }
   spdlog::info("journal at {} holds {} entr{}", manager.journal_dir.string(), journal_->backlog(),
                journal_->backlog() == 1 ? "y" : "ies");
-  try {
-    const int removed =
-        docker::Client(manager.docker_socket).remove_by_label(grading::orphan_filter(watcher_id_));
-    if (removed > 0)
-      spdlog::warn("removed {} container(s) left by an earlier run of {}", removed, watcher_id_);
-  } catch (const docker::EngineError& error) {
-    spdlog::warn("could not look for orphan containers: {}", error.what());
-  }
+  sweep_earlier_runs();
   if (const int stale = grading::remove_stale_job_directories(manager.work_dir, watcher_id_); stale > 0) {
     spdlog::warn("removed {} job director{} left by an earlier run of {}", stale, stale == 1 ? "y" : "ies",
                  watcher_id_);
@@ -242,10 +266,12 @@ int Manager::run() {
   spdlog::info("at most {} grading container(s) run at once", admission_->capacity());
   prepare_images(initial_);
   generations_.push_back(std::make_unique<Generation>(++generation_count_, std::move(initial_), watcher_id_,
-                                                      engine_, *journal_, *admission_, metrics_, health_));
+                                                      run_id_, engine_, *journal_, *admission_, metrics_,
+                                                      health_));
   generations_.back()->start();
 
   const timespec tick{.tv_sec = 2, .tv_nsec = 0};
+  auto next_sweep = Clock::now() + kEarlierRunSweepInterval;
   while (true) {
     const int received = sigtimedwait(&signals, nullptr, &tick);
     if (received == SIGTERM || received == SIGINT) {
@@ -254,6 +280,10 @@ int Manager::run() {
     }
     if (received == SIGHUP) reload();
     check_engine();
+    if (Clock::now() >= next_sweep) {
+      sweep_earlier_runs();
+      next_sweep = Clock::now() + kEarlierRunSweepInterval;
+    }
     metrics_.set_journal_backlog(static_cast<std::int64_t>(journal_->backlog()));
     // Retired generations whose jobs are done are joined here, never the current one.
     const Generation* current = generations_.back().get();

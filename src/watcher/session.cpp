@@ -257,7 +257,7 @@ grading::ContainerGrader* QueueSession::grader() {
     }
     const auto image =
         engine_.ensure_image(queue_.image, queue_.pull_policy, shared_.manager.registry_auth_file);
-    auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
+    auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id, shared_.run_id);
     if (!precreate_) settings.precreate = config::Precreate::Off;
     const auto wanted = settings.precreate;
     auto contract = grading::queue_contract(settings, image);
@@ -286,7 +286,7 @@ std::optional<xqueue::GradeReply> QueueSession::grade_with_retries(JournalEntry&
                                                                    const nlohmann::json& listed_files) {
   const auto give_up_at = std::chrono::steady_clock::now() + kGradingRetryBudget;
   // Uploaded files (none for most submissions), after grading's pre-check: see watcher/files.hpp.
-  const auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id);
+  const auto settings = grading::queue_grading(shared_.manager, queue_, shared_.watcher_id, shared_.run_id);
   const auto* ready = this->grader();
   const auto contract = ready ? ready->contract() : grading::configured_contract(settings);
   auto files =

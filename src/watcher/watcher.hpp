@@ -111,6 +111,7 @@ double posted_score(double fraction, const std::optional<config::ScorePoints>& p
 struct Shared {
   const config::ManagerConfig& manager;
   std::string watcher_id;
+  std::string run_id;  // this process, on every container's labels (grading::kRunLabel)
   StopSignal& stop;
   EngineHealth& engine;
   Journal& journal;
@@ -223,8 +224,8 @@ class QueueLengths {
 // the old one finish its in-flight jobs.
 struct Generation {
   // `number`: 1 for the configuration loaded at start, then one more per reload.
-  Generation(int number, config::Config loaded, const std::string& watcher_id, EngineHealth& engine,
-             Journal& journal, Admission& admission, observability::Metrics& metrics,
+  Generation(int number, config::Config loaded, const std::string& watcher_id, const std::string& run_id,
+             EngineHealth& engine, Journal& journal, Admission& admission, observability::Metrics& metrics,
              observability::Health& health);
   void start();
   // Stops pulling (in-flight jobs finish); the caller wakes the shared Admission.
@@ -254,12 +255,15 @@ class Manager {
 
  private:
   void check_engine();
+  // Removes the containers an earlier run of this watcher left (see grading::earlier_run_containers).
+  void sweep_earlier_runs();
   void prepare_images(const config::Config& config);
   void reload();
   void shut_down();
   std::filesystem::path config_root_;
   config::Config initial_;
   std::string watcher_id_;
+  std::string run_id_;
   EngineHealth engine_;
   std::optional<Journal> journal_;
   std::unique_ptr<Admission> admission_;

@@ -29,12 +29,17 @@ DEMO_COURSE = os.path.join(SOURCE_DIR, "examples", "demo-course")
 WATCHER_LABEL = "org.openedx.xqueue-watcher.watcher"
 
 
-def engine_request(method, path):
-    """One request to the engine over its unix socket (the tests' own view, not the watcher's)."""
+def engine_request(method, path, body=None):
+    """One request to the engine over its unix socket (the tests' own view, not the watcher's); `body`
+    is sent as JSON."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = f"{method} /v1.41{path} HTTP/1.0\r\nHost: docker\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(30)
         sock.connect(DOCKER_SOCKET)
-        sock.sendall(f"{method} /v1.41{path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        sock.sendall((head + "\r\n").encode() + payload)
         data = b""
         while chunk := sock.recv(65536):
             data += chunk

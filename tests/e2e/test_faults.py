@@ -12,8 +12,9 @@ import tempfile
 import time
 import unittest
 
-from harness import (HERE, SOURCE_DIR, WatcherProcess, containers_labelled, engine_request, grading_containers,
-                     require_engine_and_image, used_containers, write_config_root, xqueue_standin)
+from harness import (GRADER_IMAGE, HERE, SOURCE_DIR, SUBMISSION_LABEL, WATCHER_LABEL, WatcherProcess,
+                     containers_labelled, engine_request, grading_containers, require_engine_and_image,
+                     used_containers, write_config_root, xqueue_standin)
 
 COURSE = os.path.join(HERE, "fixtures", "course")
 RIGHT = "def square(x):\n    return x * x\n"
@@ -96,7 +97,8 @@ class FaultTestCase(unittest.TestCase):
         the background removal (retried while the engine refuses) has caught up; after a clean stop, no
         container and no job directory at all."""
         deadline = time.time() + 30
-        while used_containers(self.watcher_id) and time.time() < deadline:
+        while (used_containers(self.watcher_id) or len(containers_labelled(self.watcher_id)) > 2) \
+                and time.time() < deadline:
             time.sleep(0.2)
         self.assertEqual([(c["Labels"].get("org.openedx.xqueue-watcher.submission"), c["State"])
                           for c in used_containers(self.watcher_id)], [], "used containers left\n" + self.log())
@@ -238,6 +240,25 @@ class WatcherKilled(FaultTestCase):
         self.assertIn("left by an earlier run", self.watcher.output())
         self.assert_nothing_left()
 
+    def test_a_container_an_earlier_run_created_late_is_removed_while_running(self):
+        """A killed run's last container creation can finish after the next run's start-up sweep; the
+        watcher finds it by its run label and removes it, and keeps its own."""
+        self.start_watcher()
+        self.xqueue.wait_for(lambda: containers_labelled(self.watcher_id), timeout=60, what="a container prepared")
+        ours = {c["Id"] for c in containers_labelled(self.watcher_id)}
+        status, body = engine_request("POST", "/containers/create", {
+            "Image": GRADER_IMAGE, "Labels": {WATCHER_LABEL: self.watcher_id, SUBMISSION_LABEL: "precreated",
+                                              "org.openedx.xqueue-watcher.run": "a-killed-run"}})
+        self.assertEqual(status, 201, body)
+        late = json.loads(body)["Id"]
+        self.xqueue.wait_for(lambda: engine_request("GET", f"/containers/{late}/json")[0] == 404, timeout=30,
+                             what="the earlier run's container removed")
+        self.assertTrue(ours & {c["Id"] for c in containers_labelled(self.watcher_id)}, "its own prepared container stays")
+        self.assertIn("left by an earlier run", self.watcher.output())
+        sid = self.submit()
+        self.assert_settled([sid])
+        self.assert_nothing_left()
+
     def test_sigkill_with_an_unposted_result_then_restart_posts_it(self):
         self.xqueue.faults(drop={"put_result": True})
         self.start_watcher()
@@ -299,7 +320,9 @@ class FaultsDocTest(unittest.TestCase):
             if os.path.exists(os.path.join(HERE, name + ".py")):
                 continue  # a whole suite
             self.assertIsNotNone(re.search(rf"(def|class) {name}\b", sources), f"the doc names {name}, which no test defines")
-        for test in re.findall(r"def (test_\w+)", open(__file__, encoding="utf-8").read()):
+        with open(__file__, encoding="utf-8") as this:
+            own_tests = re.findall(r"def (test_\w+)", this.read())
+        for test in own_tests:
             if test != "test_the_faults_table_matches_the_tests":
                 self.assertIn(test, named, f"fault test {test} is missing from docs/reliability.md")
 

@@ -48,6 +48,26 @@ TEST(ContainerSpec, AppliesTheQueueLimitsAndLabels) {
   EXPECT_GE(spec.log_max_bytes, (1 << 20) + (1 << 18));
 }
 
+TEST(ContainerSpec, CarriesTheRunLabelOnlyWhenTheQueueHasARun) {
+  auto queue = demo_queue();
+  const auto without = container_spec(queue, ImageContract{}, "/srv/courses/demo/ex1", "/jobs/j", "1");
+  EXPECT_FALSE(without.labels.contains(std::string(kRunLabel)));
+  queue.run_id = "r2";
+  const auto with = container_spec(queue, ImageContract{}, "/srv/courses/demo/ex1", "/jobs/j", "1");
+  EXPECT_EQ(with.labels.at(std::string(kRunLabel)), "r2");
+}
+
+TEST(EarlierRunContainers, AreThoseWithAnotherRunOrNone) {
+  const std::vector<docker::ContainerSummary> listed = {
+      {.id = "ours", .state = "running", .labels = {{std::string(kRunLabel), "r2"}}},
+      {.id = "killed-run", .state = "created", .labels = {{std::string(kRunLabel), "r1"}}},
+      {.id = "before-run-labels", .state = "exited", .labels = {}},
+  };
+  EXPECT_EQ(earlier_run_containers(listed, "r2"),
+            (std::vector<std::string>{"killed-run", "before-run-labels"}));
+  EXPECT_TRUE(earlier_run_containers({listed[0]}, "r2").empty());
+}
+
 TEST(ContainerSpec, PlainImagesRunAsNobodyWithNoCapabilities) {
   const auto spec = container_spec(demo_queue(), ImageContract{}, "/srv/courses/demo/ex1", "/jobs/j", "1");
   EXPECT_EQ(spec.user, "65534:65534");
