@@ -371,6 +371,51 @@ class KillAllOfTest(unittest.TestCase):
         self.assertEqual(os.waitpid(staff, os.WNOHANG), (0, 0), "a staff process was killed")
 
 
+class WaitForExitTest(unittest.TestCase):
+    """After the kill, the supervisor waits for the student processes to be gone, not a fixed sleep."""
+
+    def child(self, seconds):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(seconds)
+            os._exit(0)
+        self.addCleanup(self.reap, pid)
+        return pid
+
+    @staticmethod
+    def reap(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+    def test_returns_as_soon_as_every_process_is_gone(self):
+        pids = [self.child(0.05), self.child(0.1)]
+        started = time.monotonic()
+        _processes.wait_for_exit(pids, 20)
+        self.assertLess(time.monotonic() - started, 10, "waited for the timeout, not the exits")
+        for pid in pids:
+            self.assertEqual(os.waitpid(pid, os.WNOHANG)[0], pid, "returned before the process ended")
+
+    def test_gives_up_after_the_timeout_while_one_still_runs(self):
+        pids = [self.child(0.0), self.child(60)]
+        started = time.monotonic()
+        _processes.wait_for_exit(pids, 0.2)
+        self.assertGreaterEqual(time.monotonic() - started, 0.2)
+        self.assertEqual(os.waitpid(pids[1], os.WNOHANG), (0, 0))
+
+    def test_a_process_already_gone_is_not_waited_for(self):
+        pid = self.child(0.0)
+        os.waitpid(pid, 0)
+        started = time.monotonic()
+        _processes.wait_for_exit([pid], 20)
+        self.assertLess(time.monotonic() - started, 10)
+
+
 # The answer's secret line: its prefix is public (the probe searches for it), the rest only in answer.py.
 SECRET_PREFIX = "xqw-answer-secret:"
 SECRET = SECRET_PREFIX + "b7c1e04f9a2d63e8"

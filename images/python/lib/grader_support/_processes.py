@@ -13,6 +13,7 @@ its real/saved uids).
 import builtins
 import fcntl
 import os
+import select
 import signal
 import sys
 import time
@@ -182,6 +183,36 @@ def processes_of(uid):
         if uids and int(uids[0]) == uid and not fields.get("State", "").strip().startswith(("Z", "X")):
             found.append(int(name))
     return found
+
+
+def wait_for_exit(pids, timeout):
+    """Return once every process in ``pids`` has exited, or after ``timeout`` s.
+
+    A killed process is usually still on its way out when the kill returns: waiting on its pidfd
+    ends the moment it is gone instead of a fixed sleep. Where pidfds are refused (gVisor may), or
+    for a pid already gone, the rest of the timeout is slept.
+    """
+    end = time.monotonic() + timeout
+    fds = []
+    try:
+        for pid in pids:
+            try:
+                fds.append(os.pidfd_open(pid))
+            except ProcessLookupError:
+                continue  # already gone
+            except (AttributeError, OSError):
+                time.sleep(timeout)
+                return
+        while fds:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            for fd in select.select(fds, [], [], left)[0]:
+                fds.remove(fd)
+                os.close(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def log(message):

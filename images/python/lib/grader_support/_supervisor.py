@@ -488,7 +488,7 @@ class Grading:
             left = _processes.processes_of(_contract.STUDENT_UID)
             if not left:
                 return
-            time.sleep(0.01)
+            _processes.wait_for_exit(left, 0.01)
         _processes.log("warning: student processes survive: %s" % left)
 
     def _student_failure(self, student_run, reason, detail):
