@@ -6,6 +6,9 @@
 #include <cctype>
 
 #include "config/schema.hpp"
+#include "text/text.hpp"
+
+using xqw::text::ascii_lower;
 
 namespace xqw::config::detail {
 namespace {
@@ -13,15 +16,9 @@ namespace {
 constexpr std::string_view kPrefix = "XQWATCHER_";
 constexpr std::string_view kWhere = "environment";
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
 // The Python watcher's spelling of a flag: 1/true/yes or 0/false/no, any case.
 std::optional<bool> read_flag(Reader& reader, const Node& value, const std::string& variable) {
-  const auto text = lower(value.text);
+  const auto text = ascii_lower(value.text);
   if (text == "1" || text == "true" || text == "yes") return true;
   if (text == "0" || text == "false" || text == "no") return false;
   reader.error(value, variable, "expected 1, true, yes, 0, false or no, got '" + value.text + "'");
@@ -126,7 +123,7 @@ const Mapping kMappings[] = {
      }},
     {"XQWATCHER_LOG_LEVEL", "", "",
      [](Reader& r, const Node& v, const std::string& k, ManagerConfig&) {
-       r.warn(v, k, "not read: pass --log-level " + lower(v.text) + " (the chart's watcher.logLevel)");
+       r.warn(v, k, "not read: pass --log-level " + ascii_lower(v.text) + " (the chart's watcher.logLevel)");
      }},
 };
 

@@ -9,14 +9,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "text/text.hpp"
+
+using xqw::text::ascii_lower;
+
 namespace xqw::config::detail {
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -51,11 +49,11 @@ std::string index_key(const std::string& prefix, std::size_t index) {
 }
 
 std::string closest(std::string_view unknown, const std::vector<std::string_view>& known) {
-  const std::string wanted = lower(unknown);
+  const std::string wanted = ascii_lower(unknown);
   std::string best;
   std::size_t best_distance = std::max<std::size_t>(2, wanted.size() / 3) + 1;
   for (const auto candidate : known) {
-    const std::size_t distance = edit_distance(wanted, lower(candidate));
+    const std::size_t distance = edit_distance(wanted, ascii_lower(candidate));
     if (distance < best_distance) {
       best_distance = distance;
       best = std::string(candidate);
@@ -152,7 +150,7 @@ std::optional<std::string> Reader::scalar_text(const Node& node, const std::stri
 std::optional<bool> Reader::boolean(const Node& node, const std::string& key) {
   if (node.kind == Node::Kind::Bool) return node.text == "true";
   if (node.kind == Node::Kind::Plain) {
-    const std::string value = lower(node.text);
+    const std::string value = ascii_lower(node.text);
     if (value == "true" || value == "yes" || value == "on") return true;
     if (value == "false" || value == "no" || value == "off") return false;
   }

@@ -3,6 +3,9 @@
 #include <algorithm>
 
 #include "config/schema.hpp"
+#include "text/text.hpp"
+
+using xqw::text::ascii_lower;
 
 namespace xqw::config::detail {
 namespace {
@@ -73,9 +76,7 @@ void read_pull_policy_upstream(Reader& reader, const Node& node, const std::stri
                                docker::PullPolicy& out) {
   const auto text = reader.text(node, key);
   if (!text) return;
-  std::string lowered(*text);
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
+  const std::string lowered = ascii_lower(*text);
   if (lowered == "always")
     out = docker::PullPolicy::Always;
   else if (lowered == "ifnotpresent")

@@ -9,6 +9,9 @@
 #include <sstream>
 
 #include "docker/docker.hpp"
+#include "text/text.hpp"
+
+using xqw::text::ascii_lower;
 
 namespace xqw::docker {
 namespace {
@@ -17,12 +20,6 @@ using nlohmann::json;
 
 constexpr std::string_view kDockerHub = "docker.io";
 constexpr std::string_view kDockerHubServer = "https://index.docker.io/v1/";
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 // Standard base64 (RFC 4648 s.4), padding optional, as the docker CLI writes `auth`; nullopt when not base64.
 std::optional<std::string> base64_decode(std::string_view text) {
@@ -142,7 +139,7 @@ std::string registry_key(std::string_view server) {
   }
   server = server.substr(0, server.find('/'));
   // Host names are case-insensitive; the docker CLI compares them as written, which only ever misses.
-  const auto host = lower(server);
+  const auto host = ascii_lower(server);
   if (host == "index.docker.io" || host == "registry-1.docker.io" || host == kDockerHub) {
     return std::string(kDockerHub);
   }

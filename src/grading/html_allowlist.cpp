@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "grading/utf8_text.hpp"
+#include "text/text.hpp"
+
+using xqw::text::ascii_lower;
 
 namespace xqw::grading {
 namespace {
@@ -20,12 +23,11 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 bool is_html_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size()) return false;
   for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (to_lower(text[i]) != prefix[i]) return false;
+    if (ascii_lower(text[i]) != prefix[i]) return false;
   }
   return true;
 }
@@ -183,7 +185,8 @@ std::optional<Tag> parse_tag(std::string_view whole, std::size_t at) {
   if (i >= in.size() || !is_alpha(in[i])) return std::nullopt;
   const std::size_t name_start = i;
   while (i < in.size() && !is_html_space(in[i]) && in[i] != '/' && in[i] != '>') ++i;
-  std::transform(in.begin() + name_start, in.begin() + i, std::back_inserter(tag.name), to_lower);
+  std::transform(in.begin() + name_start, in.begin() + i, std::back_inserter(tag.name),
+                 [](char c) { return ascii_lower(c); });
   for (;;) {
     while (i < in.size() && (is_html_space(in[i]) || in[i] == '/')) {
       if (in[i] == '/' && i + 1 < in.size() && in[i + 1] == '>') tag.self_closing = true;

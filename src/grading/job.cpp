@@ -12,6 +12,10 @@
 #include <set>
 #include <system_error>
 
+#include "text/text.hpp"
+
+using xqw::text::ascii_lower;
+
 namespace xqw::grading {
 namespace fs = std::filesystem;
 
@@ -59,11 +63,6 @@ std::string_view short_extension(std::string_view name) {
   return name.substr(dot);
 }
 
-std::string lowered(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text;
-}
-
 std::string safe_file_name(std::string_view original) {
   std::string name;
   for (std::size_t i = 0; i < original.size(); ++i) {
@@ -90,20 +89,20 @@ std::vector<std::string> safe_file_names(const std::vector<std::string>& origina
   std::set<std::string> taken;  // lower case: unique on case-insensitive file systems too
   for (const auto& original : originals) {
     std::string name = safe_file_name(original);
-    if (taken.count(lowered(name))) {
+    if (taken.count(ascii_lower(name))) {
       const std::string extension(short_extension(name));
       const std::string stem = name.substr(0, name.size() - extension.size());
       for (int n = 2;; ++n) {
         const std::string suffix = "-" + std::to_string(n);
         std::string candidate =
             stem.substr(0, kMaxSafeNameBytes - extension.size() - suffix.size()) + suffix + extension;
-        if (!taken.count(lowered(candidate))) {
+        if (!taken.count(ascii_lower(candidate))) {
           name = std::move(candidate);
           break;
         }
       }
     }
-    taken.insert(lowered(name));
+    taken.insert(ascii_lower(name));
     names.push_back(std::move(name));
   }
   return names;

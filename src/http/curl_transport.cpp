@@ -7,6 +7,9 @@
 #include <string>
 
 #include "http/http.hpp"
+#include "text/text.hpp"
+
+using xqw::text::ascii_lower;
 
 namespace xqw::http {
 namespace {
@@ -229,12 +232,6 @@ std::string url_part(CURLU* url, CURLUPart part, unsigned int flags, const char*
   return value;
 }
 
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
 }  // namespace
 
 std::string resolve_url(std::string_view base, std::string_view reference) {
@@ -250,9 +247,9 @@ std::string resolve_url(std::string_view base, std::string_view reference) {
 UrlParts url_parts(std::string_view text) {
   auto url = parsed_url(text);
   UrlParts parts;
-  parts.scheme = lower(url_part(url.get(), CURLUPART_SCHEME, 0, "scheme"));
+  parts.scheme = ascii_lower(url_part(url.get(), CURLUPART_SCHEME, 0, "scheme"));
   try {  // a file: URL has neither
-    parts.host = lower(url_part(url.get(), CURLUPART_HOST, 0, "host"));
+    parts.host = ascii_lower(url_part(url.get(), CURLUPART_HOST, 0, "host"));
     parts.port = std::atoi(url_part(url.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT, "port").c_str());
   } catch (const UrlError&) {
   }

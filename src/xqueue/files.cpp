@@ -7,18 +7,15 @@
 #include <cctype>
 #include <charconv>
 
+#include "text/text.hpp"
 #include "xqueue/xqueue.hpp"
+
+using xqw::text::ascii_lower;
 
 namespace xqw::xqueue {
 namespace {
 
 constexpr int kMaxRedirects = 3;
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 // An allowed_hosts entry: "host", "host:port", "*.domain[:port]", "[v6]", "[v6]:port".
 struct HostPattern {
@@ -45,7 +42,7 @@ HostPattern host_pattern(std::string_view entry) {
     pattern.wildcard = true;
     host.remove_prefix(1);
   }
-  pattern.host = lower(host);
+  pattern.host = ascii_lower(host);
   if (!port.empty()) {
     int value = 0;
     const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
