@@ -1,7 +1,7 @@
 // The shared text helpers (pure).
-#include <gtest/gtest.h>
-
 #include "text/text.hpp"
+
+#include <gtest/gtest.h>
 
 namespace xqw::text {
 namespace {
