@@ -282,15 +282,17 @@ GRADING_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) .*?\] sub
 
 
 GRADED_LINE = re.compile(r" graded submission (\d+) .*\bcontainer=([0-9a-f]+)")
-DELIVERY_FIELDS = re.compile(r"\bprepare_ms=([0-9.]+) .*\bstart_ms=([0-9.]+) .*\bjob_delivery=fifo\b")
+# Jobs that reach their container without an engine call: a byte into its FIFO, or none needed (its
+# supervisor had not yet looked for job.json).
+DELIVERY_FIELDS = re.compile(r"\bprepare_ms=([0-9.]+) .*\bstart_ms=([0-9.]+) .*\bjob_delivery=(?:fifo|job-file)\b")
 
 
 def grading_log(log_path: str) -> Tuple[Dict[int, float], Dict[str, str], Dict[int, float]]:
     """From the watcher's text log: submission id -> when it logged that it starts grading it (local time,
     ms), which splits XQueue's reply from the container's part; submission id (text) -> the id prefix of
     the container that graded it (containers made before their submission carry no submission label); and
-    submission id -> when a waiting container got its job through its FIFO (grading logged + the job
-    directory's write + the wake-up), which leaves no engine event as the job signal does. All are empty
+    submission id -> when a waiting container got its job through its FIFO or found it by itself (grading
+    logged + the job directory's write + the wake-up), which leaves no engine event as the job signal does. All are empty
     if the log format differs."""
     started: Dict[int, float] = {}
     container_of: Dict[str, str] = {}

@@ -62,7 +62,8 @@ class ContainerGrader {
   docker::Client& engine_;
   QueueGrading queue_;
   ImageContract contract_;
-  std::unique_ptr<ContainerPool> pool_;  // pre-creates the next container, removes used ones
+  std::unique_ptr<ContainerPool> pool_;   // pre-creates the next container, removes used ones
+  bool fifo_reaches_containers_ = false;  // a job was delivered through a waiting container's FIFO
 };
 
 }  // namespace xqw::grading

@@ -240,17 +240,17 @@ bool JobDirectory::make_ready_fifo() {
   return true;
 }
 
-bool JobDirectory::wake_reader() const {
+JobDirectory::Wake JobDirectory::wake_reader() const {
   // Non-blocking: opening for writing fails at once (ENXIO) when no reader holds the FIFO open.
   const int fd = ::open((path_ / kJobReadyFifo).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return false;
+  if (fd < 0) return errno == ENXIO ? Wake::NoReader : Wake::Unavailable;
   const char wake = '\n';
   ssize_t written;
   do {
     written = ::write(fd, &wake, 1);
   } while (written < 0 && errno == EINTR);
   ::close(fd);
-  return written == 1;
+  return written == 1 ? Wake::Woken : Wake::Unavailable;
 }
 
 JobDirectory::~JobDirectory() {

@@ -83,9 +83,11 @@ class JobDirectory {
   // Makes the kJobReadyFifo FIFO for the container's root to read: mode 0600 when the watcher runs as root,
   // 0604 otherwise. False when it cannot be made; the job signal then wakes the image.
   bool make_ready_fifo();
-  // One byte into the FIFO: true when a reader held it open and so will wake; false when nobody reads
-  // it (no FIFO, an image or a runtime such as gVisor that does not open it, or the reader not there yet).
-  bool wake_reader() const;
+  // One byte into the FIFO. Woken: a reader held it open and so will wake. NoReader: the FIFO is there
+  // and nobody holds it open (the supervisor has not opened it yet, or never will: an image or a runtime
+  // such as gVisor that does not pass it through). Unavailable: no FIFO, or it cannot be opened.
+  enum class Wake { Woken, NoReader, Unavailable };
+  Wake wake_reader() const;
   JobDirectory(const JobDirectory&) = delete;
   JobDirectory& operator=(const JobDirectory&) = delete;
   ~JobDirectory();

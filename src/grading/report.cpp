@@ -12,6 +12,8 @@ std::string_view to_string(JobDelivery delivery) {
       return "fifo";
     case JobDelivery::Signal:
       return "signal";
+    case JobDelivery::JobFile:
+      return "job-file";
   }
   return "none";
 }

@@ -20,6 +20,9 @@ enum class JobDelivery {
   None,    // not told: the container was started with its job, or the waiting one had ended
   Fifo,    // a byte into the job directory's FIFO: no engine call
   Signal,  // the image's job signal through the engine (nobody read the FIFO: e.g. gVisor, an older image)
+  // None needed: the container's supervisor had not yet opened its FIFO, and it looks for job.json right
+  // after it does (the FIFO has reached this queue's containers before, so it will).
+  JobFile,
 };
 std::string_view to_string(JobDelivery delivery);
 

@@ -18,7 +18,7 @@ from harness import BINARY, SOURCE_DIR, containers_labelled, require_engine_and_
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "bench"))
 
-from xqwbench import engine, jobs, procfs, report, runs, stats  # noqa: E402
+from xqwbench import callseq, engine, jobs, procfs, report, runs, stats  # noqa: E402
 
 RUNNERS = ("watcher", "api floor", "grader path", "docker run")
 REFERENCE_RUNNERS = ("watcher", "api floor", "true floor", "one interpreter")
@@ -192,8 +192,31 @@ class TinyReferenceRun(unittest.TestCase):
                 self.assertEqual(containers_labelled(watcher_id), [], watcher_id)
 
 
+class EngineCallsRun(unittest.TestCase):
+    """bench/engine-calls, one container per sequence: a figure for each sequence, nothing left behind."""
+
+    def test_prints_a_figure_per_sequence_and_leaves_no_container(self):
+        require_engine_and_image(self)
+        result = subprocess.run([os.path.join(SOURCE_DIR, "bench", "engine-calls"), "--rounds", "1",
+                                 "--per-round", "1"], capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        print(f"\n--- bench/engine-calls ---\n{result.stdout}", file=sys.stderr)
+        lines = result.stdout.splitlines()
+        self.assertIn("daemons' CPU per container", lines[0])
+        rows = {line[:line.index("  ")]: line.split()[-3:] for line in lines[1:]}
+        self.assertEqual(set(rows), set(callseq.SEQUENCES), result.stdout)
+        for values in rows.values():
+            self.assertTrue(all(NUMBER.match(value) for value in values), values)
+        self.assertEqual(containers_labelled(callseq.LABEL_VALUE), [])
+
+
 class BenchArithmetic(unittest.TestCase):
     """The benchmark's pure parts on fixed inputs."""
+
+    def test_engine_call_figures_are_median_min_max_per_sequence(self):
+        figures = callseq.Figures({"a b": [3.0, 1.0, 2.0], "longer name": [5.0]})
+        self.assertEqual(figures.lines()[1:], ["a b             2.0    1.0    3.0",
+                                               "longer name     5.0    5.0    5.0"])
 
     def test_percentile_interpolates_between_ranks(self):
         self.assertEqual(stats.percentile([3, 1, 2], 0.5), 2)
@@ -293,6 +316,16 @@ class BenchArithmetic(unittest.TestCase):
         self.assertEqual(lifecycle["job"], delivered[12])
         self.assertEqual(runs.job_lifecycle({"job": 5.0}, 12, started, delivered)["job"], 5.0,
                          "the engine's job signal event wins")
+
+    def test_a_job_its_container_found_by_itself_is_timed_from_the_log_too(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".log") as log:
+            log.write("2026-11-26 15:22:56.316 info  [bench-0#0] submission 13: grading with a/grader.py\n"
+                      "2026-11-26 15:22:56.524 info  graded submission 13 in queue bench-0: graded in 207.971 ms "
+                      "queue=bench-0 submission_id=13 verdict=graded total_ms=207.971 prepare_ms=0.5 create_ms=0 "
+                      "start_ms=0.1 run_ms=200 container=af3d2d38faf3 job_delivery=job-file\n")
+            log.flush()
+            started, _, delivered = runs.grading_log(log.name)
+        self.assertAlmostEqual(delivered[13] - started[13], 0.0006, places=5)
 
     def test_phases_prepared_before_the_job_are_off_the_critical_path(self):
         cpu = procfs.CpuSnapshot(procfs.MachineCpu(0, 0), 0, None)

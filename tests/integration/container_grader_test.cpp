@@ -136,6 +136,20 @@ TEST_F(PreparedContainersTest, AStartedContainerWaitsForItsJobAndGradesIt) {
       << "under runc the job reaches the container without an engine call";
 }
 
+TEST_F(PreparedContainersTest, OnceTheFifoWorkedAContainerTakenBeforeItsSupervisorListensNeedsNoSignal) {
+  ContainerGrader grader(engine_, queue(config::Precreate::Started), contract_);
+  ASSERT_TRUE(fifo_with_reader()) << "the first container's supervisor listens";
+  ASSERT_EQ(grader.grade(right_answer("41")).delivery, JobDelivery::Fifo);
+  // The next container was started as this one was taken; taken at once, its supervisor is usually
+  // still starting: it finds job.json when it first looks, so neither the FIFO nor the signal (an
+  // engine call and a run of runc) is needed, and the same container grades.
+  const auto report = grader.grade(right_answer("43"));
+  EXPECT_TRUE(report.delivery == JobDelivery::JobFile || report.delivery == JobDelivery::Fifo)
+      << to_string(report.delivery);
+  EXPECT_EQ(report.times.create.count(), 0) << "graded by the container prepared for it, none made now";
+  EXPECT_EQ(report.outcome.result.score, 1.0) << report.staff_stderr;
+}
+
 TEST_F(PreparedContainersTest, AContainerThatCannotBeWokenThroughItsFifoGetsTheSignal) {
   ContainerGrader grader(engine_, queue(config::Precreate::Started), contract_);
   const auto waiting = prepared_in("running");

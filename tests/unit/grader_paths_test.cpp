@@ -123,7 +123,7 @@ TEST(JobDirectoryTest, TheReadyFifoWakesOnlyAReaderThatHoldsItOpen) {
   const auto work = fs::temp_directory_path() / ("xqw-work-" + std::to_string(std::random_device{}()));
   {
     JobDirectory dir(work, "job-2");
-    EXPECT_FALSE(dir.wake_reader()) << "no FIFO yet";
+    EXPECT_EQ(dir.wake_reader(), JobDirectory::Wake::Unavailable) << "no FIFO yet";
     ASSERT_TRUE(dir.make_ready_fifo());
     const auto fifo = dir.path() / kJobReadyFifo;
     EXPECT_TRUE(fs::is_fifo(fifo));
@@ -131,11 +131,12 @@ TEST(JobDirectoryTest, TheReadyFifoWakesOnlyAReaderThatHoldsItOpen) {
     EXPECT_EQ(fs::status(fifo).permissions(),
               fs::perms::owner_read | fs::perms::owner_write | readable_by_others)
         << "the container's root reads it as its owner, or as others when the watcher is not root";
-    EXPECT_FALSE(dir.wake_reader()) << "nobody reads it: the caller must use the signal instead";
+    EXPECT_EQ(dir.wake_reader(), JobDirectory::Wake::NoReader)
+        << "nobody reads it: the supervisor has not opened it yet, or never will (the signal then)";
 
     const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
     ASSERT_GE(reader, 0);
-    EXPECT_TRUE(dir.wake_reader());
+    EXPECT_EQ(dir.wake_reader(), JobDirectory::Wake::Woken);
     char byte = 0;
     EXPECT_EQ(::read(reader, &byte, 1), 1) << "the wake-up is one byte in the pipe";
     ::close(reader);
