@@ -126,10 +126,16 @@ JobDelivery ContainerGrader::deliver(const GradingContainer& container) {
     return JobDelivery::Fifo;
   }
   // The supervisor opens its FIFO before it first looks for job.json, which is already written: once the
-  // FIFO has reached this queue's containers (the image and the runtime pass it through), a container
-  // taken while its supervisor still starts needs no wake-up, and no signal (an engine call and a run
-  // of the OCI runtime: a third of the jobs at 4 connections on 2 busy cores).
-  if (wake == JobDirectory::Wake::NoReader && fifo_reaches_containers_) return JobDelivery::JobFile;
+  // FIFO has reached this queue's containers (the image and the runtime pass it through), a running
+  // container taken while its supervisor still starts needs no wake-up, and no signal (a run of the OCI
+  // runtime: a third of the jobs at 4 connections on 2 busy cores). One that ended has no reader either.
+  if (wake == JobDirectory::Wake::NoReader && fifo_reaches_containers_) {
+    try {
+      return engine_.inspect(container.id).running ? JobDelivery::JobFile : JobDelivery::None;
+    } catch (const docker::ContainerGone&) {
+      return JobDelivery::None;
+    }
+  }
   try {
     if (engine_.send_signal(container.id, contract_.job_signal)) return JobDelivery::Signal;
   } catch (const docker::ContainerGone&) {

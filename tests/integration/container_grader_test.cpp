@@ -150,6 +150,31 @@ TEST_F(PreparedContainersTest, OnceTheFifoWorkedAContainerTakenBeforeItsSupervis
   EXPECT_EQ(report.outcome.result.score, 1.0) << report.staff_stderr;
 }
 
+TEST_F(PreparedContainersTest, OnceTheFifoWorkedAContainerThatEndedWhileWaitingIsReplaced) {
+  ContainerGrader grader(engine_, queue(config::Precreate::Started), contract_);
+  ASSERT_TRUE(fifo_with_reader());
+  const auto first = grader.grade(right_answer("41"));
+  ASSERT_EQ(first.delivery, JobDelivery::Fifo);
+  // The next waiting container ends (killed, the engine restarted): it has no reader on its FIFO, like
+  // one still starting, but it must not be handed the job.
+  std::optional<std::string> next;
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  while (!next && std::chrono::steady_clock::now() < end) {
+    for (const auto& listed : containers()) {
+      if (listed.id != first.container_id && listed.state == "running") next = listed.id;
+    }
+    if (!next) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(next) << "the next container was prepared";
+  engine_.kill(*next);
+  engine_.wait(*next, std::chrono::steady_clock::now() + 30s);
+
+  const auto report = grader.grade(right_answer("47"));
+  EXPECT_NE(report.container_id, *next);
+  EXPECT_GT(report.times.create.count(), 0) << "a new container, made on the critical path";
+  EXPECT_EQ(report.outcome.result.score, 1.0) << report.staff_stderr;
+}
+
 TEST_F(PreparedContainersTest, AContainerThatCannotBeWokenThroughItsFifoGetsTheSignal) {
   ContainerGrader grader(engine_, queue(config::Precreate::Started), contract_);
   const auto waiting = prepared_in("running");
