@@ -303,14 +303,19 @@ class BenchArithmetic(unittest.TestCase):
         self.assertEqual(list(started), [12])
         self.assertEqual(delivered, {}, "no job_delivery=fifo: the engine's job signal event times it")
 
-    def test_a_job_woken_through_the_fifo_is_timed_from_the_log(self):
+    @staticmethod
+    def parsed_grading_log(submission, fields):
+        """runs.grading_log of a two-line log: `submission` logged as started, then graded with `fields`."""
         with tempfile.NamedTemporaryFile("w", suffix=".log") as log:
-            log.write("2026-11-26 15:22:56.316 info  [bench-0#0] submission 12: grading with a/grader.py\n"
-                      "2026-11-26 15:22:56.524 info  graded submission 12 in queue bench-0: graded in 207.971 ms "
-                      "queue=bench-0 submission_id=12 verdict=graded total_ms=207.971 prepare_ms=0.5 create_ms=0 "
-                      "start_ms=1.5 run_ms=200 container=af3d2d38faf3 job_delivery=fifo\n")
+            log.write(f"2026-11-26 15:22:56.316 info  [bench-0#0] submission {submission}: grading with a/grader.py\n"
+                      f"2026-11-26 15:22:56.524 info  graded submission {submission} in queue bench-0: graded in "
+                      f"207.971 ms queue=bench-0 submission_id={submission} verdict=graded total_ms=207.971 {fields}\n")
             log.flush()
-            started, _, delivered = runs.grading_log(log.name)
+            return runs.grading_log(log.name)
+
+    def test_a_job_woken_through_the_fifo_is_timed_from_the_log(self):
+        started, _, delivered = self.parsed_grading_log(
+            12, "prepare_ms=0.5 create_ms=0 start_ms=1.5 run_ms=200 container=af3d2d38faf3 job_delivery=fifo")
         self.assertAlmostEqual(delivered[12] - started[12], 0.002, places=5)
         lifecycle = runs.job_lifecycle({"create": 1.0, "start": 1.1, "die": 9e9}, 12, started, delivered)
         self.assertEqual(lifecycle["job"], delivered[12])
@@ -318,14 +323,15 @@ class BenchArithmetic(unittest.TestCase):
                          "the engine's job signal event wins")
 
     def test_a_job_its_container_found_by_itself_is_timed_from_the_log_too(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".log") as log:
-            log.write("2026-11-26 15:22:56.316 info  [bench-0#0] submission 13: grading with a/grader.py\n"
-                      "2026-11-26 15:22:56.524 info  graded submission 13 in queue bench-0: graded in 207.971 ms "
-                      "queue=bench-0 submission_id=13 verdict=graded total_ms=207.971 prepare_ms=0.5 create_ms=0 "
-                      "start_ms=0.1 run_ms=200 container=af3d2d38faf3 job_delivery=job-file\n")
-            log.flush()
-            started, _, delivered = runs.grading_log(log.name)
+        started, _, delivered = self.parsed_grading_log(
+            13, "prepare_ms=0.5 create_ms=0 start_ms=0.1 run_ms=200 container=af3d2d38faf3 job_delivery=job-file")
         self.assertAlmostEqual(delivered[13] - started[13], 0.0006, places=5)
+
+    def test_a_job_sent_the_signal_is_left_to_the_engine_event(self):
+        _, container_of, delivered = self.parsed_grading_log(
+            14, "prepare_ms=0.5 create_ms=0 start_ms=9 run_ms=200 container=af3d2d38faf3 job_delivery=signal")
+        self.assertEqual(container_of, {"14": "af3d2d38faf3"})
+        self.assertEqual(delivered, {})
 
     def test_phases_prepared_before_the_job_are_off_the_critical_path(self):
         cpu = procfs.CpuSnapshot(procfs.MachineCpu(0, 0), 0, None)
