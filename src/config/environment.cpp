@@ -3,7 +3,6 @@
 // none is ignored silently. Files win over the environment, the environment over built-in defaults,
 // as the Python watcher's KWARGS win over its XQWATCHER_GRADER_* defaults.
 #include <algorithm>
-#include <cctype>
 
 #include "config/schema.hpp"
 #include "text/text.hpp"

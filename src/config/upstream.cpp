@@ -1,6 +1,5 @@
 // config (internal): the Python xqueue-watcher's own files, read unchanged: xqwatcher.json,
 // xqueue_servers.json, conf.d/*.json (SERVER/SERVER_REF/AUTH/CONNECTIONS/NAME_OVERRIDE/HANDLERS).
-#include <algorithm>
 
 #include "config/schema.hpp"
 #include "text/text.hpp"

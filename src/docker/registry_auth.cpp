@@ -2,7 +2,6 @@
 // registry of an image reference as the docker CLI reads it, and the X-Registry-Auth header.
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <iterator>
 #include <vector>
 
 #include "grading/utf8_text.hpp"
@@ -185,8 +184,7 @@ std::optional<Tag> parse_tag(std::string_view whole, std::size_t at) {
   if (i >= in.size() || !is_alpha(in[i])) return std::nullopt;
   const std::size_t name_start = i;
   while (i < in.size() && !is_html_space(in[i]) && in[i] != '/' && in[i] != '>') ++i;
-  std::transform(in.begin() + name_start, in.begin() + i, std::back_inserter(tag.name),
-                 [](char c) { return ascii_lower(c); });
+  tag.name = ascii_lower(in.substr(name_start, i - name_start));
   for (;;) {
     while (i < in.size() && (is_html_space(in[i]) || in[i] == '/')) {
       if (in[i] == '/' && i + 1 < in.size() && in[i + 1] == '>') tag.self_closing = true;

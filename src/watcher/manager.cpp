@@ -130,11 +130,14 @@ Manager::Manager(std::filesystem::path config_root, config::Config config, std::
       metrics_(metrics),
       health_(health) {}
 
+const std::string& Manager::engine_socket() const {
+  return generations_.empty() ? initial_.manager.docker_socket
+                              : generations_.back()->config.manager.docker_socket;
+}
+
 void Manager::sweep_earlier_runs() {
-  const auto& socket = generations_.empty() ? initial_.manager.docker_socket
-                                            : generations_.back()->config.manager.docker_socket;
   try {
-    docker::Client engine(socket);
+    docker::Client engine(engine_socket());
     const auto earlier =
         grading::earlier_run_containers(engine.list_by_label(grading::orphan_filter(watcher_id_)), run_id_);
     for (const auto& id : earlier) engine.remove(id);
@@ -146,8 +149,7 @@ void Manager::sweep_earlier_runs() {
 }
 
 void Manager::check_engine() {
-  const auto& socket = generations_.empty() ? initial_.manager.docker_socket
-                                            : generations_.back()->config.manager.docker_socket;
+  const auto& socket = engine_socket();
   bool up = true;
   std::string detail;
   try {
@@ -226,8 +228,7 @@ void Manager::shut_down() {
     spdlog::warn("grace period over; removing the containers still running");
     for (auto& generation : generations_) generation->stop.abandon();
     try {
-      docker::Client(generations_.back()->config.manager.docker_socket)
-          .remove_by_label(grading::orphan_filter(watcher_id_));
+      docker::Client(engine_socket()).remove_by_label(grading::orphan_filter(watcher_id_));
     } catch (const docker::EngineError& error) {
       spdlog::error("could not remove running containers: {}", error.what());
     }

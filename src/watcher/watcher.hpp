@@ -254,6 +254,8 @@ class Manager {
   int run();
 
  private:
+  // The current configuration's engine socket (the loaded one before the first generation starts).
+  const std::string& engine_socket() const;
   void check_engine();
   // Removes the containers an earlier run of this watcher left (see grading::earlier_run_containers).
   void sweep_earlier_runs();
